@@ -1,0 +1,651 @@
+import { type Contents, fillMap, toMap } from './contents';
+import {
+  CacheContentsMissingError,
+  CacheHookError,
+  DepcacheError,
+  type HookName,
+} from './errors';
+import { CacheManager, getCacheManager } from './manager';
+import { DecodedEntries, type EntrySnapshot } from './store/file-store';
+import { assertCacheName } from './store/file-name';
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** Reads saved contents; `undefined` or `null` means nothing is saved. */
+export type Loader<K, V> = (name: string) => MaybePromise<Contents<K, V> | undefined | null>;
+/** Persists contents. It receives a point-in-time copy it may keep. */
+export type Saver<K, V> = (name: string, contents: Map<K, V>) => MaybePromise<void>;
+/** Removes saved contents. */
+export type Deleter = (name: string) => MaybePromise<void>;
+/** Produces fresh contents when nothing valid is saved. */
+export type Builder<K, V> = (name: string) => MaybePromise<Contents<K, V>>;
+/** Accepts (true) or rejects (false or a throw) loaded contents. */
+export type Validator<K, V> = (contents: Map<K, V>) => MaybePromise<boolean>;
+/** Reshapes contents; `undefined` keeps its input. Synchronous, so it also runs at process exit. */
+export type Processor<K, V> = (contents: Map<K, V>) => Contents<K, V> | undefined | void;
+
+/** The hooks every cache has. `null` removes a hook; `undefined` keeps the class default. */
+export interface CacheHooks<K, V> {
+  /** @default none (PersistentCache: read the cache file; NonPersistentCache: an empty map) */
+  readonly loader?: Loader<K, V> | null;
+  /** @default none (PersistentCache: atomic write of the cache file) */
+  readonly saver?: Saver<K, V> | null;
+  /** @default none (PersistentCache: remove the cache file) */
+  readonly deleter?: Deleter | null;
+  /** @default none: a build gives an empty map */
+  readonly builder?: Builder<K, V> | null;
+  /** @default none: everything loaded is valid */
+  readonly validator?: Validator<K, V> | null;
+  /** Shapes what is saved, never memory. @default none */
+  readonly preProcessor?: Processor<K, V> | null;
+  /** Shapes what is loaded or built. @default none */
+  readonly postProcessor?: Processor<K, V> | null;
+}
+
+/** Options of every cache class. */
+export interface CacheOptions<K, V> extends CacheHooks<K, V> {
+  /** The manager that registers the cache and resolves its dependents. @default getCacheManager() */
+  readonly manager?: CacheManager;
+  /** Initial contents, copied in. Without them the cache has no contents until loaded or built. */
+  readonly contents?: Contents<K, V>;
+  /** Caches (or their names) that depend on this one. @default none */
+  readonly dependents?: Iterable<string | CacheMap<unknown, unknown>>;
+  /** Whether an empty cache is saved (CacheMan's `save_on_blank_cache`). @default true */
+  readonly saveOnBlank?: boolean;
+}
+
+/** Figures about one cache, as `cache.stats` and `manager.stats()` report them. */
+export interface CacheStats {
+  readonly name: string;
+  readonly kind: string;
+  readonly entries: number;
+  readonly hasContents: boolean;
+  /** Edits since the last successful save, load or build. */
+  readonly dirtyEdits: number;
+  readonly loads: number;
+  readonly saves: number;
+  readonly builds: number;
+  /** Wall-clock time of the last successful save (ms since the epoch). */
+  readonly lastSaveAt: number | undefined;
+  readonly lastSaveMs: number | undefined;
+  /** Bytes written by the last save, when the saver is the default file store. */
+  readonly lastSaveBytes: number | undefined;
+}
+
+/** Writes a snapshot through a store that can read the live map copy-on-write. @internal */
+export type SnapshotWriter = (snapshot: EntrySnapshot) => Promise<number>;
+
+const ABSENT: unique symbol = Symbol('absent');
+const mapGet = Map.prototype.get;
+const mapHas = Map.prototype.has;
+
+/**
+ * A named `Map` that loads, saves, builds, validates and invalidates its contents through hooks,
+ * registered with a {@link CacheManager} that cascades operations to its dependents.
+ * The base class has no default hooks; see {@link PersistentCache} for one backed by a file.
+ *
+ * @example
+ * const cache = await PersistentCache.open<string, number>('scores');
+ * cache.set('alice', 3);
+ * await cache.save();
+ */
+export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
+  /** The cache's name, unique within its manager. */
+  readonly name: string;
+  /** The manager this cache is registered with. */
+  readonly manager: CacheManager;
+  loader: Loader<K, V> | null;
+  saver: Saver<K, V> | null;
+  deleter: Deleter | null;
+  builder: Builder<K, V> | null;
+  validator: Validator<K, V> | null;
+  preProcessor: Processor<K, V> | null;
+  postProcessor: Processor<K, V> | null;
+  /** Whether an empty cache is saved. */
+  saveOnBlank: boolean;
+
+  #hasContents = false;
+  // Edits ever made, and how many of them the saved state covers; their difference is "dirty".
+  #edits = 0;
+  #savedEdits = 0;
+  // When #edits reaches this, editThresholdReached() runs: subclasses get one compare per edit.
+  #editTrigger = Number.POSITIVE_INFINITY;
+  // Old values of entries changed while a snapshot save runs (ABSENT: added after it began).
+  #preserved: Map<K, V | typeof ABSENT> | null = null;
+  // Lifecycle operations of one cache run one at a time, in order.
+  #tail: Promise<unknown> = Promise.resolve();
+  #queuedSave: Promise<boolean> | null = null;
+  #loads = 0;
+  #saves = 0;
+  #builds = 0;
+  #lastSaveAt: number | undefined;
+  #lastSaveMs: number | undefined;
+  #lastSaveBytes: number | undefined;
+
+  constructor(name: string, options: CacheOptions<K, V> = {}) {
+    super(); // never super(entries): Map's constructor would call our set() before #fields exist
+    assertCacheName(name);
+    this.name = name;
+    this.manager = options.manager ?? getCacheManager();
+    this.loader = options.loader ?? null;
+    this.saver = options.saver ?? null;
+    this.deleter = options.deleter ?? null;
+    this.builder = options.builder ?? null;
+    this.validator = options.validator ?? null;
+    this.preProcessor = options.preProcessor ?? null;
+    this.postProcessor = options.postProcessor ?? null;
+    this.saveOnBlank = options.saveOnBlank ?? true;
+    if (options.contents !== undefined) {
+      fillMap(this, options.contents, name, 'contents option');
+      this.#hasContents = true;
+      this.#edits = Math.max(1, super.size);
+    }
+    this.manager.adoptCache(this);
+    for (const dependent of options.dependents ?? []) this.addDependent(dependent);
+  }
+
+  /**
+   * Constructs the cache and runs `loadOrBuild()`, like CacheMan's constructor.
+   * @example const users = await PersistentCache.open('users', { builder: fetchUsers });
+   */
+  static async open<T extends CacheMap<any, any>, O>(
+    this: new (name: string, options?: O) => T,
+    name: string,
+    options?: O,
+  ): Promise<T> {
+    const cache = new this(name, options);
+    await cache.loadOrBuild();
+    return cache;
+  }
+
+  // ----- Map surface: reads stay Map's own but for the contents check; writes count edits. -----
+
+  /** Whether the cache has contents (CacheMan's `contents is not None`). */
+  get hasContents(): boolean {
+    return this.#hasContents;
+  }
+
+  /** Edits since the last successful save, load or build. */
+  get dirtyEdits(): number {
+    return this.#edits - this.#savedEdits;
+  }
+
+  /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
+  override get(key: K): V | undefined {
+    if (this.#hasContents || this.contentsMissing()) return super.get(key);
+    throw new CacheContentsMissingError(this.name);
+  }
+
+  /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
+  override set(key: K, value: V): this {
+    if (!this.#hasContents) this.#assertContents();
+    if (this.#preserved !== null) this.#preserve(key);
+    super.set(key, value);
+    if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
+    return this;
+  }
+
+  /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
+  override delete(key: K): boolean {
+    if (!this.#hasContents) this.#assertContents();
+    if (this.#preserved !== null) this.#preserve(key);
+    if (!super.delete(key)) return false;
+    if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
+    return true;
+  }
+
+  /** Counts as one edit per removed entry (at least one), as a loop of deletes would. */
+  override clear(): void {
+    if (!this.#hasContents) this.#assertContents();
+    const removed = super.size;
+    if (this.#preserved !== null) for (const key of super.keys()) this.#preserve(key);
+    super.clear();
+    this.#edits += Math.max(1, removed);
+    if (this.#edits >= this.#editTrigger) this.editThresholdReached();
+  }
+
+  override forEach(fn: (value: V, key: K, map: Map<K, V>) => void, thisArg?: unknown): void {
+    this.#assertContents();
+    super.forEach(fn, thisArg);
+  }
+
+  override keys(): MapIterator<K> {
+    this.#assertContents();
+    return super.keys();
+  }
+
+  override values(): MapIterator<V> {
+    this.#assertContents();
+    return super.values();
+  }
+
+  override entries(): MapIterator<[K, V]> {
+    this.#assertContents();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): MapIterator<[K, V]> {
+    this.#assertContents();
+    return super.entries();
+  }
+
+  override get [Symbol.toStringTag](): string {
+    return this.constructor.name;
+  }
+
+  // ----- Dependents -----
+
+  /** Names of the caches that depend on this one (kept by the manager). */
+  get dependents(): ReadonlySet<string> {
+    return this.manager.dependentsOf(this.name);
+  }
+
+  /** Makes `dependent` follow this cache through cascading operations. */
+  addDependent(dependent: string | CacheMap<unknown, unknown>): void {
+    this.manager.addDependency(this.name, typeof dependent === 'string' ? dependent : dependent.name);
+  }
+
+  // ----- Lifecycle -----
+
+  /**
+   * Runs loader → validator → postProcessor and replaces the entries in place.
+   * Resolves true when contents were loaded; otherwise the cache has no contents.
+   * @throws {CacheHookError} EHOOK when the loader or postProcessor throws (the cache is unchanged)
+   */
+  load(cascade = false): Promise<boolean> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.load(false));
+    return this.#exclusive(() => this.#loadNow());
+  }
+
+  /**
+   * Runs preProcessor → saver on a point-in-time snapshot. Saves of one cache run one at a time;
+   * a save requested while one runs makes exactly one more, with the latest contents.
+   * Resolves true when the saver ran.
+   */
+  save(cascade = false): Promise<boolean> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.save(false));
+    if (this.#queuedSave) return this.#queuedSave;
+    const queued = this.#exclusive(() => {
+      this.#queuedSave = null;
+      return this.#saveNow();
+    });
+    this.#queuedSave = queued;
+    return queued;
+  }
+
+  /** Reloads from the saved state, dropping unsaved edits; cascades to dependents by default. */
+  invalidate(cascade = true): Promise<boolean> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.invalidate(false));
+    return this.#exclusive(async () => {
+      const loaded = await this.#loadNow();
+      this.manager.notify('invalidate', { cache: this.name, loaded });
+      return loaded;
+    });
+  }
+
+  /** Runs the deleter; memory is untouched. Cascades to dependents by default. */
+  deleteSavedContent(cascade = true): Promise<void> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.deleteSavedContent(false));
+    return this.#exclusive(() => this.#deleteNow());
+  }
+
+  /** Drops memory and saved state, builds and saves; cascades to dependents by default. */
+  invalidateAndRebuild(cascade = true): Promise<void> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.invalidateAndRebuild(false));
+    return this.#exclusive(async () => {
+      // Build first: if the builder throws, neither memory nor the saved state has changed.
+      const built = await this.#produceBuilt();
+      await this.#deleteNow();
+      await this.#installBuilt(built);
+    });
+  }
+
+  /** Loads, and builds (and saves) when nothing valid was loaded. Resolves true when loaded. */
+  loadOrBuild(cascade = true): Promise<boolean> {
+    if (cascade) return this.manager.cascade(this.name, (c) => c.loadOrBuild(false));
+    return this.#exclusive(async () => {
+      if (await this.#loadNow()) return true;
+      await this.#installBuilt(await this.#produceBuilt());
+      return false;
+    });
+  }
+
+  /** Runs builder → postProcessor, replaces the entries in place, then saves. */
+  build(): Promise<void> {
+    return this.#exclusive(async () => this.#installBuilt(await this.#produceBuilt()));
+  }
+
+  /** Saves (CacheMan's `with cache:`), for `await using cache = ...`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.save();
+  }
+
+  /** Counters and timings of this cache. */
+  get stats(): CacheStats {
+    return {
+      name: this.name,
+      kind: this.constructor.name,
+      entries: super.size,
+      hasContents: this.#hasContents,
+      dirtyEdits: this.dirtyEdits,
+      loads: this.#loads,
+      saves: this.#saves,
+      builds: this.#builds,
+      lastSaveAt: this.#lastSaveAt,
+      lastSaveMs: this.#lastSaveMs,
+      lastSaveBytes: this.#lastSaveBytes,
+    };
+  }
+
+  /**
+   * Saves synchronously if the cache is dirty and its saver can run without the event loop
+   * (the default file store). Used at process exit. @internal
+   */
+  flushSync(): boolean {
+    if (!this.#hasContents || this.dirtyEdits === 0) return false;
+    const write = this.syncSnapshotWriter(this.saver);
+    if (!write) return false;
+    const edits = this.#edits;
+    const contents = this.preProcessor ? this.#preProcessed() : this;
+    if (!this.saveOnBlank && contents.size === 0) return false;
+    this.#lastSaveBytes = write(plainSnapshot(contents));
+    this.#savedEdits = edits;
+    return true;
+  }
+
+  /**
+   * Replaces the entries in place with `contents`, as unsaved edits (registerCache with
+   * contents on an existing cache). @internal
+   */
+  adoptContents(contents: Contents<K, V>): void {
+    const map = toMap<K, V>(contents, this.name, 'contents');
+    if (this.#hasContents) this.clear();
+    else this.#hasContents = true;
+    this.#replaceWith(map);
+    this.#edits += Math.max(1, map.size);
+    if (this.#edits >= this.#editTrigger) this.editThresholdReached();
+  }
+
+  /** Stops background work (timers) for good; the manager calls this on close. @internal */
+  dispose(): void {}
+
+  // ----- For subclasses -----
+
+  /**
+   * Called when a read or write finds no contents; returning true means contents are there now
+   * (LazyCache builds here). The default says no, and the access throws.
+   */
+  protected contentsMissing(): boolean {
+    return false;
+  }
+
+  /** Called from set/delete/clear once the edit count reaches {@link editTrigger}. */
+  protected editThresholdReached(): void {}
+
+  /** Edits ever made; only grows. */
+  protected get editCount(): number {
+    return this.#edits;
+  }
+
+  /** Edit count at which {@link editThresholdReached} runs next. */
+  protected get editTrigger(): number {
+    return this.#editTrigger;
+  }
+  protected set editTrigger(value: number) {
+    this.#editTrigger = value;
+  }
+
+  /** Called after load, save, build and deleteSavedContent succeed. */
+  protected stateSettled(_event: 'load' | 'save' | 'build' | 'delete'): void {}
+
+  /** A writer that reads the live map copy-on-write, when `saver` allows it. */
+  protected snapshotWriter(_saver: Saver<K, V> | null): SnapshotWriter | undefined {
+    return undefined;
+  }
+
+  /** A synchronous writer for the exit path, when `saver` allows it. */
+  protected syncSnapshotWriter(_saver: Saver<K, V> | null): ((s: EntrySnapshot) => number) | undefined {
+    return undefined;
+  }
+
+  // ----- Internals (cold path: clarity first) -----
+
+  #assertContents(): void {
+    if (!this.#hasContents && !this.contentsMissing()) {
+      throw new CacheContentsMissingError(this.name);
+    }
+  }
+
+  #preserve(key: K): void {
+    const preserved = this.#preserved as Map<K, V | typeof ABSENT>;
+    if (preserved.has(key)) return;
+    preserved.set(key, mapHas.call(this, key) ? (mapGet.call(this, key) as V) : ABSENT);
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.manager.assertOpen();
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #loadNow(): Promise<boolean> {
+    const loader = this.loader;
+    const raw = loader ? await this.#callHook('loader', () => loader(this.name)) : undefined;
+    const loaded = this.#toLoaded(raw);
+    if (loaded === null) return this.#settleLoad(false, 'missing');
+    const validator = this.validator;
+    if (validator && !(await this.#isValid(validator, loaded as Map<K, V>))) {
+      return this.#settleLoad(false, 'invalid');
+    }
+    return this.#commitLoaded(loaded);
+  }
+
+  /**
+   * The synchronous load pipeline, for loaders that already hold the data (loadSync).
+   * @throws {TypeError} when the validator is asynchronous
+   */
+  protected applyLoadedSync(raw: unknown): boolean {
+    this.manager.assertOpen();
+    const loaded = this.#toLoaded(raw);
+    if (loaded === null) return this.#settleLoad(false, 'missing');
+    const validator = this.validator;
+    if (validator) {
+      let valid: unknown;
+      try {
+        valid = validator(loaded as Map<K, V>);
+      } catch {
+        valid = false;
+      }
+      if (valid instanceof Promise) {
+        valid.catch(() => undefined);
+        throw new TypeError(`${this.name}: a synchronous load needs a synchronous validator`);
+      }
+      if (valid !== true) return this.#settleLoad(false, 'invalid');
+    }
+    return this.#commitLoaded(loaded);
+  }
+
+  /**
+   * Builds synchronously (LazyCache's first access): builder → postProcessor → replace.
+   * Does not save. @throws {TypeError} when the builder returns a Promise
+   */
+  protected buildSync(): void {
+    this.manager.assertOpen();
+    const builder = this.builder;
+    let raw: unknown = new Map<K, V>();
+    if (builder) {
+      try {
+        raw = builder(this.name);
+      } catch (err) {
+        throw new CacheHookError(this.name, 'builder', err);
+      }
+      if (raw instanceof Promise) {
+        raw.catch(() => undefined);
+        throw new TypeError(`${this.name}: a lazy build needs a synchronous builder`);
+      }
+    }
+    let contents = toMap<K, V>(raw, this.name, 'builder');
+    if (this.postProcessor) contents = this.#process('postProcessor', this.postProcessor, contents);
+    this.#replaceWith(contents);
+    this.#edits++;
+    this.#builds++;
+    this.stateSettled('build');
+    this.manager.notify('build', { cache: this.name });
+  }
+
+  /** Decoded file entries stay as they are when nothing needs a Map; null means nothing saved. */
+  #toLoaded(raw: unknown): Map<K, V> | DecodedEntries | null {
+    if (raw === undefined || raw === null) return null;
+    if (raw instanceof DecodedEntries && !this.validator && !this.postProcessor) return raw;
+    return toMap<K, V>(raw, this.name, 'loader');
+  }
+
+  #commitLoaded(loaded: Map<K, V> | DecodedEntries): boolean {
+    let contents = loaded;
+    const postProcessor = this.postProcessor;
+    if (postProcessor && contents instanceof Map) {
+      contents = this.#process('postProcessor', postProcessor, contents);
+    }
+    this.#replaceWith(contents);
+    return this.#settleLoad(true);
+  }
+
+  #settleLoad(loaded: boolean, reason?: 'missing' | 'invalid'): boolean {
+    if (!loaded) {
+      super.clear();
+      this.#hasContents = false;
+    }
+    this.#savedEdits = this.#edits;
+    this.#loads++;
+    this.stateSettled('load');
+    this.manager.notify('load', { cache: this.name, loaded, reason });
+    return loaded;
+  }
+
+  async #isValid(validator: Validator<K, V>, contents: Map<K, V>): Promise<boolean> {
+    try {
+      return (await validator(contents)) === true;
+    } catch {
+      return false; // a throwing validator means "invalid", as in CacheMan
+    }
+  }
+
+  async #saveNow(): Promise<boolean> {
+    const saver = this.saver;
+    if (!this.#hasContents || !saver) return false;
+    const started = performance.now();
+    const edits = this.#edits;
+    const liveWriter = this.snapshotWriter(saver);
+    let bytes: number | undefined;
+    if (this.preProcessor) {
+      const contents = this.#preProcessed();
+      if (!this.saveOnBlank && contents.size === 0) return false;
+      if (liveWriter) bytes = await liveWriter(plainSnapshot(contents));
+      else await this.#callHook('saver', () => saver(this.name, contents));
+    } else {
+      if (!this.saveOnBlank && super.size === 0) return false;
+      if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
+      else {
+        const copy = new Map<K, V>();
+        fillMap(copy, this, this.name, 'cache');
+        await this.#callHook('saver', () => saver(this.name, copy));
+      }
+    }
+    this.#savedEdits = Math.max(this.#savedEdits, edits);
+    this.#saves++;
+    this.#lastSaveAt = Date.now();
+    this.#lastSaveMs = performance.now() - started;
+    this.#lastSaveBytes = bytes;
+    this.stateSettled('save');
+    this.manager.notify('save', { cache: this.name, durationMs: this.#lastSaveMs, bytes });
+    return true;
+  }
+
+  /** The live map, frozen at this moment through copy-on-write of the entries changed later. */
+  async #writeLiveSnapshot(writer: SnapshotWriter): Promise<number> {
+    const preserved = new Map<K, V | typeof ABSENT>();
+    const keys = Array.from(super.keys());
+    this.#preserved = preserved;
+    const snapshot: EntrySnapshot = {
+      keys,
+      valueOf: (key) => {
+        if (preserved.size !== 0 && preserved.has(key as K)) return preserved.get(key as K);
+        return mapGet.call(this, key);
+      },
+    };
+    try {
+      return await writer(snapshot);
+    } finally {
+      this.#preserved = null;
+    }
+  }
+
+  #preProcessed(): Map<K, V> {
+    // The pre-processor gets a copy: it shapes what is saved, never memory.
+    const copy = new Map<K, V>();
+    fillMap(copy, this, this.name, 'cache');
+    return this.#process('preProcessor', this.preProcessor as Processor<K, V>, copy);
+  }
+
+  async #deleteNow(): Promise<void> {
+    const deleter = this.deleter;
+    if (deleter) await this.#callHook('deleter', () => deleter(this.name));
+    // Memory stays; it no longer counts as pending edits of a saved state that is gone.
+    this.#savedEdits = this.#edits;
+    this.stateSettled('delete');
+    this.manager.notify('delete', { cache: this.name });
+  }
+
+  async #produceBuilt(): Promise<Map<K, V>> {
+    const builder = this.builder;
+    const raw = builder ? await this.#callHook('builder', () => builder(this.name)) : new Map<K, V>();
+    let contents = toMap<K, V>(raw, this.name, 'builder');
+    const postProcessor = this.postProcessor;
+    if (postProcessor) contents = this.#process('postProcessor', postProcessor, contents);
+    return contents;
+  }
+
+  async #installBuilt(contents: Map<K, V>): Promise<void> {
+    this.#replaceWith(contents);
+    // The built contents are unsaved until the save below succeeds.
+    this.#edits++;
+    this.#builds++;
+    this.stateSettled('build');
+    this.manager.notify('build', { cache: this.name });
+    await this.#saveNow();
+  }
+
+  #replaceWith(contents: Map<K, V> | DecodedEntries): void {
+    super.clear();
+    fillMap(this, contents, this.name, 'loader');
+    this.#hasContents = true;
+  }
+
+  #process(hook: HookName, processor: Processor<K, V>, input: Map<K, V>): Map<K, V> {
+    let out: unknown;
+    try {
+      out = processor(input);
+    } catch (err) {
+      throw new CacheHookError(this.name, hook, err);
+    }
+    return out === undefined || out === input ? input : toMap<K, V>(out, this.name, hook);
+  }
+
+  async #callHook<T>(hook: HookName, fn: () => MaybePromise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof DepcacheError) throw err;
+      throw new CacheHookError(this.name, hook, err);
+    }
+  }
+}
+
+/** A snapshot of a map nobody else mutates (a pre-processed copy). */
+function plainSnapshot(map: Map<unknown, unknown>): EntrySnapshot {
+  return {
+    keys: Array.from(Map.prototype.keys.call(map)),
+    valueOf: (key) => mapGet.call(map, key),
+  };
+}

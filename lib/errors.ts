@@ -1,0 +1,158 @@
+/**
+ * Machine-readable codes carried by every {@link DepcacheError}. Tests and callers branch on these,
+ * never on message text.
+ */
+export type DepcacheErrorCode =
+  | 'ECACHE_NOT_FOUND'
+  | 'ECONTENTS_MISSING'
+  | 'EINVALID_NAME'
+  | 'ECORRUPT'
+  | 'EFORMAT_VERSION'
+  | 'ESERIALIZE'
+  | 'EHOOK'
+  | 'EIO'
+  | 'ECLOSED';
+
+/** Which user hook failed, as named in a {@link CacheHookError}. */
+export type HookName =
+  | 'loader'
+  | 'saver'
+  | 'deleter'
+  | 'builder'
+  | 'validator'
+  | 'preProcessor'
+  | 'postProcessor';
+
+/** Base class of every operational failure depcache reports. The original error is in `cause`. */
+export class DepcacheError extends Error {
+  override name = 'DepcacheError';
+  constructor(
+    readonly code: DepcacheErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `manager.getCache(name)` found no cache registered under that name. */
+export class CacheNotFoundError extends DepcacheError {
+  override name = 'CacheNotFoundError';
+  constructor(readonly cacheName: string) {
+    super('ECACHE_NOT_FOUND', `${cacheName}: no cache registered under this name`);
+  }
+}
+
+/** A read or write reached a cache that has no contents (nothing loaded or built yet). */
+export class CacheContentsMissingError extends DepcacheError {
+  override name = 'CacheContentsMissingError';
+  constructor(readonly cacheName: string) {
+    super(
+      'ECONTENTS_MISSING',
+      `${cacheName}: the cache has no contents (nothing was loaded or built); call loadOrBuild() first`,
+    );
+  }
+}
+
+/** A cache name that cannot be stored: empty, not a string, or longer than 255 characters. */
+export class InvalidCacheNameError extends DepcacheError {
+  override name = 'InvalidCacheNameError';
+  constructor(
+    readonly cacheName: unknown,
+    reason: string,
+  ) {
+    super('EINVALID_NAME', `invalid cache name ${describeName(cacheName)}: ${reason}`);
+  }
+}
+
+/**
+ * A saved cache file failed its checks (magic, CRC, length, trailer) or was written by an unknown
+ * format version (`code === 'EFORMAT_VERSION'`; such files are never quarantined).
+ */
+export class CorruptCacheFileError extends DepcacheError {
+  override name = 'CorruptCacheFileError';
+  constructor(
+    readonly cacheName: string,
+    readonly path: string,
+    reason: string,
+    options?: {
+      code?: 'ECORRUPT' | 'EFORMAT_VERSION';
+      quarantinedTo?: string | undefined;
+      cause?: unknown;
+    },
+  ) {
+    const moved = options?.quarantinedTo ? `; moved aside to ${options.quarantinedTo}` : '';
+    super(options?.code ?? 'ECORRUPT', `${cacheName}: ${reason} (${path})${moved}`, options);
+    this.quarantinedTo = options?.quarantinedTo;
+  }
+  /** Where the bad file was moved, when it was moved aside. */
+  readonly quarantinedTo: string | undefined;
+}
+
+/** A key or value could not be serialized (a function, a symbol, ...). The old saved file is intact. */
+export class CacheSerializationError extends DepcacheError {
+  override name = 'CacheSerializationError';
+  constructor(
+    readonly cacheName: string,
+    readonly key: unknown,
+    readonly hasKey: boolean,
+    options?: { cause?: unknown },
+  ) {
+    const where = hasKey ? ` at key ${describeKey(key)}` : '';
+    super('ESERIALIZE', `${cacheName}: cannot serialize the entry${where}`, options);
+  }
+}
+
+/** A user hook (loader, saver, builder, ...) threw or rejected; the cache was left unchanged. */
+export class CacheHookError extends DepcacheError {
+  override name = 'CacheHookError';
+  constructor(
+    readonly cacheName: string,
+    readonly hook: HookName,
+    cause: unknown,
+  ) {
+    super('EHOOK', `${cacheName}: the ${hook} failed: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** Reading, writing or removing a cache file failed at the file-system level. */
+export class CacheIOError extends DepcacheError {
+  override name = 'CacheIOError';
+  constructor(
+    readonly cacheName: string,
+    readonly path: string,
+    action: string,
+    cause: unknown,
+  ) {
+    super('EIO', `${cacheName}: ${action} failed (${path}): ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** The manager was closed; it accepts no new work. */
+export class ManagerClosedError extends DepcacheError {
+  override name = 'ManagerClosedError';
+  constructor(readonly managerName: string) {
+    super('ECLOSED', `${managerName}: the cache manager is closed`);
+  }
+}
+
+/** @internal */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function describeName(name: unknown): string {
+  if (typeof name !== 'string') return `(${typeof name})`;
+  return JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
+}
+
+function describeKey(key: unknown): string {
+  if (typeof key === 'string') return JSON.stringify(key.length > 60 ? `${key.slice(0, 60)}…` : key);
+  if (typeof key === 'bigint') return `${key}n`;
+  if (typeof key === 'symbol' || typeof key === 'function') return `(${typeof key})`;
+  try {
+    return String(key);
+  } catch {
+    return `(${typeof key})`;
+  }
+}

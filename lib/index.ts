@@ -1,0 +1,43 @@
+// The package's only entry point: every public name is listed here, nothing else is public.
+export { CacheManager, getCacheManager } from './manager';
+export type {
+  CacheManagerOptions,
+  CacheManagerEvents,
+  CustomCacheOptions,
+  ManagerStats,
+} from './manager';
+export { CacheMap } from './cache';
+export type {
+  CacheHooks,
+  CacheOptions,
+  CacheStats,
+  Loader,
+  Saver,
+  Deleter,
+  Builder,
+  Validator,
+  Processor,
+} from './cache';
+export type { Contents } from './contents';
+export { PersistentCache } from './persistent-cache';
+export type { PersistentCacheOptions } from './persistent-cache';
+export { NonPersistentCache } from './non-persistent-cache';
+export { LazyCache } from './lazy-cache';
+export { AutoSyncCache } from './auto-sync-cache';
+export type { AutoSyncCacheOptions } from './auto-sync-cache';
+export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
+export type { EditWindowOptions, TimeCheck } from './edit-window';
+export type { CorruptFilePolicy } from './store/file-store';
+export type { CacheFileMeta } from './store/file-format';
+export {
+  DepcacheError,
+  CacheNotFoundError,
+  CacheContentsMissingError,
+  InvalidCacheNameError,
+  CorruptCacheFileError,
+  CacheSerializationError,
+  CacheHookError,
+  CacheIOError,
+  ManagerClosedError,
+} from './errors';
+export type { DepcacheErrorCode, HookName } from './errors';

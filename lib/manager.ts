@@ -1,0 +1,484 @@
+import { EventEmitter } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AutoSyncCacheOptions } from './auto-sync-cache';
+import type { CacheHooks, CacheMap, CacheStats } from './cache';
+import type { Contents } from './contents';
+import {
+  CacheNotFoundError,
+  DepcacheError,
+  ManagerClosedError,
+  errorMessage,
+} from './errors';
+import { flushAtExit, forgetAtExit } from './exit-flush';
+import { FileStore } from './store/file-store';
+import { assertCacheName } from './store/file-name';
+
+/** Options of a {@link CacheManager}. */
+export interface CacheManagerOptions {
+  /** Parent of the manager's cache directory. @default os.tmpdir() */
+  readonly baseDirectory?: string;
+}
+
+/** Options of `manager.registerCustomCache()`: CacheMan's flags plus every cache option. */
+export interface CustomCacheOptions<K, V> extends Omit<AutoSyncCacheOptions<K, V>, 'manager'> {
+  /** Save to a file (PersistentCache) rather than keep in memory only. @default true */
+  readonly persistent?: boolean;
+  /** Save automatically as edits pile up (AutoSyncCache). @default true */
+  readonly autosync?: boolean;
+  /** An already built cache to register as it is (CacheMan's `nowrapper`). */
+  readonly cache?: CacheMap<K, V>;
+}
+
+/** Payloads of the manager's events. */
+export interface CacheManagerEvents {
+  load: [{ cache: string; loaded: boolean; reason?: 'missing' | 'invalid' | undefined }];
+  save: [{ cache: string; durationMs: number; bytes: number | undefined }];
+  build: [{ cache: string }];
+  invalidate: [{ cache: string; loaded: boolean }];
+  delete: [{ cache: string }];
+  error: [Error];
+}
+
+/** Everything `manager.stats()` reports. */
+export interface ManagerStats {
+  readonly manager: string;
+  readonly cacheDirectory: string;
+  readonly caches: CacheStats[];
+  readonly memory: NodeJS.MemoryUsage;
+}
+
+type AnyCache = CacheMap<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type HookSetter = keyof CacheHooks<unknown, unknown>;
+
+const DEFAULT_MANAGER = 'general_cacher';
+const managers = new Map<string, CacheManager>();
+const warned = new Set<string>();
+
+/**
+ * One manager per name, created on first use (CacheMan's `get_cache_manager`).
+ * @throws {TypeError} when asked for an existing manager with a different baseDirectory
+ */
+export function getCacheManager(
+  name: string = DEFAULT_MANAGER,
+  options: CacheManagerOptions = {},
+): CacheManager {
+  const existing = managers.get(name);
+  if (existing) {
+    if (
+      options.baseDirectory !== undefined &&
+      resolve(options.baseDirectory, name) !== existing.cacheDirectory
+    ) {
+      throw new TypeError(
+        `getCacheManager: manager ${JSON.stringify(name)} already uses ${existing.cacheDirectory}`,
+      );
+    }
+    return existing;
+  }
+  const manager = new CacheManager(name, options);
+  managers.set(name, manager);
+  return manager;
+}
+
+/**
+ * A registry of named caches and their dependency graph (CacheMan's CacheManager, in camelCase
+ * and async). Emits `load`, `save`, `build`, `invalidate`, `delete` and `error`.
+ *
+ * @example
+ * const manager = new CacheManager('etl', { baseDirectory: './.cache' });
+ * const raw = await manager.registerCache('raw');
+ * await manager.registerDependentCache('raw', 'cleaned');
+ * await manager.invalidateCache('raw'); // reloads raw and cleaned
+ */
+export class CacheManager extends EventEmitter<CacheManagerEvents> {
+  /** The manager's name; also the last part of its cache directory. */
+  readonly name: string;
+  /** `join(baseDirectory ?? os.tmpdir(), name)`. */
+  readonly cacheDirectory: string;
+  /** The default file store of this manager's persistent caches. @internal */
+  readonly store: FileStore;
+  readonly #caches = new Map<string, AnyCache>();
+  readonly #dependents = new Map<string, Set<string>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
+    super();
+    assertCacheName(name);
+    const { baseDirectory = tmpdir() } = options;
+    if (typeof baseDirectory !== 'string' || baseDirectory === '') {
+      throw new TypeError(
+        `baseDirectory: expected a non-empty string, got ${String(baseDirectory)} (${typeof baseDirectory})`,
+      );
+    }
+    this.name = name;
+    this.cacheDirectory = resolve(join(baseDirectory, name));
+    this.store = new FileStore(this.cacheDirectory);
+    flushAtExit(this);
+  }
+
+  // ----- Registry -----
+
+  /** Whether a cache of that name is registered. */
+  cacheRegistered(name: string): boolean {
+    return this.#caches.has(name);
+  }
+
+  /** The registered cache (CacheMan's `retrieve_raise`). @throws {CacheNotFoundError} */
+  getCache<K = unknown, V = unknown>(name: string): CacheMap<K, V> {
+    const cache = this.#caches.get(name);
+    if (!cache) throw new CacheNotFoundError(name);
+    return cache as CacheMap<K, V>;
+  }
+
+  /** Names of every registered cache. */
+  get cacheNames(): string[] {
+    return [...this.#caches.keys()];
+  }
+
+  /** Registers a new cache object; every cache constructor calls this. @internal */
+  adoptCache(cache: AnyCache): void {
+    this.assertOpen();
+    const existing = this.#caches.get(cache.name);
+    if (existing && existing !== cache) {
+      throw new DepcacheError(
+        'EINVALID_NAME',
+        `${cache.name}: a cache of this name is already registered with manager ${this.name}; deregister it first`,
+      );
+    }
+    this.#caches.set(cache.name, cache);
+  }
+
+  /**
+   * Registers an AutoSyncCache, holding `contents` when given (copied in, replacing what an
+   * existing cache holds), else loaded or built.
+   */
+  async registerCache<K = unknown, V = unknown>(
+    name: string,
+    contents?: Contents<K, V>,
+  ): Promise<CacheMap<K, V>> {
+    const existing = this.#caches.get(name);
+    if (existing) {
+      if (contents !== undefined) existing.adoptContents(contents);
+      else if (!existing.hasContents) await existing.loadOrBuild(false);
+      return existing as CacheMap<K, V>;
+    }
+    const { AutoSyncCache } = cacheClasses();
+    const cache = new AutoSyncCache<K, V>(name, { manager: this, contents });
+    if (contents === undefined) await cache.loadOrBuild(false);
+    return cache;
+  }
+
+  /**
+   * Registers a cache of the kind the flags ask for (CacheMan's `register_custom_cache`):
+   * AutoSyncCache by default, PersistentCache with `autosync: false`, NonPersistentCache with
+   * `persistent: false`, or `cache` itself. Resolves the cache, loaded or built.
+   */
+  async registerCustomCache<K = unknown, V = unknown>(
+    name: string,
+    options: CustomCacheOptions<K, V> = {},
+  ): Promise<CacheMap<K, V>> {
+    const { persistent = true, autosync = true, cache: given, ...rest } = options;
+    let cache: CacheMap<K, V>;
+    if (given) {
+      if (given.name !== name || given.manager !== this) {
+        throw new TypeError(
+          `${name}: registerCustomCache: the cache option must be named ${JSON.stringify(name)} and belong to this manager`,
+        );
+      }
+      cache = given;
+      this.adoptCache(cache);
+    } else {
+      const { AutoSyncCache, PersistentCache, NonPersistentCache } = cacheClasses();
+      const cacheOptions = { ...rest, manager: this };
+      if (!persistent) cache = new NonPersistentCache<K, V>(name, cacheOptions);
+      else if (!autosync) cache = new PersistentCache<K, V>(name, cacheOptions);
+      else cache = new AutoSyncCache<K, V>(name, cacheOptions);
+    }
+    if (!cache.hasContents) await cache.loadOrBuild(false);
+    return cache;
+  }
+
+  /** The cache, loaded or built; an unknown name registers a new AutoSyncCache. */
+  async retrieveCache<K = unknown, V = unknown>(name: string): Promise<CacheMap<K, V>> {
+    const cache = this.#ensure(name);
+    if (!cache.hasContents) await cache.loadOrBuild(false);
+    return cache as CacheMap<K, V>;
+  }
+
+  registerLoader<K, V>(name: string, loader: CacheHooks<K, V>['loader']): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'loader', loader);
+  }
+  registerSaver<K, V>(name: string, saver: CacheHooks<K, V>['saver']): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'saver', saver);
+  }
+  registerDeleter<K, V>(name: string, deleter: CacheHooks<K, V>['deleter']): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'deleter', deleter);
+  }
+  registerBuilder<K, V>(name: string, builder: CacheHooks<K, V>['builder']): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'builder', builder);
+  }
+  registerValidator<K, V>(
+    name: string,
+    validator: CacheHooks<K, V>['validator'],
+  ): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'validator', validator);
+  }
+  registerPreProcessor<K, V>(
+    name: string,
+    preProcessor: CacheHooks<K, V>['preProcessor'],
+  ): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'preProcessor', preProcessor);
+  }
+  registerPostProcessor<K, V>(
+    name: string,
+    postProcessor: CacheHooks<K, V>['postProcessor'],
+  ): Promise<CacheMap<K, V>> {
+    return this.#registerHook(name, 'postProcessor', postProcessor);
+  }
+
+  /** Makes `dependent` follow `parent` through cascading operations. */
+  async registerDependentCache(parent: string, dependent: string): Promise<void> {
+    this.addDependency(parent, dependent);
+  }
+
+  /** Saves the cache, then forgets it (and, with `cascade`, its dependents). Hook errors propagate. */
+  async deregisterCache(name: string, cascade = false): Promise<void> {
+    if (!this.#caches.has(name)) throw new CacheNotFoundError(name);
+    const names = cascade ? this.#order(name) : [name];
+    for (const n of names) {
+      const cache = this.#caches.get(n);
+      if (!cache) continue;
+      await cache.save(false);
+      cache.dispose();
+      this.#caches.delete(n);
+    }
+  }
+
+  /** Saves and forgets every cache. */
+  async deregisterAllCaches(): Promise<void> {
+    for (const name of [...this.#caches.keys()]) await this.deregisterCache(name);
+  }
+
+  // ----- Lifecycle by name -----
+
+  async saveCacheContents(name: string, cascade = false): Promise<void> {
+    await this.#ensure(name).save(cascade);
+  }
+  async saveAllCacheContents(): Promise<void> {
+    for (const cache of [...this.#caches.values()]) await cache.save(false);
+  }
+  async deleteSavedCacheContent(name: string, cascade = true): Promise<void> {
+    await this.#ensure(name).deleteSavedContent(cascade);
+  }
+  async deleteAllSavedCacheContents(): Promise<void> {
+    for (const cache of [...this.#caches.values()]) await cache.deleteSavedContent(false);
+  }
+  async invalidateCache(name: string, cascade = true): Promise<void> {
+    await this.#ensure(name).invalidate(cascade);
+  }
+  async invalidateAndRebuildCache<K = unknown, V = unknown>(
+    name: string,
+    cascade = true,
+  ): Promise<CacheMap<K, V>> {
+    const cache = this.#ensure(name);
+    await cache.invalidateAndRebuild(cascade);
+    return cache as CacheMap<K, V>;
+  }
+  async invalidateAndRebuildAllCaches(): Promise<void> {
+    for (const cache of [...this.#caches.values()]) await cache.invalidateAndRebuild(false);
+  }
+  /** Reloads from the saved state; the cache may end up with no contents. */
+  async reloadCache<K = unknown, V = unknown>(name: string, cascade = false): Promise<CacheMap<K, V>> {
+    const cache = this.#ensure(name);
+    await cache.load(cascade);
+    return cache as CacheMap<K, V>;
+  }
+  async reloadAllCaches(): Promise<void> {
+    for (const cache of [...this.#caches.values()]) await cache.load(false);
+  }
+  /** Reloads, building when nothing valid is saved. */
+  async reloadOrRebuildCache<K = unknown, V = unknown>(
+    name: string,
+    cascade = false,
+  ): Promise<CacheMap<K, V>> {
+    const cache = this.#ensure(name);
+    await cache.loadOrBuild(cascade);
+    return cache as CacheMap<K, V>;
+  }
+  async reloadOrRebuildAllCaches(): Promise<void> {
+    for (const cache of [...this.#caches.values()]) await cache.loadOrBuild(false);
+  }
+
+  /** Counters of every cache, plus this process's memory. */
+  async stats(): Promise<ManagerStats> {
+    return {
+      manager: this.name,
+      cacheDirectory: this.cacheDirectory,
+      caches: [...this.#caches.values()].map((c) => c.stats),
+      memory: process.memoryUsage(),
+    };
+  }
+
+  /**
+   * Saves every cache, stops every timer and refuses further work. Safe to call twice.
+   * A save that fails is thrown after the others ran; the manager is closed either way.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const failures: unknown[] = [];
+      for (const cache of [...this.#caches.values()]) {
+        try {
+          await cache.save(false);
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+      for (const cache of this.#caches.values()) cache.dispose();
+      this.#closed = true;
+      forgetAtExit(this);
+      if (managers.get(this.name) === this) managers.delete(this.name);
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, `${this.name}: saves failed on close`);
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ----- Graph and cascade (internal) -----
+
+  /** @internal */
+  addDependency(parent: string, dependent: string): void {
+    assertCacheName(parent);
+    assertCacheName(dependent);
+    let set = this.#dependents.get(parent);
+    if (!set) this.#dependents.set(parent, (set = new Set()));
+    set.add(dependent);
+  }
+
+  /** @internal */
+  dependentsOf(name: string): ReadonlySet<string> {
+    return this.#dependents.get(name) ?? new Set();
+  }
+
+  /**
+   * Runs `op` on `root` and every cache that depends on it, transitively, each once, parents
+   * before their dependents (cycles are broken where they close). Dependents not registered yet
+   * are registered as retrieveCache() does. Resolves what `op` resolved for `root`. @internal
+   */
+  async cascade<T>(root: string, op: (cache: AnyCache) => Promise<T>): Promise<T> {
+    let result: T | undefined;
+    for (const name of this.#order(root)) {
+      const cache = name === root ? this.getCache(root) : await this.retrieveCache(name);
+      const value = await op(cache);
+      if (name === root) result = value;
+    }
+    return result as T;
+  }
+
+  /** Topological order of `root` and its transitive dependents (iterative DFS, reversed post-order). */
+  #order(root: string): string[] {
+    const visited = new Set<string>([root]);
+    const post: string[] = [];
+    const stack: Array<[string, Iterator<string>]> = [[root, this.dependentsOf(root).values()]];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as [string, Iterator<string>];
+      const next = top[1].next();
+      if (next.done) {
+        post.push(top[0]);
+        stack.pop();
+      } else if (!visited.has(next.value)) {
+        visited.add(next.value);
+        stack.push([next.value, this.dependentsOf(next.value).values()]);
+      }
+    }
+    return post.reverse();
+  }
+
+  // ----- Reporting (internal) -----
+
+  /** @internal */
+  notify<E extends Exclude<keyof CacheManagerEvents, 'error'>>(
+    event: E,
+    ...args: CacheManagerEvents[E]
+  ): void {
+    if (this.listenerCount(event) === 0) return;
+    // One failing listener must not stop the others, nor the operation that notified.
+    for (const listener of this.listeners(event) as Array<(...a: unknown[]) => void>) {
+      try {
+        listener.apply(this, args);
+      } catch (err) {
+        this.reportError(err);
+      }
+    }
+  }
+
+  /**
+   * Reports a failure of background work: an `error` event when someone listens, else a process
+   * warning (once per code and cache). Never throws. @internal
+   */
+  reportError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(errorMessage(err));
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+        return;
+      } catch {
+        // a throwing error listener falls back to the warning
+      }
+    }
+    const code = error instanceof DepcacheError ? error.code : 'EUNKNOWN';
+    const who = (error as { cacheName?: unknown }).cacheName;
+    const key = `${code}:${typeof who === 'string' ? who : ''}`;
+    if (warned.has(key)) return;
+    warned.add(key);
+    process.emitWarning(error.message, { code: `DEPCACHE_${code}` });
+  }
+
+  /** @internal @throws {ManagerClosedError} */
+  assertOpen(): void {
+    if (this.#closed) throw new ManagerClosedError(this.name);
+  }
+
+  /** Saves every dirty cache synchronously; runs at process exit. @internal */
+  flushSync(): void {
+    for (const cache of this.#caches.values()) cache.flushSync();
+  }
+
+  #ensure(name: string): AnyCache {
+    const cache = this.#caches.get(name);
+    if (cache) return cache;
+    this.assertOpen();
+    const { AutoSyncCache } = cacheClasses();
+    return new AutoSyncCache(name, { manager: this });
+  }
+
+  async #registerHook<K, V>(name: string, hook: HookSetter, fn: unknown): Promise<CacheMap<K, V>> {
+    if (fn !== null && typeof fn !== 'function') {
+      throw new TypeError(`${name}: ${hook}: expected a function or null, got ${typeof fn}`);
+    }
+    const cache = this.#ensure(name);
+    (cache as unknown as Record<string, unknown>)[hook] = fn;
+    if (!cache.hasContents) await cache.loadOrBuild(false);
+    return cache as CacheMap<K, V>;
+  }
+}
+
+// Loaded on first use: the cache classes import this module, so a top-level import would be a cycle.
+function cacheClasses(): {
+  AutoSyncCache: typeof import('./auto-sync-cache').AutoSyncCache;
+  PersistentCache: typeof import('./persistent-cache').PersistentCache;
+  NonPersistentCache: typeof import('./non-persistent-cache').NonPersistentCache;
+} {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  return {
+    AutoSyncCache: (require('./auto-sync-cache') as typeof import('./auto-sync-cache')).AutoSyncCache,
+    PersistentCache: (require('./persistent-cache') as typeof import('./persistent-cache'))
+      .PersistentCache,
+    NonPersistentCache: (require('./non-persistent-cache') as typeof import('./non-persistent-cache'))
+      .NonPersistentCache,
+  };
+}

@@ -1,0 +1,85 @@
+import { CacheMap, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
+import type { CorruptFilePolicy, EntrySnapshot } from './store/file-store';
+
+/** Options of a {@link PersistentCache}. */
+export interface PersistentCacheOptions<K, V> extends CacheOptions<K, V> {
+  /**
+   * What a damaged cache file does on load: `'quarantine'` moves it aside to
+   * `<file>.corrupt-<timestamp>`, reports it (manager `error` event, else a process warning) and
+   * loads nothing, so `loadOrBuild()` rebuilds; `'throw'` raises `CorruptCacheFileError` and
+   * leaves the file where it is.
+   * @default 'quarantine'
+   */
+  readonly onCorrupt?: CorruptFilePolicy;
+}
+
+/**
+ * A cache saved to `<manager.cacheDirectory>/<encoded name>.v8`: CRC-checked frames, atomic
+ * writes, point-in-time snapshots, and a synchronous save of dirty contents at process exit.
+ *
+ * @example
+ * const cache = await PersistentCache.open<string, number>('scores');
+ * cache.set('alice', 3);
+ * await cache.save(); // still there after a restart
+ */
+export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
+  /** What a damaged cache file does on load. */
+  onCorrupt: CorruptFilePolicy;
+  readonly #fileLoader: Loader<K, V>;
+  readonly #fileSaver: Saver<K, V>;
+
+  constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
+    super(name, options);
+    const { onCorrupt = 'quarantine' } = options;
+    if (onCorrupt !== 'quarantine' && onCorrupt !== 'throw') {
+      throw new TypeError(
+        `${name}: onCorrupt: expected 'quarantine' or 'throw', got ${String(onCorrupt)} (${typeof onCorrupt})`,
+      );
+    }
+    this.onCorrupt = onCorrupt;
+    const store = this.manager.store;
+    const report = (err: Error) => this.manager.reportError(err);
+    this.#fileLoader = (n) => store.read(n, this.onCorrupt, report) as ReturnType<Loader<K, V>>;
+    // Never called directly: save() recognizes it and streams a copy-on-write snapshot instead.
+    this.#fileSaver = async (n, contents) => {
+      await store.write(n, { keys: Array.from(contents.keys()), valueOf: (k) => contents.get(k as K) });
+    };
+    if (options.loader === undefined) this.loader = this.#fileLoader;
+    if (options.saver === undefined) this.saver = this.#fileSaver;
+    if (options.deleter === undefined) this.deleter = (n) => store.remove(n);
+  }
+
+  /** Path of the cache file. */
+  get path(): string {
+    return this.manager.store.pathFor(this.name);
+  }
+
+  /**
+   * Loads synchronously from the default file store, for code that cannot await (a sync
+   * memoized function's first call). Runs the validator only if it is synchronous.
+   * Resolves like {@link load}: true when contents were loaded.
+   */
+  loadSync(): boolean {
+    if (this.loader !== this.#fileLoader) {
+      throw new TypeError(`${this.name}: loadSync() needs the default file loader`);
+    }
+    const decoded = this.manager.store.readSync(this.name, this.onCorrupt, (err) =>
+      this.manager.reportError(err),
+    );
+    return this.applyLoadedSync(decoded);
+  }
+
+  protected override snapshotWriter(saver: Saver<K, V> | null): SnapshotWriter | undefined {
+    if (saver !== this.#fileSaver) return undefined;
+    const store = this.manager.store;
+    return (snapshot) => store.write(this.name, snapshot);
+  }
+
+  protected override syncSnapshotWriter(
+    saver: Saver<K, V> | null,
+  ): ((snapshot: EntrySnapshot) => number) | undefined {
+    if (saver !== this.#fileSaver) return undefined;
+    const store = this.manager.store;
+    return (snapshot) => store.writeSync(this.name, snapshot);
+  }
+}

@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+
+const TEMP_PATTERN = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** A temp file beside `target`, named with this PID so a later process can tell it is stale. */
+export function tempPathFor(target: string): string {
+  const suffix = randomBytes(4).toString('hex');
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${suffix}.tmp`);
+}
+
+/**
+ * Writes `target` atomically: everything goes to a temp file in the same directory, which is
+ * fsynced, renamed over the target, and the directory fsynced, so a crash at any moment leaves
+ * the old file or the new one, never a mix. The temp file is removed on failure.
+ */
+export async function writeFileAtomic(
+  target: string,
+  write: (handle: FileHandle) => Promise<void>,
+): Promise<void> {
+  const temp = tempPathFor(target);
+  let handle: FileHandle | undefined;
+  let renamed = false;
+  try {
+    handle = await fs.promises.open(temp, 'wx', 0o644);
+    await write(handle);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.promises.rename(temp, target);
+    renamed = true;
+    await syncDirectory(dirname(target));
+  } finally {
+    if (handle) await handle.close().catch(() => undefined);
+    if (!renamed) await fs.promises.unlink(temp).catch(() => undefined);
+  }
+}
+
+/** The synchronous twin of {@link writeFileAtomic}, for saves at process exit. */
+export function writeFileAtomicSync(target: string, write: (fd: number) => void): void {
+  const temp = tempPathFor(target);
+  let fd: number | undefined;
+  let renamed = false;
+  try {
+    fd = fs.openSync(temp, 'wx', 0o644);
+    write(fd);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temp, target);
+    renamed = true;
+    syncDirectorySync(dirname(target));
+  } finally {
+    if (fd !== undefined) tryIgnore(() => fs.closeSync(fd as number));
+    if (!renamed) tryIgnore(() => fs.unlinkSync(temp));
+  }
+}
+
+/** Writes every buffer in order; `writev` takes at most IOV_MAX buffers, so go in slices. */
+export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  for (let i = 0; i < buffers.length; i += 512) {
+    await handle.writev(buffers.slice(i, i + 512));
+  }
+}
+
+export function writeAllSync(fd: number, buffers: Buffer[]): void {
+  for (let i = 0; i < buffers.length; i += 512) {
+    const slice = buffers.slice(i, i + 512);
+    let written = fs.writevSync(fd, slice);
+    // writevSync may write less than asked for; finish the rest one buffer at a time.
+    for (const buf of slice) {
+      if (written >= buf.length) {
+        written -= buf.length;
+        continue;
+      }
+      let offset = written;
+      written = 0;
+      while (offset < buf.length) offset += fs.writeSync(fd, buf, offset);
+    }
+  }
+}
+
+/**
+ * Removes temp files in `dir` left by processes that no longer run (a crash or `kill -9`
+ * mid-save). Files of live processes, including this one, are left alone.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = TEMP_PATTERN.exec(name);
+    if (!match) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid || isProcessAlive(pid)) continue;
+    const path = join(dir, name);
+    try {
+      await fs.promises.unlink(path);
+      removed.push(path);
+    } catch {
+      // Another process may have cleaned it first; nothing is lost either way.
+    }
+  }
+  return removed;
+}
+
+/** True when `name` is a temp file of ours (of any process). */
+export function isTempFileName(name: string): boolean {
+  return TEMP_PATTERN.test(name);
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  // Makes the rename itself durable. Some platforms cannot open a directory; the rename is
+  // still atomic there, only its durability on power loss is up to the OS.
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // see above
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function syncDirectorySync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // see syncDirectory
+  } finally {
+    if (fd !== undefined) tryIgnore(() => fs.closeSync(fd as number));
+  }
+}
+
+function tryIgnore(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // best-effort cleanup
+  }
+}

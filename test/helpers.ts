@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CacheManager } from '../lib';
+
+/** A fresh directory per test; remove it with the returned cleanup. */
+export function makeTempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-'));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A manager in its own temp directory, plus a cleanup that closes it and removes the directory. */
+export function tempManager(name = 'test'): { manager: CacheManager; dir: string; done: () => Promise<void> } {
+  const dir = makeTempDir();
+  const manager = new CacheManager(name, { baseDirectory: dir });
+  return {
+    manager,
+    dir,
+    done: async () => {
+      await manager.close().catch(() => undefined);
+      removeDir(dir);
+    },
+  };
+}
+
+/** Awaits `p` and checks it rejects with an instance of `type` (and `code`, when given). */
+export async function assertRejects<T extends Error>(
+  p: Promise<unknown>,
+  type: abstract new (...args: never[]) => T,
+  code?: string,
+): Promise<T> {
+  let settled = false;
+  try {
+    await p;
+    settled = true;
+  } catch (err) {
+    expect(err).to.be.instanceOf(type);
+    if (code !== undefined) expect((err as { code?: string }).code).to.equal(code);
+    return err as T;
+  }
+  expect(settled, `expected a rejection with ${type.name}`).to.equal(false);
+  throw new Error('unreachable');
+}
+
+/** A promise resolved or rejected by hand, to control async ordering without delays. */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+} {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Plain-object view of a map, for deep equality. */
+export function entriesOf(map: Map<unknown, unknown>): Record<string, unknown> {
+  return Object.fromEntries(map);
+}
+
+export const FIXTURES = path.join(__dirname, 'fixtures');
+
+/** Runs a TypeScript fixture in a child Node process; resolves its exit code, signal and output. */
+export function runFixture(
+  file: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, file), ...args],
+      { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20000);
+    child.on('error', reject);
+    child.on('spawn', () => options.onSpawn?.(child.pid as number));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
