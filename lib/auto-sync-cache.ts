@@ -1,3 +1,4 @@
+import { opened } from './cache';
 import { EditWindow, type TimeCheck } from './edit-window';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
 
@@ -38,6 +39,14 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
   #batchStart: number | undefined; // clock time of the first edit not yet recorded
   #timer: NodeJS.Timeout | undefined;
   #disposed = false;
+
+  /** Constructs the cache and runs `loadOrBuild()`. */
+  static override open<K = unknown, V = unknown>(
+    name: string,
+    options?: AutoSyncCacheOptions<K, V>,
+  ): Promise<AutoSyncCache<K, V>> {
+    return opened(new AutoSyncCache<K, V>(name, options));
+  }
 
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
     super(name, options);

@@ -146,16 +146,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /**
    * Constructs the cache and runs `loadOrBuild()`, like CacheMan's constructor.
-   * @example const users = await PersistentCache.open('users', { builder: fetchUsers });
+   * @example const users = await CacheMap.open('users', { builder: fetchUsers });
    */
-  static async open<T extends CacheMap<any, any>, O>(
-    this: new (name: string, options?: O) => T,
+  static open<K = unknown, V = unknown>(
     name: string,
-    options?: O,
-  ): Promise<T> {
-    const cache = new this(name, options);
-    await cache.loadOrBuild();
-    return cache;
+    options?: CacheOptions<K, V>,
+  ): Promise<CacheMap<K, V>> {
+    return opened(new CacheMap<K, V>(name, options));
   }
 
   // ----- Map surface: reads stay Map's own but for the contents check; writes count edits. -----
@@ -640,6 +637,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       throw new CacheHookError(this.name, hook, err);
     }
   }
+}
+
+/** Runs `loadOrBuild()` on a new cache and resolves it: the body of every class's `open()`. @internal */
+export async function opened<C extends CacheMap<any, any>>(cache: C): Promise<C> {
+  await cache.loadOrBuild();
+  return cache;
 }
 
 /** A snapshot of a map nobody else mutates (a pre-processed copy). */

@@ -27,7 +27,7 @@ export { AutoSyncCache } from './auto-sync-cache';
 export type { AutoSyncCacheOptions } from './auto-sync-cache';
 export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
 export type { EditWindowOptions, TimeCheck } from './edit-window';
-export type { CorruptFilePolicy } from './store/file-store';
+export type { CorruptFilePolicy, FileStoreOptions } from './store/file-store';
 export type { CacheFileMeta } from './store/file-format';
 export {
   DepcacheError,

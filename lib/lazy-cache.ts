@@ -1,4 +1,4 @@
-import { type CacheOptions } from './cache';
+import { opened, type CacheOptions } from './cache';
 import { NonPersistentCache } from './non-persistent-cache';
 
 /**
@@ -10,6 +10,14 @@ import { NonPersistentCache } from './non-persistent-cache';
  * squares.get(3); // 9: built right here
  */
 export class LazyCache<K = unknown, V = unknown> extends NonPersistentCache<K, V> {
+  /** Constructs the cache and runs `loadOrBuild()`. */
+  static override open<K = unknown, V = unknown>(
+    name: string,
+    options?: CacheOptions<K, V>,
+  ): Promise<LazyCache<K, V>> {
+    return opened(new LazyCache<K, V>(name, options));
+  }
+
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(name, options);
     // With no loader, load() and invalidate() leave no contents, so the next access rebuilds.

@@ -11,13 +11,15 @@ import {
   errorMessage,
 } from './errors';
 import { flushAtExit, forgetAtExit } from './exit-flush';
-import { FileStore } from './store/file-store';
+import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
 
 /** Options of a {@link CacheManager}. */
 export interface CacheManagerOptions {
   /** Parent of the manager's cache directory. @default os.tmpdir() */
   readonly baseDirectory?: string;
+  /** Tuning of the default file store (entries per frame, longest synchronous slice). */
+  readonly fileStore?: FileStoreOptions;
 }
 
 /** Options of `manager.registerCustomCache()`: CacheMan's flags plus every cache option. */
@@ -113,7 +115,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     }
     this.name = name;
     this.cacheDirectory = resolve(join(baseDirectory, name));
-    this.store = new FileStore(this.cacheDirectory);
+    this.store = new FileStore(this.cacheDirectory, options.fileStore);
     flushAtExit(this);
   }
 

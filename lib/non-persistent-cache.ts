@@ -1,10 +1,18 @@
-import { CacheMap, type CacheOptions } from './cache';
+import { CacheMap, opened, type CacheOptions } from './cache';
 
 /**
  * A cache that lives in memory only (CacheMan's NonPersistentCache): loading gives an empty map,
  * saving and deleting do nothing unless you give it hooks.
  */
 export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
+  /** Constructs the cache and runs `loadOrBuild()`. */
+  static override open<K = unknown, V = unknown>(
+    name: string,
+    options?: CacheOptions<K, V>,
+  ): Promise<NonPersistentCache<K, V>> {
+    return opened(new NonPersistentCache<K, V>(name, options));
+  }
+
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(name, options);
     if (options.loader === undefined) this.loader = () => new Map<K, V>();

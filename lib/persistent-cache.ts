@@ -1,4 +1,4 @@
-import { CacheMap, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
+import { CacheMap, opened, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
 import type { CorruptFilePolicy, EntrySnapshot } from './store/file-store';
 
 /** Options of a {@link PersistentCache}. */
@@ -27,6 +27,14 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   onCorrupt: CorruptFilePolicy;
   readonly #fileLoader: Loader<K, V>;
   readonly #fileSaver: Saver<K, V>;
+
+  /** Constructs the cache and runs `loadOrBuild()`. */
+  static override open<K = unknown, V = unknown>(
+    name: string,
+    options?: PersistentCacheOptions<K, V>,
+  ): Promise<PersistentCache<K, V>> {
+    return opened(new PersistentCache<K, V>(name, options));
+  }
 
   constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
     super(name, options);
