@@ -38,6 +38,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
   #flushed = 0; // edit count already recorded in the window
   #batchStart: number | undefined; // clock time of the first edit not yet recorded
   #timer: NodeJS.Timeout | undefined;
+  #savePending = false;
   #disposed = false;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -95,7 +96,8 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     }
     this.#flushed = this.editCount;
     this.#batchStart = undefined;
-    this.editTrigger = this.#flushed + 1;
+    // While a background save is pending, edits only count; its end re-arms the check.
+    this.editTrigger = this.#savePending ? Number.POSITIVE_INFINITY : this.#flushed + 1;
   }
 
   #tick(): void {
@@ -107,9 +109,23 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
   }
 
   #saveInBackground(): void {
-    // Errors are reported, never thrown: the edits stay dirty and the window keeps its counts,
-    // so the next trigger or tick tries again.
-    this.save().catch((err: unknown) => this.manager.reportError(err));
+    if (this.#savePending) return;
+    this.#savePending = true;
+    this.editTrigger = Number.POSITIVE_INFINITY;
+    this.save().then(
+      () => {
+        this.#savePending = false;
+        if (!this.#disposed) this.editTrigger = this.#flushed + 1;
+      },
+      (err: unknown) => {
+        // Reported, never thrown. The edits stay dirty and the window keeps its counts; the
+        // next timer tick (once a bucket) re-arms the check and retries, so a failing disk is
+        // not hammered on every edit.
+        this.#savePending = false;
+        this.#armTimer();
+        this.manager.reportError(err);
+      },
+    );
   }
 
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {

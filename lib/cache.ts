@@ -6,7 +6,8 @@ import {
   type HookName,
 } from './errors';
 import { CacheManager, getCacheManager } from './manager';
-import { DecodedEntries, type EntrySnapshot } from './store/file-store';
+import { DecodedEntries } from './store/file-store';
+import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import { assertCacheName } from './store/file-name';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -75,9 +76,6 @@ export interface CacheStats {
 /** Writes a snapshot through a store that can read the live map copy-on-write. @internal */
 export type SnapshotWriter = (snapshot: EntrySnapshot) => Promise<number>;
 
-const ABSENT: unique symbol = Symbol('absent');
-const mapGet = Map.prototype.get;
-const mapHas = Map.prototype.has;
 
 /**
  * A named `Map` that loads, saves, builds, validates and invalidates its contents through hooks,
@@ -110,8 +108,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #savedEdits = 0;
   // When #edits reaches this, editThresholdReached() runs: subclasses get one compare per edit.
   #editTrigger = Number.POSITIVE_INFINITY;
-  // Old values of entries changed while a snapshot save runs (ABSENT: added after it began).
-  #preserved: Map<K, V | typeof ABSENT> | null = null;
+  // The snapshot a save is reading while the map may change; it keeps old values on change.
+  #snapshot: LiveSnapshot | null = null;
   // Lifecycle operations of one cache run one at a time, in order.
   #tail: Promise<unknown> = Promise.resolve();
   #queuedSave: Promise<boolean> | null = null;
@@ -176,7 +174,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override set(key: K, value: V): this {
     if (!this.#hasContents) this.#assertContents();
-    if (this.#preserved !== null) this.#preserve(key);
+    if (this.#snapshot !== null) this.#snapshot.preserve(key);
     super.set(key, value);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return this;
@@ -185,7 +183,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override delete(key: K): boolean {
     if (!this.#hasContents) this.#assertContents();
-    if (this.#preserved !== null) this.#preserve(key);
+    if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return true;
@@ -195,7 +193,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   override clear(): void {
     if (!this.#hasContents) this.#assertContents();
     const removed = super.size;
-    if (this.#preserved !== null) for (const key of super.keys()) this.#preserve(key);
+    if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
     this.#edits += Math.max(1, removed);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
@@ -413,12 +411,6 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
   }
 
-  #preserve(key: K): void {
-    const preserved = this.#preserved as Map<K, V | typeof ABSENT>;
-    if (preserved.has(key)) return;
-    preserved.set(key, mapHas.call(this, key) ? (mapGet.call(this, key) as V) : ABSENT);
-  }
-
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.manager.assertOpen();
     const run = this.#tail.then(fn, fn);
@@ -559,22 +551,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return true;
   }
 
-  /** The live map, frozen at this moment through copy-on-write of the entries changed later. */
+  /** The live map, frozen at this moment: the snapshot keeps old values of entries changed later. */
   async #writeLiveSnapshot(writer: SnapshotWriter): Promise<number> {
-    const preserved = new Map<K, V | typeof ABSENT>();
-    const keys = Array.from(super.keys());
-    this.#preserved = preserved;
-    const snapshot: EntrySnapshot = {
-      keys,
-      valueOf: (key) => {
-        if (preserved.size !== 0 && preserved.has(key as K)) return preserved.get(key as K);
-        return mapGet.call(this, key);
-      },
-    };
+    const snapshot = new LiveSnapshot(this);
+    this.#snapshot = snapshot;
     try {
       return await writer(snapshot);
     } finally {
-      this.#preserved = null;
+      this.#snapshot = null;
     }
   }
 
@@ -614,6 +598,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #replaceWith(contents: Map<K, V> | DecodedEntries): void {
+    // Only adoptContents() can get here while a save reads the map; keep what it must write.
+    const snapshot = this.#snapshot;
+    if (snapshot !== null) {
+      snapshot.preserveAll();
+      for (const [key] of contents) snapshot.preserve(key);
+    }
     super.clear();
     fillMap(this, contents, this.name, 'loader');
     this.#hasContents = true;
@@ -645,10 +635,7 @@ export async function opened<C extends CacheMap<any, any>>(cache: C): Promise<C>
   return cache;
 }
 
-/** A snapshot of a map nobody else mutates (a pre-processed copy). */
+/** A snapshot of a map nobody mutates while it is read (a pre-processed copy, or the exit path). */
 function plainSnapshot(map: Map<unknown, unknown>): EntrySnapshot {
-  return {
-    keys: Array.from(Map.prototype.keys.call(map)),
-    valueOf: (key) => mapGet.call(map, key),
-  };
+  return new LiveSnapshot(map);
 }

@@ -1,5 +1,6 @@
 import { CacheMap, opened, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
-import type { CorruptFilePolicy, EntrySnapshot } from './store/file-store';
+import type { CorruptFilePolicy } from './store/file-store';
+import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 
 /** Options of a {@link PersistentCache}. */
 export interface PersistentCacheOptions<K, V> extends CacheOptions<K, V> {
@@ -50,7 +51,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#fileLoader = (n) => store.read(n, this.onCorrupt, report) as ReturnType<Loader<K, V>>;
     // Never called directly: save() recognizes it and streams a copy-on-write snapshot instead.
     this.#fileSaver = async (n, contents) => {
-      await store.write(n, { keys: Array.from(contents.keys()), valueOf: (k) => contents.get(k as K) });
+      await store.write(n, new LiveSnapshot(contents));
     };
     if (options.loader === undefined) this.loader = this.#fileLoader;
     if (options.saver === undefined) this.saver = this.#fileSaver;

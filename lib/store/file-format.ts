@@ -25,7 +25,10 @@ export interface CacheFileMeta {
   readonly name: string;
   /** Wall-clock time of the save, in ms since the epoch. */
   readonly savedAt: number;
-  /** Number of entries the file holds. */
+  /**
+   * Distinct entries the file holds. The frames may hold a few more pairs: a key changed while
+   * its save ran can be written twice with the same value, and loading keeps one.
+   */
   readonly entries: number;
 }
 
@@ -146,7 +149,7 @@ export function decodeFrames(
   if (buf.readUInt32LE(offset + 4) !== frames || buf.readDoubleLE(offset + 8) !== entries) {
     throw new FormatError('trailer counts do not match the frames');
   }
-  if (entries !== meta.entries) throw new FormatError('entry count does not match the header');
+  if (entries < meta.entries) throw new FormatError('fewer entries than the header says');
 }
 
 /** Decodes a whole file into one array of `[k, v, ...]` batches; throws FormatError on any damage. */

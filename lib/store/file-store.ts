@@ -16,6 +16,7 @@ import {
   encodeTrailer,
 } from './file-format';
 import { cacheFileName } from './file-name';
+import type { EntrySnapshot } from './snapshot';
 import {
   removeStaleTempFiles,
   writeAll,
@@ -26,15 +27,6 @@ import {
 
 /** What to do with a cache file that fails its checks. */
 export type CorruptFilePolicy = 'quarantine' | 'throw';
-
-/**
- * A point-in-time view of a cache's entries: the keys as they were when the save began and the
- * value each had then, even if the live map changes while the save runs.
- */
-export interface EntrySnapshot {
-  readonly keys: readonly unknown[];
-  valueOf(key: unknown): unknown;
-}
 
 /** Entries decoded from a file, batch by batch, each a flat `[k0, v0, k1, v1, ...]` array. */
 export class DecodedEntries implements Iterable<[unknown, unknown]> {
@@ -210,18 +202,15 @@ export class FileStore {
   }
 
   *#encode(name: string, snapshot: EntrySnapshot): Generator<Buffer> {
-    const { keys } = snapshot;
-    yield encodeHeader({ name, savedAt: Date.now(), entries: keys.length });
+    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size });
     const per = this.#frameEntries;
+    const pairs = new Array<unknown>(2 * per);
     let frames = 0;
-    for (let start = 0; start < keys.length; start += per) {
-      const end = Math.min(start + per, keys.length);
-      const pairs = new Array<unknown>((end - start) * 2);
-      for (let i = start, j = 0; i < end; i++, j += 2) {
-        const key = keys[i];
-        pairs[j] = key;
-        pairs[j + 1] = snapshot.valueOf(key);
-      }
+    let written = 0;
+    for (;;) {
+      const n = snapshot.fill(pairs, per);
+      if (n === 0) break;
+      if (n < per) pairs.length = 2 * n; // the last frame
       let payload: Buffer;
       try {
         payload = encodePayload(pairs);
@@ -231,8 +220,10 @@ export class FileStore {
       yield encodeFrameHeader(payload);
       yield payload;
       frames++;
+      written += n;
+      if (n < per) break;
     }
-    yield encodeTrailer(frames, keys.length);
+    yield encodeTrailer(frames, written);
   }
 
   #decode(

@@ -1,0 +1,275 @@
+// npm run bench [-- --quick] [-- --json FILE] [-- --readme]
+// Every figure is measured in this run and every comparison is a ratio against a baseline
+// measured in this same run. Nothing here asserts: targets are shown, never enforced.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type Contender, depcache, flatCache, keyvFile, nodePersist, rawFloor } from './save-load';
+import { saveStall } from './stall';
+import { formatCount, formatMs, gc, measure } from './stats';
+import { heapPerEntry, throughput } from './throughput';
+import { type Row, makeEntries } from './workload';
+
+interface Figure {
+  measure: string;
+  entries: number;
+  subject: string;
+  value: number;
+  unit: 'ms' | 'ns/op' | 'B/entry';
+  baseline: string;
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+  note?: string;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonIndex = args.indexOf('--json');
+const jsonOut = jsonIndex >= 0 ? args[jsonIndex + 1] : undefined;
+const writeReadme = args.includes('--readme');
+
+const RUNS = quick ? 3 : 5;
+const SIZES = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
+// node-persist writes one file per key: a million files is past any reasonable run.
+const PEER_LIMIT: Record<string, number> = quick
+  ? { 'flat-cache': 10_000, 'node-persist': 10_000, 'keyv + keyv-file': 10_000 }
+  : { 'flat-cache': 1_000_000, 'node-persist': 100_000, 'keyv + keyv-file': 1_000_000 };
+const figures: Figure[] = [];
+
+function add(f: Figure): void {
+  figures.push(f);
+  const ratio = f.ratio === null ? '' : ` (${f.ratio.toFixed(2)}× ${f.baseline})`;
+  console.error(`  ${f.measure} ${formatCount(f.entries)} ${f.subject}: ${show(f)}${ratio}`);
+}
+
+function show(f: Figure): string {
+  if (f.unit === 'ms') return formatMs(f.value);
+  return `${f.value.toFixed(f.unit === 'ns/op' ? 1 : 0)} ${f.unit}`;
+}
+
+function within(ratio: number, max: number): boolean {
+  return ratio <= max;
+}
+
+async function saveAndLoad(dir: string): Promise<void> {
+  for (const n of SIZES) {
+    const entries = makeEntries(n);
+    const contenders: Contender[] = [depcache(), rawFloor(), flatCache(), nodePersist(), keyvFile()];
+    const results = new Map<string, { save: number; load: number; bytes: number }>();
+    for (const c of contenders) {
+      const limit = PEER_LIMIT[c.name];
+      if (limit !== undefined && n > limit) continue;
+      const cdir = fs.mkdtempSync(path.join(dir, 'c-'));
+      gc();
+      await c.setup(cdir, entries);
+      const runs = c.name === 'node-persist' && n >= 100_000 ? Math.min(RUNS, 5) : RUNS;
+      const save = await measure(runs, () => c.save(), { before: gc });
+      let loaded = 0;
+      const load = await measure(runs, async () => (loaded = await c.load()), { before: gc });
+      if (loaded !== n) throw new Error(`${c.name} loaded ${loaded} of ${n} entries`);
+      results.set(c.name, { save, load, bytes: c.bytes() });
+      await c.close();
+      fs.rmSync(cdir, { recursive: true, force: true });
+      console.error(`  measured ${c.name} at ${formatCount(n)}`);
+    }
+    const ours = results.get('depcache') as { save: number; load: number; bytes: number };
+    const floor = results.get('raw floor') as { save: number; load: number; bytes: number };
+    const floorTargets = n >= 100_000;
+    for (const op of ['save', 'load'] as const) {
+      const ratio = ours[op] / floor[op];
+      add({
+        measure: op,
+        entries: n,
+        subject: 'depcache',
+        value: ours[op],
+        unit: 'ms',
+        baseline: 'raw floor',
+        ratio,
+        target: floorTargets ? '≤ 1.15×' : '',
+        met: floorTargets ? within(ratio, 1.15) : null,
+      });
+      add({ measure: op, entries: n, subject: 'raw floor', value: floor[op], unit: 'ms', baseline: '', ratio: null, target: '', met: null });
+      for (const [name, r] of results) {
+        if (name === 'depcache' || name === 'raw floor') continue;
+        const peerRatio = r[op] / ours[op];
+        add({
+          measure: op,
+          entries: n,
+          subject: name,
+          value: r[op],
+          unit: 'ms',
+          baseline: 'depcache',
+          ratio: peerRatio,
+          target: n === 100_000 ? '> 1× (depcache ahead)' : '',
+          met: n === 100_000 ? peerRatio > 1 : null,
+        });
+      }
+    }
+    add({
+      measure: 'disk',
+      entries: n,
+      subject: 'depcache',
+      value: ours.bytes / n,
+      unit: 'B/entry',
+      baseline: 'raw floor',
+      ratio: ours.bytes / floor.bytes,
+      target: '',
+      met: null,
+    });
+    for (const [name, r] of results) {
+      if (name === 'depcache' || name === 'raw floor') continue;
+      add({
+        measure: 'disk',
+        entries: n,
+        subject: name,
+        value: r.bytes / n,
+        unit: 'B/entry',
+        baseline: 'depcache',
+        ratio: r.bytes / ours.bytes,
+        target: n === 100_000 ? '> 1× (depcache smaller)' : '',
+        met: n === 100_000 ? r.bytes > ours.bytes : null,
+      });
+    }
+  }
+}
+
+function heap(): void {
+  const n = 100_000;
+  const mapBytes = heapPerEntry('Map', n);
+  const cacheBytes = heapPerEntry('PersistentCache', n);
+  add({ measure: 'heap (map + rows)', entries: n, subject: 'Map', value: mapBytes, unit: 'B/entry', baseline: '', ratio: null, target: '', met: null });
+  add({
+    measure: 'heap (map + rows)',
+    entries: n,
+    subject: 'PersistentCache',
+    value: cacheBytes,
+    unit: 'B/entry',
+    baseline: 'Map',
+    ratio: cacheBytes / mapBytes,
+    target: '',
+    met: null,
+  });
+}
+
+async function getSet(): Promise<void> {
+  const n = 100_000;
+  const results = throughput(n, quick ? 2 : 5);
+  const map = results.find((r) => r.subject === 'Map') as { getNs: number; setNs: number };
+  for (const r of results) {
+    for (const op of ['get', 'set'] as const) {
+      const ns = op === 'get' ? r.getNs : r.setNs;
+      const base = op === 'get' ? map.getNs : map.setNs;
+      const isMap = r.subject === 'Map';
+      // Throughput ratio = Map's time / ours: 1 means as fast as Map.
+      const ratio = base / ns;
+      add({
+        measure: op,
+        entries: n,
+        subject: r.subject,
+        value: ns,
+        unit: 'ns/op',
+        baseline: isMap ? '' : 'Map throughput',
+        ratio: isMap ? null : ratio,
+        // A save in flight makes every set pay the snapshot's copy-on-write check: shown, no target.
+        target: isMap || (op === 'set' && r.subject === 'AutoSyncCache') ? '' : op === 'get' ? '≥ 0.9×' : '≥ 0.7×',
+        met:
+          isMap || (op === 'set' && r.subject === 'AutoSyncCache') ? null : ratio >= (op === 'get' ? 0.9 : 0.7),
+      });
+    }
+  }
+}
+
+async function stall(dir: string): Promise<void> {
+  const n = quick ? 100_000 : 1_000_000;
+  const f = await saveStall(makeEntries(n), quick ? 3 : 5, dir);
+  add({
+    measure: 'longest stall during save',
+    entries: n,
+    subject: 'depcache',
+    value: f.depcacheStallMs,
+    unit: 'ms',
+    baseline: 'serialize+write',
+    ratio: f.depcacheStallMs / f.floorStallMs,
+    target: n >= 1_000_000 ? '≤ 20 ms' : '',
+    met: n >= 1_000_000 ? f.depcacheStallMs <= 20 : null,
+  });
+  add({
+    measure: 'longest stall during save',
+    entries: n,
+    subject: 'serialize+write',
+    value: f.floorStallMs,
+    unit: 'ms',
+    baseline: '',
+    ratio: null,
+    target: '',
+    met: null,
+  });
+  add({
+    measure: 'save time, loop watched',
+    entries: n,
+    subject: 'depcache',
+    value: f.depcacheSaveMs,
+    unit: 'ms',
+    baseline: 'serialize+write',
+    ratio: f.depcacheSaveMs / f.floorSaveMs,
+    target: n >= 1_000_000 ? '≤ 1.2×' : '',
+    met: n >= 1_000_000 ? f.depcacheSaveMs / f.floorSaveMs <= 1.2 : null,
+  });
+}
+
+function table(): string {
+  const lines = [
+    '| measure | entries | subject | median | ratio | baseline | target | met |',
+    '|---|---:|---|---:|---:|---|---|:---:|',
+  ];
+  for (const f of figures) {
+    const ratio = f.ratio === null ? '' : `${f.ratio.toFixed(2)}×`;
+    const met = f.met === null ? '' : f.met ? 'yes' : '**no**';
+    lines.push(
+      `| ${f.measure} | ${formatCount(f.entries)} | ${f.subject} | ${show(f)} | ${ratio} | ${f.baseline} | ${f.target} | ${met} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!(globalThis as { gc?: unknown }).gc) console.error('note: run with --expose-gc for heap figures (npm run bench does)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-bench-'));
+  const started = Date.now();
+  try {
+    console.error(`depcache bench (${quick ? 'quick' : 'full'}: ${RUNS} runs, medians) on ${os.cpus().length} cores, Node ${process.version}`);
+    await getSet();
+    await saveAndLoad(dir);
+    heap();
+    await stall(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const output = table();
+  const header = `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` (Node ${process.version}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${((Date.now() - started) / 1000).toFixed(0)} s).`;
+  console.log(`\n${header}\n\n${output}\n`);
+  if (jsonOut) {
+    fs.mkdirSync(path.dirname(path.resolve(jsonOut)), { recursive: true });
+    fs.writeFileSync(jsonOut, JSON.stringify({ quick, node: process.version, at: new Date().toISOString(), figures }, null, 2));
+  }
+  if (writeReadme) {
+    const readme = path.join(__dirname, '..', 'README.md');
+    const text = fs.readFileSync(readme, 'utf8');
+    const start = '<!-- bench:start -->';
+    const end = '<!-- bench:end -->';
+    const i = text.indexOf(start);
+    const j = text.indexOf(end);
+    if (i < 0 || j < i) throw new Error('README.md lacks the bench markers');
+    fs.writeFileSync(readme, `${text.slice(0, i + start.length)}\n${header}\n\n${output}\n${text.slice(j)}`);
+  }
+}
+
+main().then(
+  // keyv-file leaves a debounce timer; the bench is done, so leave without waiting for it.
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

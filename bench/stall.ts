@@ -1,0 +1,62 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { CacheManager, PersistentCache } from '../lib';
+import { median } from './stats';
+import type { Row } from './workload';
+
+/** Longest gap between event-loop turns while `work` runs, and how long the work took. */
+async function probe(work: () => Promise<unknown>): Promise<{ stallMs: number; totalMs: number }> {
+  let running = true;
+  let last = performance.now();
+  let worst = 0;
+  const tick = () => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const start = performance.now();
+  await work();
+  const totalMs = performance.now() - start;
+  running = false;
+  worst = Math.max(worst, performance.now() - last);
+  return { stallMs: worst, totalMs };
+}
+
+export interface StallFigures {
+  readonly entries: number;
+  readonly depcacheStallMs: number;
+  readonly depcacheSaveMs: number;
+  readonly floorStallMs: number;
+  readonly floorSaveMs: number;
+}
+
+/**
+ * A save of `entries` while the event loop is watched, against one `v8.serialize` + write of the
+ * same map (no fsync: the plainest save there is), medians of `runs`.
+ */
+export async function saveStall(entries: Map<string, Row>, runs: number, dir: string): Promise<StallFigures> {
+  const manager = new CacheManager('stall', { baseDirectory: dir });
+  const cache = new PersistentCache<string, Row>('big', { manager, contents: entries });
+  const file = path.join(dir, 'floor-stall.v8');
+  const ours: Array<{ stallMs: number; totalMs: number }> = [];
+  const floor: Array<{ stallMs: number; totalMs: number }> = [];
+  for (let run = -1; run < runs; run++) {
+    const a = await probe(() => cache.save());
+    const b = await probe(async () => fs.promises.writeFile(file, v8.serialize(entries)));
+    if (run >= 0) {
+      ours.push(a);
+      floor.push(b);
+    }
+  }
+  await manager.close();
+  return {
+    entries: entries.size,
+    depcacheStallMs: median(ours.map((r) => r.stallMs)),
+    depcacheSaveMs: median(ours.map((r) => r.totalMs)),
+    floorStallMs: median(floor.map((r) => r.stallMs)),
+    floorSaveMs: median(floor.map((r) => r.totalMs)),
+  };
+}

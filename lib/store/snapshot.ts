@@ -1,0 +1,105 @@
+/**
+ * A point-in-time view of a map's entries, read batch by batch, that stays true to the moment it
+ * was taken while the map keeps changing between batches.
+ */
+export interface EntrySnapshot {
+  /** Distinct entries the map held when the snapshot was taken. */
+  readonly size: number;
+  /**
+   * Writes up to `max` entries into `out` from index 0 as `k0, v0, k1, v1, ...` and returns how
+   * many; fewer than `max` means the snapshot is exhausted.
+   */
+  fill(out: unknown[], max: number): number;
+}
+
+const ABSENT: unique symbol = Symbol('absent');
+const mapEntries = Map.prototype.entries;
+const mapHas = Map.prototype.has;
+const mapGet = Map.prototype.get;
+const mapKeys = Map.prototype.keys;
+const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
+
+/**
+ * Reads the live map through its own iterator, so taking the snapshot costs nothing up front
+ * (copying a million keys at once would stall the event loop for 100+ ms). The owner calls
+ * {@link preserve} before it changes a key while the snapshot is being read; the first old value
+ * of each such key is kept (or ABSENT for keys added later):
+ * - a key changed before the iterator reaches it is written with its old value;
+ * - a key added later is skipped;
+ * - a key deleted before the iterator reaches it is written after the iteration ends.
+ * Keys whose visit cannot be told apart (deleted or changed after being written) are written
+ * again with the same old value; a duplicate key in a file is harmless, as loading sets it twice.
+ */
+export class LiveSnapshot implements EntrySnapshot {
+  readonly size: number;
+  readonly #map: Map<unknown, unknown>;
+  #iterator: Iterator<[unknown, unknown]> | null;
+  readonly #preserved = new Map<unknown, unknown>();
+  #emitted: Set<unknown> | null = null;
+  #tail: unknown[] | null = null;
+  #tailIndex = 0;
+
+  constructor(map: Map<unknown, unknown>) {
+    this.#map = map;
+    this.size = mapSize.call(map);
+    this.#iterator = mapEntries.call(map) as Iterator<[unknown, unknown]>;
+  }
+
+  /** Keeps `key`'s current state; call before every change to the live map. */
+  preserve(key: unknown): void {
+    if (this.#iterator === null || this.#preserved.has(key)) return;
+    const old = mapGet.call(this.#map, key);
+    this.#preserved.set(key, old !== undefined || mapHas.call(this.#map, key) ? old : ABSENT);
+  }
+
+  /** Keeps every key's current state (before a clear). */
+  preserveAll(): void {
+    if (this.#iterator === null) return;
+    for (const key of mapKeys.call(this.#map) as Iterable<unknown>) this.preserve(key);
+  }
+
+  fill(out: unknown[], max: number): number {
+    let n = 0;
+    const iterator = this.#iterator;
+    if (iterator !== null) {
+      const preserved = this.#preserved;
+      while (n < max) {
+        const step = iterator.next();
+        if (step.done) {
+          this.#finishIteration();
+          break;
+        }
+        const entry = step.value;
+        const key = entry[0];
+        let value = entry[1];
+        if (preserved.size !== 0 && preserved.has(key)) {
+          value = preserved.get(key);
+          if (value === ABSENT) continue;
+          (this.#emitted ??= new Set()).add(key);
+        }
+        out[2 * n] = key;
+        out[2 * n + 1] = value;
+        n++;
+      }
+    }
+    const tail = this.#tail;
+    if (tail !== null) {
+      while (n < max && this.#tailIndex < tail.length) {
+        out[2 * n] = tail[this.#tailIndex];
+        out[2 * n + 1] = tail[this.#tailIndex + 1];
+        this.#tailIndex += 2;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  #finishIteration(): void {
+    this.#iterator = null;
+    const tail: unknown[] = [];
+    for (const [key, old] of this.#preserved) {
+      if (old !== ABSENT && !this.#emitted?.has(key)) tail.push(key, old);
+    }
+    this.#tail = tail;
+  }
+}
