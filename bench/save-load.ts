@@ -96,6 +96,9 @@ export function flatCache(): Contender {
   };
 }
 
+// node-persist reads maxFileDescriptors; its type definitions lag behind.
+type NodePersistOptions = Parameters<typeof import('node-persist').create>[0];
+
 export function nodePersist(): Contender {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const storage = require('node-persist') as typeof import('node-persist');
@@ -108,7 +111,8 @@ export function nodePersist(): Contender {
     async setup(d, m) {
       dir = path.join(d, 'persist');
       map = m;
-      store = storage.create({ dir });
+      // Bounded descriptors: its load opens every file at once, and fails with EMFILE otherwise.
+      store = storage.create({ dir, maxFileDescriptors: 256 } as NodePersistOptions);
       await store.init();
     },
     async save() {
@@ -119,7 +123,7 @@ export function nodePersist(): Contender {
       }
     },
     async load() {
-      const fresh = storage.create({ dir });
+      const fresh = storage.create({ dir, maxFileDescriptors: 256 } as NodePersistOptions);
       await fresh.init();
       return (await fresh.values()).length;
     },

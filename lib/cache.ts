@@ -102,7 +102,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** Whether an empty cache is saved. */
   saveOnBlank: boolean;
 
-  #hasContents = false;
+  #hasContents = true; // as built by Map's constructor; the constructor settles it
+  readonly #realPrototype: object;
   // Edits ever made, and how many of them the saved state covers; their difference is "dirty".
   #edits = 0;
   #savedEdits = 0;
@@ -122,6 +123,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
+    this.#realPrototype = new.target.prototype as object;
     assertCacheName(name);
     this.name = name;
     this.manager = options.manager ?? getCacheManager();
@@ -135,9 +137,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.saveOnBlank = options.saveOnBlank ?? true;
     if (options.contents !== undefined) {
       fillMap(this, options.contents, name, 'contents option');
-      this.#hasContents = true;
       this.#edits = Math.max(1, super.size);
-    }
+    } else this.#setHasContents(false);
     this.manager.adoptCache(this);
     for (const dependent of options.dependents ?? []) this.addDependent(dependent);
   }
@@ -153,7 +154,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return opened(new CacheMap<K, V>(name, options));
   }
 
-  // ----- Map surface: reads stay Map's own but for the contents check; writes count edits. -----
+  // ----- Map surface: reads are Map's own; writes count edits. -----
 
   /** Whether the cache has contents (CacheMan's `contents is not None`). */
   get hasContents(): boolean {
@@ -165,15 +166,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return this.#edits - this.#savedEdits;
   }
 
-  /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
-  override get(key: K): V | undefined {
-    if (this.#hasContents || this.contentsMissing()) return super.get(key);
-    throw new CacheContentsMissingError(this.name);
-  }
+  // Reads are Map's own. A cache without contents has a twin prototype whose methods throw
+  // CacheContentsMissingError (or build, for LazyCache), so no read pays for that check.
 
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override set(key: K, value: V): this {
-    if (!this.#hasContents) this.#assertContents();
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     super.set(key, value);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
@@ -182,7 +179,6 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override delete(key: K): boolean {
-    if (!this.#hasContents) this.#assertContents();
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
@@ -191,37 +187,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Counts as one edit per removed entry (at least one), as a loop of deletes would. */
   override clear(): void {
-    if (!this.#hasContents) this.#assertContents();
     const removed = super.size;
     if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
     this.#edits += Math.max(1, removed);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
-  }
-
-  override forEach(fn: (value: V, key: K, map: Map<K, V>) => void, thisArg?: unknown): void {
-    this.#assertContents();
-    super.forEach(fn, thisArg);
-  }
-
-  override keys(): MapIterator<K> {
-    this.#assertContents();
-    return super.keys();
-  }
-
-  override values(): MapIterator<V> {
-    this.#assertContents();
-    return super.values();
-  }
-
-  override entries(): MapIterator<[K, V]> {
-    this.#assertContents();
-    return super.entries();
-  }
-
-  override [Symbol.iterator](): MapIterator<[K, V]> {
-    this.#assertContents();
-    return super.entries();
   }
 
   override get [Symbol.toStringTag](): string {
@@ -355,7 +325,6 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   adoptContents(contents: Contents<K, V>): void {
     const map = toMap<K, V>(contents, this.name, 'contents');
     if (this.#hasContents) this.clear();
-    else this.#hasContents = true;
     this.#replaceWith(map);
     this.#edits += Math.max(1, map.size);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
@@ -405,10 +374,17 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   // ----- Internals (cold path: clarity first) -----
 
-  #assertContents(): void {
+  /** Throws unless the cache has contents (or a subclass just built them). @internal */
+  requireContents(): void {
     if (!this.#hasContents && !this.contentsMissing()) {
       throw new CacheContentsMissingError(this.name);
     }
+  }
+
+  #setHasContents(has: boolean): void {
+    if (has === this.#hasContents) return;
+    this.#hasContents = has;
+    Object.setPrototypeOf(this, has ? this.#realPrototype : missingContentsPrototype(this.#realPrototype));
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -503,7 +479,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #settleLoad(loaded: boolean, reason?: 'missing' | 'invalid'): boolean {
     if (!loaded) {
       super.clear();
-      this.#hasContents = false;
+      this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
     this.#loads++;
@@ -606,7 +582,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
     super.clear();
     fillMap(this, contents, this.name, 'loader');
-    this.#hasContents = true;
+    this.#setHasContents(true);
   }
 
   #process(hook: HookName, processor: Processor<K, V>, input: Map<K, V>): Map<K, V> {
@@ -627,6 +603,31 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       throw new CacheHookError(this.name, hook, err);
     }
   }
+}
+
+// One twin per concrete class prototype: same methods, each first demanding contents.
+const missingPrototypes = new WeakMap<object, object>();
+const GUARDED: Array<string | symbol> = ['get', 'set', 'delete', 'clear', 'forEach', 'keys', 'values', 'entries', Symbol.iterator];
+
+function missingContentsPrototype(real: object): object {
+  let twin = missingPrototypes.get(real);
+  if (twin) return twin;
+  twin = Object.create(real) as object;
+  for (const method of GUARDED) {
+    const impl = (real as Record<string | symbol, (...args: unknown[]) => unknown>)[method] as (
+      ...args: unknown[]
+    ) => unknown;
+    Object.defineProperty(twin, method, {
+      configurable: true,
+      writable: true,
+      value: function guarded(this: CacheMap<unknown, unknown>, ...args: unknown[]): unknown {
+        this.requireContents();
+        return impl.apply(this, args);
+      },
+    });
+  }
+  missingPrototypes.set(real, twin);
+  return twin;
 }
 
 /** Runs `loadOrBuild()` on a new cache and resolves it: the body of every class's `open()`. @internal */

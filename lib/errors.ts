@@ -11,7 +11,8 @@ export type DepcacheErrorCode =
   | 'ESERIALIZE'
   | 'EHOOK'
   | 'EIO'
-  | 'ECLOSED';
+  | 'ECLOSED'
+  | 'EUNKEYABLE';
 
 /** Which user hook failed, as named in a {@link CacheHookError}. */
 export type HookName =
@@ -133,6 +134,20 @@ export class ManagerClosedError extends DepcacheError {
   override name = 'ManagerClosedError';
   constructor(readonly managerName: string) {
     super('ECLOSED', `${managerName}: the cache manager is closed`);
+  }
+}
+
+/** memoize was called with arguments that cannot be keyed (functions, symbols, cycles). */
+export class UnkeyableArgumentsError extends DepcacheError {
+  override name = 'UnkeyableArgumentsError';
+  constructor(
+    readonly functionName: string,
+    readonly cacheName: string,
+  ) {
+    super(
+      'EUNKEYABLE',
+      `${cacheName}: cannot key the arguments of ${functionName || 'an anonymous function'} (a function, symbol or cycle); pass a key option, or onUnkeyable: 'call'`,
+    );
   }
 }
 

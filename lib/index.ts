@@ -27,6 +27,8 @@ export { AutoSyncCache } from './auto-sync-cache';
 export type { AutoSyncCacheOptions } from './auto-sync-cache';
 export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
 export type { EditWindowOptions, TimeCheck } from './edit-window';
+export { memoize, memoized } from './memoize/memoize';
+export type { Memoized, MemoizeOptions, MemoizeClearOptions } from './memoize/memoize';
 export type { CorruptFilePolicy, FileStoreOptions } from './store/file-store';
 export type { CacheFileMeta } from './store/file-format';
 export {
@@ -39,5 +41,6 @@ export {
   CacheHookError,
   CacheIOError,
   ManagerClosedError,
+  UnkeyableArgumentsError,
 } from './errors';
 export type { DepcacheErrorCode, HookName } from './errors';

@@ -58,6 +58,11 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (options.deleter === undefined) this.deleter = (n) => store.remove(n);
   }
 
+  /** Whether the loader is still the default file loader (so {@link loadSync} works). */
+  get hasDefaultLoader(): boolean {
+    return this.loader === this.#fileLoader;
+  }
+
   /** Path of the cache file. */
   get path(): string {
     return this.manager.store.pathFor(this.name);

@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import { AutoSyncCache } from '../auto-sync-cache';
+import type { CacheMap } from '../cache';
+import { UnkeyableArgumentsError } from '../errors';
+import { type CacheManager, getCacheManager } from '../manager';
+import { NonPersistentCache } from '../non-persistent-cache';
+import { PersistentCache } from '../persistent-cache';
+import { encodeArgs } from './arg-key';
+
+/** Options of {@link memoize} and {@link memoized}. */
+export interface MemoizeOptions {
+  /** The manager whose cache holds the results. @default getCacheManager() */
+  readonly manager?: CacheManager;
+  /** The cache that holds the results; many functions share it, as percache shares one file. @default 'memoize' */
+  readonly cacheName?: string;
+  /** Computes the key from the arguments (and `this`); its result is encoded like arguments. @default the arguments */
+  readonly key?: (...args: never[]) => unknown;
+  /** The function's name in keys. @default fn.name */
+  readonly name?: string;
+  /** Saves after every new result, rather than leaving it to autosync, close or exit. @default false */
+  readonly livesync?: boolean;
+  /** Caches whose invalidation, rebuild or deletion drops this function's results. @default [] */
+  readonly dependsOn?: readonly string[];
+  /** What arguments that cannot be keyed do: throw, or call the function uncached. @default 'throw' */
+  readonly onUnkeyable?: 'throw' | 'call';
+}
+
+/** Options of `memoized.clear()`. */
+export interface MemoizeClearOptions {
+  /** Drop only results not read or written within this many ms (precise to a minute). @default drop all */
+  readonly maxAgeMs?: number;
+}
+
+/** A memoized function: `fn`'s signature, plus its cache controls. */
+export type Memoized<F extends (...args: never[]) => unknown> = F & {
+  /** Drops this function's results (only those unused for `maxAgeMs`, when given); returns how many. */
+  clear(options?: MemoizeClearOptions): number;
+  /** `name#fingerprint`: what keys of this function start with. */
+  readonly memoizeId: string;
+  /** Stops listening for `dependsOn` invalidations. */
+  dispose(): void;
+};
+
+/** [result, last used (ms since the epoch), 1 when the result came from a Promise]. */
+type Entry = [unknown, number, 0 | 1];
+
+// A hit refreshes the stored "last used" time at most this often, so hits are not edits.
+const TOUCH_MS = 60_000;
+const KEY_SEPARATOR = '\u0000';
+
+/**
+ * Memoizes `fn` with results that survive process restarts (percache for TypeScript). Keys hold
+ * the function's name, a fingerprint of its source (changed code never returns stale results)
+ * and its arguments, typed (`1`, `'1'`, `1n`, `[1]` and `{a: 1}` differ). A sync `fn` stays
+ * sync: the first call loads the cache file synchronously. An async `fn` returns a Promise;
+ * concurrent calls with equal arguments share one computation; rejections are not cached.
+ *
+ * @throws {UnkeyableArgumentsError} EUNKEYABLE for arguments that cannot be keyed (functions,
+ *   symbols, cycles), unless `onUnkeyable: 'call'`
+ * @example
+ * const slowSquare = memoize((n: number) => { sleep(1000); return n * n; });
+ * slowSquare(4); // slow the first time ever, instant afterwards, in this process and the next
+ */
+export function memoize<F extends (...args: never[]) => unknown>(fn: F, options: MemoizeOptions = {}): Memoized<F> {
+  return createMemoized(fn, options, false);
+}
+
+/**
+ * A standard (TC39) method decorator memoizing a class method through {@link memoize}. `this`
+ * is part of the key (its class and own enumerable properties), unless `key` says otherwise.
+ *
+ * @example
+ * class Prices { @memoized({ dependsOn: ['rates'] }) convert(amount: number) { ... } }
+ */
+export function memoized(options: MemoizeOptions = {}) {
+  return function decorate<This, Args extends unknown[], R>(
+    method: (this: This, ...args: Args) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>,
+  ): (this: This, ...args: Args) => R {
+    const name = options.name ?? String(context.name);
+    let memo: ((this: This, ...args: Args) => R) | undefined;
+    return function (this: This, ...args: Args): R {
+      // Created on first call, so the default manager is resolved at run time, not import time.
+      memo ??= createMemoized(method as (...a: never[]) => unknown, { ...options, name }, true) as unknown as (
+        this: This,
+        ...args: Args
+      ) => R;
+      return memo.apply(this, args);
+    };
+  };
+}
+
+function createMemoized<F extends (...args: never[]) => unknown>(
+  fn: F,
+  options: MemoizeOptions,
+  includeThis: boolean,
+): Memoized<F> {
+  if (typeof fn !== 'function') throw new TypeError(`memoize: expected a function, got ${typeof fn}`);
+  const {
+    manager = getCacheManager(),
+    cacheName = 'memoize',
+    key: keyFn,
+    name = fn.name,
+    livesync = false,
+    dependsOn = [],
+    onUnkeyable = 'throw',
+  } = options;
+  if (keyFn !== undefined && typeof keyFn !== 'function') {
+    throw new TypeError(`memoize: key: expected a function, got ${typeof keyFn}`);
+  }
+  if (onUnkeyable !== 'throw' && onUnkeyable !== 'call') {
+    throw new TypeError(`memoize: onUnkeyable: expected 'throw' or 'call', got ${String(onUnkeyable)}`);
+  }
+  const id = `${name}#${createHash('sha256').update(fn.toString()).digest('hex').slice(0, 16)}`;
+  const prefix = id + KEY_SEPARATOR;
+  const inflight = new Map<string, Promise<unknown>>();
+  let cache: CacheMap<string, Entry> | undefined;
+
+  const contents = (): CacheMap<string, Entry> => {
+    if (cache === undefined || !cache.hasContents) cache = openSync(manager, cacheName);
+    return cache;
+  };
+
+  const keyOf = (self: unknown, args: unknown[]): string | undefined => {
+    if (keyFn) return encodeArgs([(keyFn as (...a: unknown[]) => unknown).apply(self, args)]);
+    return encodeArgs(includeThis ? [self, ...args] : args);
+  };
+
+  const store = (key: string, value: unknown, kind: 0 | 1): void => {
+    const c = contents();
+    c.set(key, [value, Date.now(), kind]);
+    if (livesync) c.save().catch((err: unknown) => manager.reportError(err));
+  };
+
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    const argKey = keyOf(this, args);
+    if (argKey === undefined) {
+      if (onUnkeyable === 'call') return fn.apply(this, args as never[]);
+      throw new UnkeyableArgumentsError(name, cacheName);
+    }
+    const key = prefix + argKey;
+    const c = cache !== undefined && cache.hasContents ? cache : contents();
+    const hit = c.get(key);
+    if (hit !== undefined) {
+      const now = Date.now();
+      if (now - hit[1] > TOUCH_MS) {
+        hit[1] = now;
+        c.set(key, hit);
+      }
+      return hit[2] === 1 ? Promise.resolve(hit[0]) : hit[0];
+    }
+    const pending = inflight.get(key);
+    if (pending !== undefined) return pending;
+    const result = fn.apply(this, args as never[]);
+    if (!isThenable(result)) {
+      store(key, result, 0);
+      return result;
+    }
+    const shared = Promise.resolve(result).then(
+      (value) => {
+        inflight.delete(key);
+        store(key, value, 1);
+        return value;
+      },
+      (err: unknown) => {
+        inflight.delete(key); // rejections are not cached
+        throw err;
+      },
+    );
+    inflight.set(key, shared);
+    return shared;
+  };
+
+  const clear = (clearOptions: MemoizeClearOptions = {}): number => {
+    const { maxAgeMs } = clearOptions;
+    if (maxAgeMs !== undefined && !(typeof maxAgeMs === 'number' && maxAgeMs >= 0)) {
+      throw new TypeError(`clear: maxAgeMs: expected a non-negative number, got ${String(maxAgeMs)} (${typeof maxAgeMs})`);
+    }
+    const c = contents();
+    const cutoff = maxAgeMs === undefined ? Number.POSITIVE_INFINITY : Date.now() - maxAgeMs;
+    const doomed: string[] = [];
+    for (const [key, entry] of c) if (key.startsWith(prefix) && entry[1] < cutoff) doomed.push(key);
+    for (const key of doomed) c.delete(key);
+    return doomed.length;
+  };
+
+  const dependencies = new Set(dependsOn);
+  const onChange = (event: { cache: string }): void => {
+    if (dependencies.has(event.cache)) clear();
+  };
+  if (dependencies.size > 0) {
+    manager.on('invalidate', onChange);
+    manager.on('build', onChange);
+    manager.on('delete', onChange);
+  }
+  const dispose = (): void => {
+    manager.off('invalidate', onChange);
+    manager.off('build', onChange);
+    manager.off('delete', onChange);
+  };
+
+  Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
+  return Object.assign(wrapper, { clear, dispose, memoizeId: id }) as unknown as Memoized<F>;
+}
+
+/** The results cache, with contents, loaded synchronously on first use. */
+function openSync(manager: CacheManager, cacheName: string): CacheMap<string, Entry> {
+  const cache = (
+    manager.cacheRegistered(cacheName)
+      ? manager.getCache(cacheName)
+      : new AutoSyncCache<string, Entry>(cacheName, { manager })
+  ) as CacheMap<string, Entry>;
+  if (cache.hasContents) return cache;
+  if (cache instanceof PersistentCache && cache.hasDefaultLoader) cache.loadSync();
+  else if (cache.loader !== null && !(cache instanceof NonPersistentCache)) {
+    throw new TypeError(
+      `${cacheName}: memoize needs the cache loaded; it has a custom loader, so await manager.retrieveCache(${JSON.stringify(cacheName)}) before the first call`,
+    );
+  }
+  if (!cache.hasContents) cache.adoptContents(new Map());
+  return cache;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

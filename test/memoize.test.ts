@@ -1,0 +1,248 @@
+import FakeTimers from '@sinonjs/fake-timers';
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CacheManager, UnkeyableArgumentsError, memoize, memoized } from '../lib';
+import { encodeArgs } from '../lib/memoize/arg-key';
+import { deferred, makeTempDir, removeDir, runFixture, tempManager } from './helpers';
+
+describe('memoize', () => {
+  let manager: CacheManager;
+  let done: () => Promise<void>;
+  beforeEach(() => {
+    ({ manager, done } = tempManager());
+  });
+  afterEach(async () => {
+    await done();
+  });
+
+  describe('across processes', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = makeTempDir();
+    });
+    afterEach(() => removeDir(dir));
+
+    for (const mode of ['sync', 'async'] as const) {
+      it(`returns the first run's result in the second without calling the function (${mode})`, async () => {
+        const side = path.join(dir, 'calls.txt');
+        const first = await runFixture('memo-child.ts', [dir, mode, side]);
+        const second = await runFixture('memo-child.ts', [dir, mode, side]);
+        expect(first.code, first.stderr).to.equal(0);
+        expect(second.code, second.stderr).to.equal(0);
+        expect(second.stdout).to.equal(first.stdout);
+        expect(JSON.parse(first.stdout).isPromise).to.equal(mode === 'async');
+        expect(fs.readFileSync(side, 'utf8')).to.equal('call\n'); // called once in two runs
+      });
+    }
+  });
+
+  describe('keys', () => {
+    it('tells apart equal arguments of different types', () => {
+      let calls = 0;
+      const f = memoize((x: unknown) => `${++calls}:${typeof x}`, { manager });
+      const args: unknown[] = [1, '1', 1n, [1], { a: 1 }, new Map([['a', 1]]), new Set([1]), true, null, undefined, -0, new Date(1)];
+      const first = args.map((a) => f(a));
+      expect(new Set(first).size).to.equal(args.length);
+      expect(args.map((a) => f(a))).to.deep.equal(first);
+      expect(calls).to.equal(args.length);
+    });
+
+    it('treats plain objects with keys in another order as equal', () => {
+      expect(encodeArgs([{ a: 1, b: [2] }])).to.equal(encodeArgs([{ b: [2], a: 1 }]));
+      expect(encodeArgs(['a,b'])).to.not.equal(encodeArgs(['a', 'b']));
+      class M {
+        a = 1;
+      }
+      expect(encodeArgs([new M()])).to.not.equal(encodeArgs([{ a: 1 }]));
+    });
+
+    it('recomputes when the source changes, under the same name', () => {
+      const one = memoize(function calc(n: number) {
+        return n + 1;
+      }, { manager });
+      const two = memoize(function calc(n: number) {
+        return n + 2;
+      }, { manager });
+      expect(one(1)).to.equal(2);
+      expect(two(1)).to.equal(3);
+      expect(one.memoizeId).to.not.equal(two.memoizeId);
+    });
+
+    it('uses a key option', () => {
+      let calls = 0;
+      const f = memoize((o: { id: number; noise: number }) => ++calls + o.id * 0, {
+        manager,
+        key: (o: { id: number }) => o.id,
+      });
+      f({ id: 1, noise: 1 });
+      f({ id: 1, noise: 2 });
+      expect(calls).to.equal(1);
+    });
+
+    it('throws UnkeyableArgumentsError for a function argument, or calls through', () => {
+      const f = memoize((g: () => number) => g(), { manager });
+      expect(() => f(() => 1)).to.throw(UnkeyableArgumentsError).with.property('code', 'EUNKEYABLE');
+      let calls = 0;
+      const h = memoize((g: () => number) => g() + ++calls, { manager, onUnkeyable: 'call' });
+      h(() => 1);
+      h(() => 1);
+      expect(calls).to.equal(2);
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      expect(() => memoize((x: unknown) => x, { manager })(cyclic)).to.throw(UnkeyableArgumentsError);
+    });
+  });
+
+  describe('sync and async', () => {
+    it('keeps a sync function sync', () => {
+      const f = memoize((n: number) => n * 2, { manager });
+      expect(f(2)).to.equal(4);
+      expect(f(2)).to.equal(4);
+    });
+
+    it('shares one computation between concurrent equal calls', async () => {
+      const gate = deferred<number>();
+      let calls = 0;
+      const f = memoize(
+        (_n: number) => {
+          calls++;
+          return gate.promise;
+        },
+        { manager },
+      );
+      const a = f(1);
+      const b = f(1);
+      expect(calls).to.equal(1);
+      gate.resolve(42);
+      expect(await a).to.equal(42);
+      expect(await b).to.equal(42);
+      expect(await f(1)).to.equal(42);
+      expect(calls).to.equal(1);
+    });
+
+    it('does not cache a rejection', async () => {
+      let calls = 0;
+      const f = memoize(
+        async (_n: number) => {
+          if (++calls === 1) throw new Error('flaky');
+          return 'ok';
+        },
+        { manager },
+      );
+      let failed = false;
+      await f(1).catch(() => (failed = true));
+      expect(failed).to.equal(true);
+      expect(await f(1)).to.equal('ok');
+      expect(calls).to.equal(2);
+    });
+  });
+
+  describe('#clear()', () => {
+    it("drops all of this function's results and no other's", () => {
+      let calls = 0;
+      const f = memoize((n: number) => n + ++calls, { manager });
+      const g = memoize((n: number) => n - ++calls, { manager });
+      f(1);
+      f(2);
+      g(1);
+      expect(f.clear()).to.equal(2);
+      f(1);
+      g(1);
+      expect(calls).to.equal(4); // f(1) again; g(1) still cached
+    });
+
+    it('drops only results not used within maxAgeMs', () => {
+      const clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['Date'] });
+      try {
+        let calls = 0;
+        const f = memoize((n: number) => n + ++calls * 0, { manager });
+        f(1);
+        clock.tick(3 * 3600_000);
+        f(2);
+        expect(f.clear({ maxAgeMs: 3600_000 })).to.equal(1);
+        f(2);
+        f(1);
+        expect(calls).to.equal(3); // f(1) dropped and recomputed, f(2) kept
+        clock.tick(2 * 3600_000);
+        f(1); // a hit refreshes its last-used time
+        expect(f.clear({ maxAgeMs: 3600_000 })).to.equal(1); // only f(2) is stale now
+      } finally {
+        clock.uninstall();
+      }
+    });
+
+    it('rejects a bad maxAgeMs', () => {
+      const f = memoize((n: number) => n, { manager });
+      expect(() => f.clear({ maxAgeMs: -1 })).to.throw(TypeError, /maxAgeMs/);
+    });
+  });
+
+  describe('option: dependsOn', () => {
+    it('drops results when an input cache is invalidated', async () => {
+      const inputs = await manager.registerCache<string, number>('inputs', { rate: 2 });
+      await inputs.save();
+      let calls = 0;
+      const convert = memoize(
+        (amount: number) => {
+          calls++;
+          return amount * (inputs.get('rate') as number);
+        },
+        { manager, dependsOn: ['inputs'] },
+      );
+      expect(convert(10)).to.equal(20);
+      expect(convert(10)).to.equal(20);
+      inputs.set('rate', 3);
+      await inputs.save();
+      await manager.invalidateCache('inputs');
+      expect(convert(10)).to.equal(30);
+      expect(calls).to.equal(2);
+      convert.dispose();
+    });
+
+    it('drops results when a parent of the input is invalidated (cascade)', async () => {
+      await manager.registerCache('raw', { a: 1 });
+      await manager.registerCache('cleaned', { a: 1 });
+      await manager.registerDependentCache('raw', 'cleaned');
+      let calls = 0;
+      const report = memoize(() => ++calls, { manager, dependsOn: ['cleaned'] });
+      report();
+      await manager.invalidateCache('raw');
+      report();
+      expect(calls).to.equal(2);
+      report.dispose();
+    });
+  });
+
+  describe('option: livesync', () => {
+    it('saves after every new result', async () => {
+      const f = memoize((n: number) => n * n, { manager, cacheName: 'live', livesync: true });
+      f(3);
+      await manager.getCache('live').save(); // queued after the livesync save
+      const decoded = await manager.store.read('live', 'throw', () => undefined);
+      const values = [...new Map(decoded).values()] as Array<[number]>;
+      expect(values.map((v) => v[0])).to.deep.equal([9]);
+    });
+  });
+
+  describe('@memoized', () => {
+    it('memoizes a method, keyed by the instance state and the arguments', () => {
+      let calls = 0;
+      const m = manager;
+      class Pricer {
+        constructor(readonly rate: number) {}
+        @memoized({ manager: m })
+        price(amount: number): number {
+          calls++;
+          return amount * this.rate;
+        }
+      }
+      const a = new Pricer(2);
+      const b = new Pricer(3);
+      expect(a.price(10)).to.equal(20);
+      expect(b.price(10)).to.equal(30);
+      expect(new Pricer(2).price(10)).to.equal(20); // same state: a hit
+      expect(calls).to.equal(2);
+    });
+  });
+});
