@@ -8,6 +8,7 @@ import { type Contender, depcache, flatCache, keyvFile, nodePersist, rawFloor } 
 import { saveStall } from './stall';
 import { formatCount, formatMs, gc, measure } from './stats';
 import { memoizeHit } from './memoize-hit';
+import { poolBench } from './pool-bench';
 import { heapPerEntry, throughput } from './throughput';
 import { type Row, makeEntries } from './workload';
 
@@ -244,6 +245,35 @@ function memoHit(): void {
   });
 }
 
+async function pools(): Promise<void> {
+  const f = poolBench(quick ? 1 : 3);
+  const scenarios = [
+    ['acquire+release, uncontended', f.uncontendedNs, 1],
+    ['acquire+release, 20k waiters on 500', f.contendedNs, 500],
+  ] as const;
+  for (const [measure, ns, size] of scenarios) {
+    const floor = ns['minimal stack'] as number;
+    const ours = ns['depcache Pool'] as number;
+    add({ measure, entries: size, subject: 'minimal stack', value: floor, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
+    add({ measure, entries: size, subject: 'depcache Pool', value: ours, unit: 'ns/op', baseline: 'minimal stack', ratio: ours / floor, target: '≤ 2×', met: ours / floor <= 2 });
+    for (const peer of ['generic-pool', 'tarn']) {
+      const theirs = ns[peer] as number;
+      const uncontended = size === 1;
+      add({
+        measure,
+        entries: size,
+        subject: peer,
+        value: theirs,
+        unit: 'ns/op',
+        baseline: 'depcache Pool',
+        ratio: theirs / ours,
+        target: uncontended && peer === 'generic-pool' ? '≥ 3× (depcache faster)' : '',
+        met: uncontended && peer === 'generic-pool' ? theirs / ours >= 3 : null,
+      });
+    }
+  }
+}
+
 function table(): string {
   const notes = failures.map((f) => `\n\nFailed (not a depcache figure): ${f}`).join('');
   return tableRows() + notes;
@@ -274,6 +304,7 @@ async function main(): Promise<void> {
     await saveAndLoad(dir);
     heap();
     memoHit();
+    await pools();
     await stall(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

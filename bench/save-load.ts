@@ -111,8 +111,9 @@ export function nodePersist(): Contender {
     async setup(d, m) {
       dir = path.join(d, 'persist');
       map = m;
-      // Bounded descriptors: its load opens every file at once, and fails with EMFILE otherwise.
-      store = storage.create({ dir, maxFileDescriptors: 256 } as NodePersistOptions);
+      // Bounded descriptors (its load opens every file at once), and no expiry timer: it outlives
+      // the store and crashes on the removed directory two minutes later.
+      store = storage.create({ dir, maxFileDescriptors: 256, expiredInterval: 0 } as NodePersistOptions);
       await store.init();
     },
     async save() {
@@ -123,7 +124,7 @@ export function nodePersist(): Contender {
       }
     },
     async load() {
-      const fresh = storage.create({ dir, maxFileDescriptors: 256 } as NodePersistOptions);
+      const fresh = storage.create({ dir, maxFileDescriptors: 256, expiredInterval: 0 } as NodePersistOptions);
       await fresh.init();
       return (await fresh.values()).length;
     },

@@ -12,7 +12,12 @@ export type DepcacheErrorCode =
   | 'EHOOK'
   | 'EIO'
   | 'ECLOSED'
-  | 'EUNKEYABLE';
+  | 'EUNKEYABLE'
+  | 'EPOOL_TIMEOUT'
+  | 'EPOOL_CLOSED'
+  | 'EPOOL_CREATE'
+  | 'EPOOL_RELEASE'
+  | 'EPOOL_FULL';
 
 /** Which user hook failed, as named in a {@link CacheHookError}. */
 export type HookName =
@@ -148,6 +153,58 @@ export class UnkeyableArgumentsError extends DepcacheError {
       'EUNKEYABLE',
       `${cacheName}: cannot key the arguments of ${functionName || 'an anonymous function'} (a function, symbol or cycle); pass a key option, or onUnkeyable: 'call'`,
     );
+  }
+}
+
+/** `pool.acquire()` waited longer than `acquireTimeoutMs`. */
+export class PoolTimeoutError extends DepcacheError {
+  override name = 'PoolTimeoutError';
+  constructor(
+    readonly poolName: string,
+    readonly waitedMs: number,
+  ) {
+    super('EPOOL_TIMEOUT', `${poolName}: no object available within ${Math.round(waitedMs)} ms`);
+  }
+}
+
+/** The pool is closed: no acquire succeeds any more. */
+export class PoolClosedError extends DepcacheError {
+  override name = 'PoolClosedError';
+  constructor(readonly poolName: string) {
+    super('EPOOL_CLOSED', `${poolName}: the pool is closed`);
+  }
+}
+
+/** Creating an object failed or timed out; the original error is in `cause`. */
+export class PoolCreateError extends DepcacheError {
+  override name = 'PoolCreateError';
+  constructor(
+    readonly poolName: string,
+    cause: unknown,
+  ) {
+    super('EPOOL_CREATE', `${poolName}: create failed: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** release() or destroy() got an object the pool did not lend (a double release, or a foreign one). */
+export class PoolReleaseError extends DepcacheError {
+  override name = 'PoolReleaseError';
+  constructor(
+    readonly poolName: string,
+    reason: string,
+  ) {
+    super('EPOOL_RELEASE', `${poolName}: ${reason}`);
+  }
+}
+
+/** More acquirers were waiting than `maxWaiting` allows. */
+export class PoolFullError extends DepcacheError {
+  override name = 'PoolFullError';
+  constructor(
+    readonly poolName: string,
+    readonly maxWaiting: number,
+  ) {
+    super('EPOOL_FULL', `${poolName}: ${maxWaiting} acquirers are already waiting (maxWaiting)`);
   }
 }
 

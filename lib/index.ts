@@ -29,6 +29,9 @@ export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
 export type { EditWindowOptions, TimeCheck } from './edit-window';
 export { memoize, memoized } from './memoize/memoize';
 export type { Memoized, MemoizeOptions, MemoizeClearOptions } from './memoize/memoize';
+export { Pool, PoolLease, PoolScope } from './pool/pool';
+export type { AsyncProxy, PoolEvents, PoolLeak, PoolOptions, PoolStats, PoolUseOptions } from './pool/pool';
+export type { Percentiles } from './pool/samples';
 export type { CorruptFilePolicy, FileStoreOptions } from './store/file-store';
 export type { CacheFileMeta } from './store/file-format';
 export {
@@ -42,5 +45,10 @@ export {
   CacheIOError,
   ManagerClosedError,
   UnkeyableArgumentsError,
+  PoolTimeoutError,
+  PoolClosedError,
+  PoolCreateError,
+  PoolReleaseError,
+  PoolFullError,
 } from './errors';
 export type { DepcacheErrorCode, HookName } from './errors';
