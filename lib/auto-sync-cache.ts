@@ -1,6 +1,7 @@
 import { opened } from './cache';
 import { EditWindow, type TimeCheck } from './edit-window';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
+import type { CacheFileStore } from './store/file-store';
 
 /** Options of an {@link AutoSyncCache}. */
 export interface AutoSyncCacheOptions<K, V> extends PersistentCacheOptions<K, V> {
@@ -39,6 +40,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
   #batchStart: number | undefined; // clock time of the first edit not yet recorded
   #timer: NodeJS.Timeout | undefined;
   #savePending = false;
+  #retryPending = false; // a background save failed: the next tick retries, window or not
   #disposed = false;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -49,8 +51,8 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     return opened(new AutoSyncCache<K, V>(name, options));
   }
 
-  constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
-    super(name, options);
+  constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}, store?: CacheFileStore) {
+    super(name, options, store);
     const { timeChecks, bucketSeconds = 15, clock = Date.now } = options;
     if (typeof clock !== 'function') {
       throw new TypeError(`${name}: clock: expected a function, got ${String(clock)} (${typeof clock})`);
@@ -105,7 +107,8 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     const now = this.#clock();
     this.#flush(now);
     if (this.dirtyEdits === 0 && this.window.isEmpty) return this.#stopTimer();
-    if (this.window.shouldSave(now)) this.#saveInBackground();
+    // A failed save is retried even if its edits have aged out of the window since.
+    if (this.window.shouldSave(now) || (this.#retryPending && this.dirtyEdits > 0)) this.#saveInBackground();
   }
 
   #saveInBackground(): void {
@@ -115,6 +118,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     this.save().then(
       () => {
         this.#savePending = false;
+        this.#retryPending = false;
         if (!this.#disposed) this.editTrigger = this.#flushed + 1;
       },
       (err: unknown) => {
@@ -122,6 +126,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
         // next timer tick (once a bucket) re-arms the check and retries, so a failing disk is
         // not hammered on every edit.
         this.#savePending = false;
+        this.#retryPending = true;
         this.#armTimer();
         this.manager.reportError(err);
       },

@@ -73,6 +73,26 @@ export interface CacheStats {
   readonly lastSaveBytes: number | undefined;
 }
 
+/**
+ * Marks a saver that writes only what changed (the Redis store): save() calls it with the live
+ * cache and the changed keys, instead of a copy. It must read every value it needs before its
+ * first await. @internal
+ */
+export const CHANGE_SAVER: unique symbol = Symbol('depcache.changeSaver');
+
+/** What a change-saver is given. @internal */
+export interface ChangeSet<K> {
+  /** Everything must be rewritten: nothing is known to be saved, or the map was cleared or rebuilt. */
+  readonly all: boolean;
+  /** Keys set or deleted since the last successful save (when not `all`). */
+  readonly keys: ReadonlySet<K>;
+}
+
+/** @internal */
+export interface ChangeSaver<K, V> {
+  [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<number | undefined>;
+}
+
 /** Writes a snapshot through a store that can read the live map copy-on-write. @internal */
 export type SnapshotWriter = (snapshot: EntrySnapshot) => Promise<number>;
 
@@ -111,6 +131,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #editTrigger = Number.POSITIVE_INFINITY;
   // The snapshot a save is reading while the map may change; it keeps old values on change.
   #snapshot: LiveSnapshot | null = null;
+  // Keys changed since the last save, for savers that write only changes (Redis); null: off.
+  #changes: Set<K> | null = null;
+  #changesAll = false; // everything must be rewritten (cleared, built, loaded elsewhere)
   // Lifecycle operations of one cache run one at a time, in order.
   #tail: Promise<unknown> = Promise.resolve();
   #queuedSave: Promise<boolean> | null = null;
@@ -172,6 +195,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override set(key: K, value: V): this {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
+    if (this.#changes !== null) this.#changes.add(key);
     super.set(key, value);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return this;
@@ -181,6 +205,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   override delete(key: K): boolean {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
+    if (this.#changes !== null) this.#changes.add(key);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return true;
   }
@@ -190,6 +215,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const removed = super.size;
     if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
+    this.#markAllChanged();
     this.#edits += Math.max(1, removed);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
   }
@@ -240,6 +266,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Reloads from the saved state, dropping unsaved edits; cascades to dependents by default. */
   invalidate(cascade = true): Promise<boolean> {
+    this.manager.announce('invalidate', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.invalidate(false));
     return this.#exclusive(async () => {
       const loaded = await this.#loadNow();
@@ -250,12 +277,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Runs the deleter; memory is untouched. Cascades to dependents by default. */
   deleteSavedContent(cascade = true): Promise<void> {
+    this.manager.announce('delete', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.deleteSavedContent(false));
     return this.#exclusive(() => this.#deleteNow());
   }
 
   /** Drops memory and saved state, builds and saves; cascades to dependents by default. */
   invalidateAndRebuild(cascade = true): Promise<void> {
+    this.manager.announce('rebuild', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.invalidateAndRebuild(false));
     return this.#exclusive(async () => {
       // Build first: if the builder throws, neither memory nor the saved state has changed.
@@ -328,6 +357,20 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#replaceWith(map);
     this.#edits += Math.max(1, map.size);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
+  }
+
+  /** Starts recording which keys change between saves, for a saver that writes only those. @internal */
+  trackChanges(): void {
+    if (this.#changes === null) {
+      this.#changes = new Set();
+      this.#changesAll = true; // nothing is known to be saved yet
+    }
+  }
+
+  #markAllChanged(): void {
+    if (this.#changes === null) return;
+    this.#changes.clear();
+    this.#changesAll = true;
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */
@@ -482,6 +525,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
+    if (this.#changes !== null) {
+      this.#changes.clear();
+      this.#changesAll = !loaded; // loaded: memory equals the store
+    }
     this.#loads++;
     this.stateSettled('load');
     this.manager.notify('load', { cache: this.name, loaded, reason });
@@ -502,8 +549,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const started = performance.now();
     const edits = this.#edits;
     const liveWriter = this.snapshotWriter(saver);
+    const changeWriter = (saver as Partial<ChangeSaver<K, V>>)[CHANGE_SAVER];
     let bytes: number | undefined;
-    if (this.preProcessor) {
+    if (changeWriter && !this.preProcessor) {
+      if (!this.saveOnBlank && super.size === 0) return false;
+      await this.#writeChanges(changeWriter);
+    } else if (this.preProcessor) {
       const contents = this.#preProcessed();
       if (!this.saveOnBlank && contents.size === 0) return false;
       if (liveWriter) bytes = await liveWriter(plainSnapshot(contents));
@@ -524,7 +575,24 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#lastSaveBytes = bytes;
     this.stateSettled('save');
     this.manager.notify('save', { cache: this.name, durationMs: this.#lastSaveMs, bytes });
+    this.manager.announce('save', this.name, false); // after the data is there, so followers see it
     return true;
+  }
+
+  /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
+  async #writeChanges(write: ChangeSaver<K, V>[typeof CHANGE_SAVER]): Promise<void> {
+    const changes = this.#changes ?? new Set<K>();
+    const all = this.#changes === null || this.#changesAll;
+    this.#changes = new Set();
+    this.#changesAll = false;
+    try {
+      await this.#callHook('saver', () => write(this.name, this, { all, keys: changes }));
+    } catch (err) {
+      for (const key of this.#changes) changes.add(key);
+      this.#changes = changes;
+      this.#changesAll ||= all;
+      throw err;
+    }
   }
 
   /** The live map, frozen at this moment: the snapshot keeps old values of entries changed later. */
@@ -550,6 +618,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (deleter) await this.#callHook('deleter', () => deleter(this.name));
     // Memory stays; it no longer counts as pending edits of a saved state that is gone.
     this.#savedEdits = this.#edits;
+    this.#markAllChanged();
     this.stateSettled('delete');
     this.manager.notify('delete', { cache: this.name });
   }
@@ -574,6 +643,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #replaceWith(contents: Map<K, V> | DecodedEntries): void {
+    this.#markAllChanged(); // a load settles this back to "nothing changed"
     // Only adoptContents() can get here while a save reads the map; keep what it must write.
     const snapshot = this.#snapshot;
     if (snapshot !== null) {

@@ -5,7 +5,9 @@ export type {
   CacheManagerEvents,
   CustomCacheOptions,
   ManagerStats,
+  ManagedCacheStats,
 } from './manager';
+export type { Manifest } from './store/manifest';
 export { CacheMap } from './cache';
 export type {
   CacheHooks,
@@ -24,10 +26,16 @@ export type { PersistentCacheOptions } from './persistent-cache';
 export { NonPersistentCache } from './non-persistent-cache';
 export { LazyCache } from './lazy-cache';
 export { AutoSyncCache } from './auto-sync-cache';
+export { CsvCache, AutoSyncCsvCache, JsonCache, AutoSyncJsonCache } from './text-caches';
+export type { CsvOptions, CsvCacheOptions, AutoSyncCsvCacheOptions } from './text-caches';
+export type { RowBuilder, RowReader } from './store/csv-format';
 export type { AutoSyncCacheOptions } from './auto-sync-cache';
 export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
 export type { EditWindowOptions, TimeCheck } from './edit-window';
 export { memoize, memoized } from './memoize/memoize';
+export { RedisStore } from './redis/redis-store';
+export type { RedisStoreOptions } from './redis/redis-store';
+export type { InvalidationBus, BusOptions, BusMessage, BusOperation } from './redis/bus';
 export type { Memoized, MemoizeOptions, MemoizeClearOptions } from './memoize/memoize';
 export { Pool, PoolLease, PoolScope } from './pool/pool';
 export type { AsyncProxy, PoolEvents, PoolLeak, PoolOptions, PoolStats, PoolUseOptions } from './pool/pool';

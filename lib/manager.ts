@@ -1,8 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import pidusage from 'pidusage';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCacheOptions } from './auto-sync-cache';
-import type { CacheHooks, CacheMap, CacheStats } from './cache';
+import { CHANGE_SAVER, type CacheHooks, type CacheMap, type CacheStats } from './cache';
 import type { Contents } from './contents';
 import {
   CacheNotFoundError,
@@ -13,6 +16,7 @@ import {
 import { flushAtExit, forgetAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
+import { MANIFEST_FILE, type Manifest, writeManifest, writeManifestSync } from './store/manifest';
 
 /** Options of a {@link CacheManager}. */
 export interface CacheManagerOptions {
@@ -42,11 +46,19 @@ export interface CacheManagerEvents {
   error: [Error];
 }
 
+/** One cache in `manager.stats()`: its counters plus the size of its file. */
+export interface ManagedCacheStats extends CacheStats {
+  /** Size of the saved file, when the cache has one and it exists. */
+  readonly bytesOnDisk: number | undefined;
+}
+
 /** Everything `manager.stats()` reports. */
 export interface ManagerStats {
   readonly manager: string;
   readonly cacheDirectory: string;
-  readonly caches: CacheStats[];
+  readonly caches: ManagedCacheStats[];
+  /** This process, through pidusage (CPU since the last sample; undefined where unsupported). */
+  readonly process: { readonly pid: number; readonly cpuPercent: number | undefined; readonly memoryBytes: number };
   readonly memory: NodeJS.MemoryUsage;
 }
 
@@ -103,6 +115,12 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   readonly #dependents = new Map<string, Set<string>>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  // Set while a cascade or a remote operation runs: what happens inside is not announced again.
+  readonly #quiet = new AsyncLocalStorage<boolean>();
+  #bus: InvalidationBusLike | undefined;
+  // A manifest write is pending (coalesced to one per event-loop turn).
+  #manifestWrite: Promise<void> | undefined;
+  #manifestDirty = false;
 
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
@@ -149,6 +167,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       );
     }
     this.#caches.set(cache.name, cache);
+    this.#manifestChanged();
   }
 
   /**
@@ -255,6 +274,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       cache.dispose();
       this.#caches.delete(n);
     }
+    this.#manifestChanged();
   }
 
   /** Saves and forgets every cache. */
@@ -312,12 +332,34 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     for (const cache of [...this.#caches.values()]) await cache.loadOrBuild(false);
   }
 
-  /** Counters of every cache, plus this process's memory. */
+  /**
+   * Per cache: kind, entries, dirty edits, loads, saves, builds, last save time, duration and
+   * bytes, bytes on disk; and this process's CPU and memory (pidusage).
+   */
   async stats(): Promise<ManagerStats> {
+    const caches: ManagedCacheStats[] = [];
+    for (const cache of this.#caches.values()) {
+      const path = (cache as { path?: unknown }).path;
+      let bytesOnDisk: number | undefined;
+      if (typeof path === 'string') bytesOnDisk = await fs.promises.stat(path).then((s) => s.size, () => undefined);
+      caches.push({ ...cache.stats, bytesOnDisk });
+    }
+    let cpuPercent: number | undefined;
+    let memoryBytes = process.memoryUsage().rss;
+    try {
+      const usage = await pidusage(process.pid);
+      cpuPercent = usage.cpu;
+      memoryBytes = usage.memory;
+    } catch {
+      // unsupported platform: memory from Node itself, no CPU figure
+    } finally {
+      pidusage.clear(); // drops its history, and the timer that keeps it
+    }
     return {
       manager: this.name,
       cacheDirectory: this.cacheDirectory,
-      caches: [...this.#caches.values()].map((c) => c.stats),
+      caches,
+      process: { pid: process.pid, cpuPercent, memoryBytes },
       memory: process.memoryUsage(),
     };
   }
@@ -337,6 +379,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         }
       }
       for (const cache of this.#caches.values()) cache.dispose();
+      await this.#manifestWrite;
+      await this.#bus?.close();
       this.#closed = true;
       forgetAtExit(this);
       if (managers.get(this.name) === this) managers.delete(this.name);
@@ -358,7 +402,9 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     assertCacheName(dependent);
     let set = this.#dependents.get(parent);
     if (!set) this.#dependents.set(parent, (set = new Set()));
+    if (set.has(dependent)) return;
     set.add(dependent);
+    this.#manifestChanged();
   }
 
   /** @internal */
@@ -372,13 +418,62 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * are registered as retrieveCache() does. Resolves what `op` resolved for `root`. @internal
    */
   async cascade<T>(root: string, op: (cache: AnyCache) => Promise<T>): Promise<T> {
-    let result: T | undefined;
-    for (const name of this.#order(root)) {
-      const cache = name === root ? this.getCache(root) : await this.retrieveCache(name);
-      const value = await op(cache);
-      if (name === root) result = value;
-    }
-    return result as T;
+    return this.#quiet.run(true, async () => {
+      let result: T | undefined;
+      for (const name of this.#order(root)) {
+        const cache = name === root ? this.getCache(root) : await this.retrieveCache(name);
+        const value = await op(cache);
+        if (name === root) result = value;
+      }
+      return result as T;
+    });
+  }
+
+  /**
+   * Connects this manager to an invalidation bus over Redis pub/sub: invalidating, rebuilding or
+   * deleting a cache here does the same, with the same cascade, in every process connected to
+   * the same channel; with `followSaves`, saves elsewhere reload the cache here.
+   * @example await manager.connectBus('redis://127.0.0.1:6379', { followSaves: true });
+   */
+  async connectBus(
+    redis: import('ioredis').Redis | string,
+    options: import('./redis/bus').BusOptions = {},
+  ): Promise<import('./redis/bus').InvalidationBus> {
+    this.assertOpen();
+    if (this.#bus) throw new TypeError(`${this.name}: a bus is already connected`);
+    // Loaded on demand: only bus users pay for ioredis.
+    const { InvalidationBus } = require('./redis/bus') as typeof import('./redis/bus');
+    const bus = await InvalidationBus.connect(this, redis, options);
+    this.#bus = bus;
+    return bus;
+  }
+
+  /** Publishes an operation a user started here (not one inside a cascade or from the bus). @internal */
+  announce(op: 'invalidate' | 'rebuild' | 'delete' | 'save', cache: string, cascade: boolean): void {
+    if (this.#bus === undefined || this.#quiet.getStore() === true) return;
+    this.#bus.publish(op, cache, cascade);
+  }
+
+  /**
+   * Applies an operation another process announced. A cache shared through Redis is reloaded
+   * (the other process already rebuilt and saved it); one with local files is rebuilt here. @internal
+   */
+  async applyRemote(message: { op: string; cache: string; cascade: boolean }): Promise<void> {
+    const { op, cache: name, cascade } = message;
+    if (!this.#caches.has(name) && !this.#dependents.has(name)) return; // nothing of it here
+    if (this.#closed) return;
+    await this.#quiet.run(true, async () => {
+      const cache = this.#ensure(name);
+      if (op === 'invalidate') await cache.invalidate(cascade);
+      else if (op === 'delete') await cache.deleteSavedContent(cascade);
+      else if (op === 'save') {
+        if (isShared(cache)) await cache.load(false); // a local file holds nothing new
+      }
+      else if (op === 'rebuild') {
+        if (isShared(cache)) await cache.invalidate(cascade);
+        else await cache.invalidateAndRebuild(cascade);
+      }
+    });
   }
 
   /** Topological order of `root` and its transitive dependents (iterative DFS, reversed post-order). */
@@ -448,6 +543,45 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** Saves every dirty cache synchronously; runs at process exit. @internal */
   flushSync(): void {
     for (const cache of this.#caches.values()) cache.flushSync();
+    if (this.#manifestDirty) {
+      this.#manifestDirty = false;
+      writeManifestSync(this.cacheDirectory, this.#manifest());
+    }
+  }
+
+  /** Path of the manifest the CLI reads (`graph`, `invalidate`). */
+  get manifestPath(): string {
+    return join(this.cacheDirectory, MANIFEST_FILE);
+  }
+
+  /** Schedules one manifest write for this turn, if any cache here is persistent. */
+  #manifestChanged(): void {
+    if (this.#closed || ![...this.#caches.values()].some((c) => 'path' in c)) return;
+    this.#manifestDirty = true;
+    // The promise lives until the last write is done, so close() can wait for it.
+    this.#manifestWrite ??= (async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.#manifestDirty) {
+        this.#manifestDirty = false;
+        try {
+          await writeManifest(this.cacheDirectory, this.#manifest());
+        } catch (err) {
+          this.reportError(err);
+        }
+      }
+      this.#manifestWrite = undefined;
+    })();
+  }
+
+  #manifest(): Manifest {
+    const caches: Record<string, { kind: string; file: string | null }> = {};
+    for (const [name, cache] of this.#caches) {
+      const path = (cache as { path?: unknown }).path;
+      caches[name] = { kind: cache.constructor.name, file: typeof path === 'string' ? basename(path) : null };
+    }
+    const dependents: Record<string, string[]> = {};
+    for (const [parent, set] of this.#dependents) dependents[parent] = [...set];
+    return { format: 'depcache-manifest', version: 1, manager: this.name, updatedAt: new Date().toISOString(), caches, dependents };
   }
 
   #ensure(name: string): AnyCache {
@@ -467,6 +601,16 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     if (!cache.hasContents) await cache.loadOrBuild(false);
     return cache as CacheMap<K, V>;
   }
+}
+
+interface InvalidationBusLike {
+  publish(op: 'invalidate' | 'rebuild' | 'delete' | 'save', cache: string, cascade: boolean): void;
+  close(): Promise<void>;
+}
+
+/** Whether a cache's saver writes to a store other processes read (the Redis store). */
+function isShared(cache: AnyCache): boolean {
+  return cache.saver !== null && CHANGE_SAVER in cache.saver;
 }
 
 // Loaded on first use: the cache classes import this module, so a top-level import would be a cycle.

@@ -1,5 +1,5 @@
 import { CacheMap, opened, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
-import type { CorruptFilePolicy } from './store/file-store';
+import type { CacheFileStore, CorruptFilePolicy } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 
 /** Options of a {@link PersistentCache}. */
@@ -28,6 +28,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   onCorrupt: CorruptFilePolicy;
   readonly #fileLoader: Loader<K, V>;
   readonly #fileSaver: Saver<K, V>;
+  readonly #store: CacheFileStore;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
   static override open<K = unknown, V = unknown>(
@@ -37,7 +38,8 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     return opened(new PersistentCache<K, V>(name, options));
   }
 
-  constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
+  /** `store` (internal): where the file lives; the manager's v8 store unless a subclass says. */
+  constructor(name: string, options: PersistentCacheOptions<K, V> = {}, store?: CacheFileStore) {
     super(name, options);
     const { onCorrupt = 'quarantine' } = options;
     if (onCorrupt !== 'quarantine' && onCorrupt !== 'throw') {
@@ -46,16 +48,17 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       );
     }
     this.onCorrupt = onCorrupt;
-    const store = this.manager.store;
+    const resolved = store ?? this.manager.store;
+    this.#store = resolved;
     const report = (err: Error) => this.manager.reportError(err);
-    this.#fileLoader = (n) => store.read(n, this.onCorrupt, report) as ReturnType<Loader<K, V>>;
+    this.#fileLoader = (n) => resolved.read(n, this.onCorrupt, report) as ReturnType<Loader<K, V>>;
     // Never called directly: save() recognizes it and streams a copy-on-write snapshot instead.
     this.#fileSaver = async (n, contents) => {
-      await store.write(n, new LiveSnapshot(contents));
+      await resolved.write(n, new LiveSnapshot(contents));
     };
     if (options.loader === undefined) this.loader = this.#fileLoader;
     if (options.saver === undefined) this.saver = this.#fileSaver;
-    if (options.deleter === undefined) this.deleter = (n) => store.remove(n);
+    if (options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
   }
 
   /** Whether the loader is still the default file loader (so {@link loadSync} works). */
@@ -65,7 +68,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
 
   /** Path of the cache file. */
   get path(): string {
-    return this.manager.store.pathFor(this.name);
+    return this.#store.pathFor(this.name);
   }
 
   /**
@@ -77,7 +80,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (this.loader !== this.#fileLoader) {
       throw new TypeError(`${this.name}: loadSync() needs the default file loader`);
     }
-    const decoded = this.manager.store.readSync(this.name, this.onCorrupt, (err) =>
+    const decoded = this.#store.readSync(this.name, this.onCorrupt, (err) =>
       this.manager.reportError(err),
     );
     return this.applyLoadedSync(decoded);
@@ -85,7 +88,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
 
   protected override snapshotWriter(saver: Saver<K, V> | null): SnapshotWriter | undefined {
     if (saver !== this.#fileSaver) return undefined;
-    const store = this.manager.store;
+    const store = this.#store;
     return (snapshot) => store.write(this.name, snapshot);
   }
 
@@ -93,7 +96,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     saver: Saver<K, V> | null,
   ): ((snapshot: EntrySnapshot) => number) | undefined {
     if (saver !== this.#fileSaver) return undefined;
-    const store = this.manager.store;
+    const store = this.#store;
     return (snapshot) => store.writeSync(this.name, snapshot);
   }
 }

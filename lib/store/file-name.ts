@@ -25,10 +25,10 @@ export function assertCacheName(name: unknown): asserts name is string {
  * SHA-256. `~` never occurs in plain names, so the two forms cannot collide, and the full name
  * is kept in the file header so a hash collision is detected on load rather than served.
  */
-export function cacheFileName(name: string): string {
+export function cacheFileName(name: string, extension: string = CACHE_FILE_EXTENSION): string {
   assertCacheName(name);
   if (READABLE.test(name) && !WINDOWS_RESERVED.test(name) && !name.endsWith('.')) {
-    return name + CACHE_FILE_EXTENSION;
+    return name + extension;
   }
   const prefix = name
     .toLowerCase()
@@ -36,5 +36,5 @@ export function cacheFileName(name: string): string {
     .replace(/^_+/, '')
     .slice(0, 40);
   const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 32);
-  return `${prefix}~${hash}${CACHE_FILE_EXTENSION}`;
+  return `${prefix}~${hash}${extension}`;
 }

@@ -54,6 +54,17 @@ export class DecodedEntries implements Iterable<[unknown, unknown]> {
   }
 }
 
+/** What a persistent cache needs of the store that holds its file (v8 or text). @internal */
+export interface CacheFileStore {
+  readonly directory: string;
+  pathFor(name: string): string;
+  read(name: string, onCorrupt: CorruptFilePolicy, report: (err: CorruptCacheFileError) => void): Promise<DecodedEntries | undefined>;
+  readSync(name: string, onCorrupt: CorruptFilePolicy, report: (err: CorruptCacheFileError) => void): DecodedEntries | undefined;
+  write(name: string, snapshot: EntrySnapshot): Promise<number>;
+  writeSync(name: string, snapshot: EntrySnapshot): number;
+  remove(name: string): Promise<void>;
+}
+
 /** Options of a {@link FileStore}. */
 export interface FileStoreOptions {
   /** Entries per CRC-checked frame. @default 4096 */
@@ -68,7 +79,7 @@ const FLUSH_BYTES = 4 * 1024 * 1024;
  * Reads and writes v8 cache files in one directory. Cold path: clarity over micro-speed, except
  * in the frame loop, which is what the save benchmarks measure.
  */
-export class FileStore {
+export class FileStore implements CacheFileStore {
   readonly #frameEntries: number;
   readonly #sliceMs: number;
   #directoryReady: Promise<void> | undefined;
@@ -240,14 +251,7 @@ export class FileStore {
       }
       return new DecodedEntries(batches, meta);
     } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      if (err.kind === 'version') {
-        throw new CorruptCacheFileError(name, path, err.message, { code: 'EFORMAT_VERSION' });
-      }
-      if (onCorrupt === 'throw') throw new CorruptCacheFileError(name, path, err.message);
-      const quarantinedTo = quarantine(path);
-      report(new CorruptCacheFileError(name, path, err.message, { quarantinedTo }));
-      return undefined;
+      return handleDecodeFailure(err, name, path, onCorrupt, report);
     }
   }
 
@@ -265,18 +269,41 @@ export class FileStore {
   }
 }
 
+/**
+ * The corruption rules every store follows: a file of an unknown version always throws and is
+ * never moved; with onCorrupt 'throw' a bad file throws and stays; otherwise it is moved aside,
+ * reported, and treated as absent. Rethrows anything that is not a FormatError. @internal
+ */
+export function handleDecodeFailure(
+  err: unknown,
+  name: string,
+  path: string,
+  onCorrupt: CorruptFilePolicy,
+  report: (err: CorruptCacheFileError) => void,
+): undefined {
+  if (!(err instanceof FormatError)) throw err;
+  if (err.kind === 'version') {
+    throw new CorruptCacheFileError(name, path, err.message, { code: 'EFORMAT_VERSION' });
+  }
+  if (onCorrupt === 'throw') throw new CorruptCacheFileError(name, path, err.message);
+  const quarantinedTo = quarantine(name, path);
+  report(new CorruptCacheFileError(name, path, err.message, { quarantinedTo }));
+  return undefined;
+}
+
 /** Moves a bad file aside so it is kept for inspection and never loaded again. */
-function quarantine(path: string): string {
+function quarantine(name: string, path: string): string {
   const target = `${path}.corrupt-${Date.now()}`;
   try {
     fs.renameSync(path, target);
     return target;
   } catch (err) {
-    throw new CacheIOError(path, path, 'move corrupt file aside', err);
+    throw new CacheIOError(name, path, 'move corrupt file aside', err);
   }
 }
 
-function wrapWriteError(name: string, path: string, err: unknown): Error {
+/** @internal */
+export function wrapWriteError(name: string, path: string, err: unknown): Error {
   if (err instanceof DepcacheError) return err;
   return new CacheIOError(name, path, 'write', err);
 }

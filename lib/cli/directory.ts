@@ -1,0 +1,196 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { isTempFileName, removeStaleTempFiles } from '../store/atomic-file';
+import { csvFormat } from '../store/csv-format';
+import { decodeFile, decodeHeader, FormatError } from '../store/file-format';
+import { cacheFileName } from '../store/file-name';
+import { JSON_FORMAT } from '../store/json-format';
+import { MANIFEST_FILE, type Manifest, readManifest } from '../store/manifest';
+
+/** A failure the CLI reports with its own exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4 } as const;
+
+/** One cache file as `list` shows it. */
+export interface CacheFileInfo {
+  readonly name: string;
+  readonly file: string;
+  readonly format: 'v8' | 'json' | 'csv';
+  readonly entries: number | undefined;
+  readonly bytes: number;
+  readonly savedAt: string | undefined;
+  readonly verifies: boolean;
+  readonly problem: string | undefined;
+}
+
+const FORMATS = [
+  ['.v8', 'v8'],
+  ['.json', 'json'],
+  ['.csv', 'csv'],
+] as const;
+
+/** Reads cache files of a manager's directory without loading any user code. */
+export class CacheDirectory {
+  constructor(readonly path: string) {
+    if (!fs.existsSync(path) || !fs.statSync(path).isDirectory()) {
+      throw new CliError(`no cache directory at ${path}`, EXIT.usage);
+    }
+  }
+
+  get manifest(): Manifest | undefined {
+    return readManifest(this.path);
+  }
+
+  /** Every cache file, decoded and checked. */
+  list(): CacheFileInfo[] {
+    const names = fs.readdirSync(this.path).sort();
+    const out: CacheFileInfo[] = [];
+    for (const file of names) {
+      const format = FORMATS.find(([ext]) => file.endsWith(ext))?.[1];
+      if (!format || file.startsWith('.')) continue;
+      out.push(this.#inspect(file, format));
+    }
+    return out;
+  }
+
+  /** The file of a cache, by its real name. @throws {CliError} 3 when there is none */
+  locate(name: string): CacheFileInfo {
+    for (const [ext, format] of FORMATS) {
+      const file = cacheFileName(name, ext);
+      if (fs.existsSync(join(this.path, file))) return this.#inspect(file, format);
+    }
+    throw new CliError(`no cache named ${JSON.stringify(name)} in ${this.path}`, EXIT.unknownCache);
+  }
+
+  /** The entries of a cache file. @throws {CliError} 3 when missing, 4 when corrupt */
+  read(name: string): { info: CacheFileInfo; entries: Array<[unknown, unknown]> } {
+    const info = this.locate(name);
+    if (!info.verifies) throw new CliError(`${name}: the file is corrupt (${info.problem}): ${join(this.path, info.file)}`, EXIT.corrupt);
+    return { info, entries: this.#decode(info.file, info.format).entries };
+  }
+
+  /** Removes temp files of dead processes, and quarantined files with `corrupt`. */
+  async clean(corrupt: boolean): Promise<string[]> {
+    const removed = await removeStaleTempFiles(this.path);
+    if (corrupt) {
+      for (const file of fs.readdirSync(this.path)) {
+        if (/\.corrupt-\d+$/.test(file)) {
+          fs.unlinkSync(join(this.path, file));
+          removed.push(join(this.path, file));
+        }
+      }
+    }
+    return removed;
+  }
+
+  /** Names of temp files present (for `list` to mention). */
+  tempFiles(): string[] {
+    return fs.readdirSync(this.path).filter(isTempFileName);
+  }
+
+  /**
+   * Deletes the saved content of `name` and, through the manifest's edges, of every cache that
+   * depends on it, transitively (each once): what `invalidateCache` would cascade to.
+   */
+  invalidate(name: string): Array<{ cache: string; file: string | undefined }> {
+    const manifest = this.manifest;
+    const order: string[] = [];
+    const seen = new Set<string>([name]);
+    const queue = [name];
+    while (queue.length > 0) {
+      const current = queue.shift() as string;
+      order.push(current);
+      for (const child of manifest?.dependents[current] ?? []) {
+        if (!seen.has(child)) {
+          seen.add(child);
+          queue.push(child);
+        }
+      }
+    }
+    const known = manifest?.caches[name] !== undefined;
+    if (!known && !this.#exists(name)) {
+      throw new CliError(`no cache named ${JSON.stringify(name)} in ${this.path}`, EXIT.unknownCache);
+    }
+    return order.map((cache) => {
+      const file = manifest?.caches[cache]?.file ?? this.#existingFile(cache);
+      if (file && fs.existsSync(join(this.path, file))) {
+        fs.unlinkSync(join(this.path, file));
+        return { cache, file };
+      }
+      return { cache, file: undefined };
+    });
+  }
+
+  #exists(name: string): boolean {
+    return this.#existingFile(name) !== undefined;
+  }
+
+  #existingFile(name: string): string | undefined {
+    for (const [ext] of FORMATS) {
+      const file = cacheFileName(name, ext);
+      if (fs.existsSync(join(this.path, file))) return file;
+    }
+    return undefined;
+  }
+
+  #inspect(file: string, format: 'v8' | 'json' | 'csv'): CacheFileInfo {
+    const bytes = fs.statSync(join(this.path, file)).size;
+    try {
+      const { name, savedAt, entries } = this.#decode(file, format);
+      return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined };
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem: err.message };
+    }
+  }
+
+  #decode(file: string, format: 'v8' | 'json' | 'csv'): { name: string; savedAt: string | undefined; entries: Array<[unknown, unknown]> } {
+    const path = join(this.path, file);
+    if (format === 'v8') {
+      const { meta, batches } = decodeFile(fs.readFileSync(path));
+      const entries: Array<[unknown, unknown]> = [];
+      // A key written twice (changed mid-save) counts once, as loading would.
+      const map = new Map<unknown, unknown>();
+      for (const pairs of batches) for (let i = 0; i < pairs.length; i += 2) map.set(pairs[i], pairs[i + 1]);
+      for (const entry of map) entries.push(entry);
+      return { name: meta.name, savedAt: new Date(meta.savedAt).toISOString(), entries };
+    }
+    const text = fs.readFileSync(path, 'utf8');
+    if (format === 'json') {
+      let header: { name?: unknown; savedAt?: unknown };
+      try {
+        header = JSON.parse(text) as { name?: unknown; savedAt?: unknown };
+      } catch (err) {
+        throw new FormatError(`not valid JSON (${(err as Error).message})`);
+      }
+      const name = typeof header.name === 'string' ? header.name : file;
+      const savedAt = typeof header.savedAt === 'number' ? new Date(header.savedAt).toISOString() : undefined;
+      return { name, savedAt, entries: JSON_FORMAT.decode(name, text) };
+    }
+    const name = this.#nameOf(file, 'csv');
+    return { name, savedAt: undefined, entries: csvFormat().decode(name, text) };
+  }
+
+  /** A cache's name without decoding its file: the header, the manifest, or the file name. */
+  #nameOf(file: string, format: 'v8' | 'json' | 'csv'): string {
+    if (format === 'v8') {
+      try {
+        return decodeHeader(fs.readFileSync(join(this.path, file))).meta.name;
+      } catch {
+        // the header itself is damaged
+      }
+    }
+    const fromManifest = Object.entries(this.manifest?.caches ?? {}).find(([, c]) => c.file === file)?.[0];
+    return fromManifest ?? file.replace(/\.(v8|json|csv)$/, '');
+  }
+}
+
+export { MANIFEST_FILE };

@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+// The depcache CLI: looks into a manager's cache directory without loading user code.
+import { Command, CommanderError } from 'commander';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { inspect } from 'node:util';
+import { FileStore } from '../store/file-store';
+import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
+import { LiveSnapshot } from '../store/snapshot';
+import { CacheDirectory, CliError, EXIT } from './directory';
+
+interface GlobalOptions {
+  dir?: string;
+  manager: string;
+}
+
+function directoryOf(program: Command): string {
+  const { dir, manager } = program.opts<GlobalOptions>();
+  return resolve(dir ?? join(tmpdir(), manager));
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function show(value: unknown): string {
+  return inspect(value, { depth: 4, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 20, maxStringLength: 200 });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+function isFlatObject(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Object.getPrototypeOf(v) === Object.prototype &&
+    Object.values(v).every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x))
+  );
+}
+
+function csvCell(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (v === null || v === undefined) return '';
+  if (v instanceof Date) return v.toISOString();
+  return JSON.stringify(toJsonSafe(v));
+}
+
+/** CSV of entries: one column per field when every value is a flat object, else key,value. */
+function toCsv(entries: Array<[unknown, unknown]>): string {
+  if (entries.length > 0 && entries.every(([, v]) => isFlatObject(v))) {
+    const fields = [...new Set(entries.flatMap(([, v]) => Object.keys(v as object)))];
+    const rows = entries.map(([k, v]) => [csvCell(k), ...fields.map((f) => csvCell((v as Record<string, unknown>)[f]))]);
+    return stringify([['key', ...fields], ...rows]);
+  }
+  return stringify([['key', 'value'], ...entries.map(([k, v]) => [csvCell(k), csvCell(v)])]);
+}
+
+function fromCsv(text: string): Array<[unknown, unknown]> {
+  const rows = parse(text) as string[][];
+  const [head, ...body] = rows;
+  if (!head || head.length < 2) throw new CliError('a CSV import needs a header row: key,value or key,<fields...>', EXIT.usage);
+  if (head.length === 2 && head[1] === 'value') return body.map((r) => [r[0], r[1]]);
+  return body.map((r) => [r[0], Object.fromEntries(head.slice(1).map((f, i) => [f, r[i + 1]]))]);
+}
+
+function fromJson(text: string): Array<[unknown, unknown]> {
+  const body = JSON.parse(text) as unknown;
+  const pairs = Array.isArray(body) ? body : (body as { entries?: unknown }).entries;
+  if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2)) {
+    throw new CliError('a JSON import needs [[key, value], ...] (or {"entries": [...]})', EXIT.usage);
+  }
+  return (pairs as Array<[unknown, unknown]>).map(([k, v]) => [fromJsonSafe(k), fromJsonSafe(v)]);
+}
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new CliError('refusing to remove without --yes (no terminal to ask)', EXIT.usage);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('depcache')
+    .description("Inspect and manage a depcache manager's cache directory (no user code is loaded).")
+    .option('--dir <dir>', 'the cache directory')
+    .option('--manager <name>', 'a manager name: its directory under the temp directory', 'general_cacher')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('list')
+    .description('every cache: real name, entries, bytes, last save, and whether it verifies')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) => {
+      const dir = new CacheDirectory(directoryOf(program));
+      const caches = dir.list();
+      if (opts.json) return out(JSON.stringify(caches, null, 1));
+      if (caches.length === 0) return out(`no caches in ${dir.path}`);
+      out(
+        table([
+          ['NAME', 'ENTRIES', 'BYTES', 'SAVED', 'FORMAT', 'OK'],
+          ...caches.map((c) => [c.name, String(c.entries ?? '?'), String(c.bytes), c.savedAt ?? '', c.format, c.verifies ? 'yes' : `NO: ${c.problem}`]),
+        ]),
+      );
+      const temps = dir.tempFiles();
+      if (temps.length > 0) out(`(${temps.length} temp file(s): a save in progress, or left by a crash; see 'clean')`);
+    });
+
+  program
+    .command('show <name>')
+    .description('the first entries of a cache, readable')
+    .option('--limit <n>', 'how many entries', '20')
+    .option('--json', 'machine-readable output')
+    .action((name: string, opts: { limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: expected a whole number, got ${opts.limit}`, EXIT.usage);
+      const { info, entries } = new CacheDirectory(directoryOf(program)).read(name);
+      const shown = entries.slice(0, limit);
+      if (opts.json) {
+        return out(JSON.stringify({ name: info.name, entries: entries.length, shown: shown.map(([k, v]) => [toJsonSafe(k), toJsonSafe(v)]), more: entries.length - shown.length }, null, 1));
+      }
+      out(`${info.name}: ${entries.length} entries (${info.file}, ${info.bytes} bytes${info.savedAt ? `, saved ${info.savedAt}` : ''})`);
+      for (const [k, v] of shown) out(`  ${show(k)} => ${show(v)}`);
+      if (entries.length > shown.length) out(`  … and ${entries.length - shown.length} more`);
+    });
+
+  program
+    .command('export <name>')
+    .description('a cache as JSON (types kept) or CSV')
+    .requiredOption('--format <format>', 'json or csv')
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action((name: string, opts: { format: string; out?: string }) => {
+      if (opts.format !== 'json' && opts.format !== 'csv') throw new CliError(`--format: expected json or csv, got ${opts.format}`, EXIT.usage);
+      const { entries } = new CacheDirectory(directoryOf(program)).read(name);
+      const text =
+        opts.format === 'json' ? `${JSON.stringify(entries.map(([k, v]) => [toJsonSafe(k), toJsonSafe(v)]), null, 1)}\n` : toCsv(entries);
+      if (opts.out) fs.writeFileSync(opts.out, text);
+      else process.stdout.write(text);
+    });
+
+  program
+    .command('import <name> <file>')
+    .description('write a cache from JSON ([[key, value], ...]) or CSV (header key,value or key,<fields>)')
+    .option('--format <format>', 'json or csv (default: from the file extension)')
+    .action(async (name: string, file: string, opts: { format?: string }) => {
+      const format = opts.format ?? (file.endsWith('.csv') ? 'csv' : 'json');
+      if (!fs.existsSync(file)) throw new CliError(`no file at ${file}`, EXIT.usage);
+      const text = fs.readFileSync(file, 'utf8');
+      const entries = format === 'csv' ? fromCsv(text) : fromJson(text);
+      const dir = directoryOf(program);
+      const store = new FileStore(dir);
+      await store.write(name, new LiveSnapshot(new Map(entries)));
+      out(`imported ${entries.length} entries into ${name} (${store.pathFor(name)})`);
+    });
+
+  program
+    .command('rm <name>')
+    .description('remove a cache file (asks unless --yes)')
+    .option('--yes', 'do not ask')
+    .action(async (name: string, opts: { yes?: boolean }) => {
+      const dir = new CacheDirectory(directoryOf(program));
+      const info = dir.locate(name);
+      const path = join(dir.path, info.file);
+      if (!opts.yes && !(await confirm(`remove ${info.name} (${path})?`))) return out('kept');
+      fs.unlinkSync(path);
+      out(`removed ${path}`);
+    });
+
+  program
+    .command('verify')
+    .description('check the CRC of every frame of every file; exit 1 if any is corrupt')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) => {
+      const caches = new CacheDirectory(directoryOf(program)).list();
+      const bad = caches.filter((c) => !c.verifies);
+      if (opts.json) out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })) }, null, 1));
+      else if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
+      else for (const c of bad) out(`CORRUPT ${c.file} (${c.name}): ${c.problem}`);
+      if (bad.length > 0) process.exitCode = EXIT.verifyFailed;
+    });
+
+  program
+    .command('clean')
+    .description('remove temp files left by dead processes (and quarantined files with --corrupt)')
+    .option('--corrupt', 'also remove <file>.corrupt-<timestamp> files')
+    .action(async (opts: { corrupt?: boolean }) => {
+      const removed = await new CacheDirectory(directoryOf(program)).clean(opts.corrupt === true);
+      out(removed.length === 0 ? 'nothing to clean' : removed.map((p) => `removed ${p}`).join('\n'));
+    });
+
+  program
+    .command('graph')
+    .description('the dependency graph, from the manager manifest')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) => {
+      const dir = new CacheDirectory(directoryOf(program));
+      const manifest = dir.manifest;
+      if (!manifest) throw new CliError(`no manifest in ${dir.path}: no manager has registered a persistent cache there`, EXIT.usage);
+      if (opts.json) return out(JSON.stringify({ caches: manifest.caches, dependents: manifest.dependents }, null, 1));
+      const children = new Set(Object.values(manifest.dependents).flat());
+      const roots = Object.keys(manifest.caches).filter((n) => !children.has(n)).sort();
+      const lines: string[] = [];
+      const walk = (name: string, depth: number, path: Set<string>) => {
+        const kind = manifest.caches[name]?.kind ?? '?';
+        const cycle = path.has(name);
+        lines.push(`${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${name} (${kind})${cycle ? ' ↺ cycle' : ''}`);
+        if (cycle) return;
+        for (const child of (manifest.dependents[name] ?? []).slice().sort()) walk(child, depth + 1, new Set([...path, name]));
+      };
+      for (const root of roots) walk(root, 0, new Set());
+      // Caches only reachable through a cycle have no root; show them too.
+      for (const name of Object.keys(manifest.caches).sort()) if (!lines.some((l) => l.trimStart().replace('└ ', '').startsWith(`${name} (`))) walk(name, 0, new Set());
+      out(lines.join('\n'));
+    });
+
+  program
+    .command('invalidate <name>')
+    .description('delete the saved content of a cache and, cascading, of its dependents')
+    .option('--json', 'machine-readable output')
+    .action((name: string, opts: { json?: boolean }) => {
+      const result = new CacheDirectory(directoryOf(program)).invalidate(name);
+      if (opts.json) return out(JSON.stringify(result, null, 1));
+      for (const r of result) out(r.file ? `deleted ${r.cache} (${r.file})` : `${r.cache}: nothing saved`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof CliError) {
+      process.stderr.write(`depcache: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`depcache: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.verifyFailed;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,58 @@
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { FormatError } from './file-format';
+import { toJsonSafe } from './json-safe';
+import type { TextFormat } from './text-file-store';
+
+/** Turns an entry into the cells of one CSV row (CacheMan's row_builder). */
+export type RowBuilder<K, V> = (key: K, value: V) => readonly unknown[];
+/** Turns the cells of one CSV row back into an entry (CacheMan's row_reader). */
+export type RowReader<K, V> = (row: string[]) => readonly [K, V];
+
+// The last line of every file we write: without it a file cut at a row boundary would load.
+const TRAILER = '# depcache end';
+
+/** A cell as text: strings as they are, numbers and dates plainly, anything else as JSON. */
+function cell(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return value.toISOString();
+  return JSON.stringify(toJsonSafe(value));
+}
+
+/**
+ * CSV rows through a row builder and reader (defaults: `[key, value]` and the first two cells,
+ * as strings), quoted by csv-stringify and parsed strictly by csv-parse (commas, quotes and
+ * newlines inside cells are safe), and a trailer line so truncation is detected.
+ */
+export function csvFormat<K, V>(rowBuilder?: RowBuilder<K, V>, rowReader?: RowReader<K, V>, header?: readonly string[]): TextFormat {
+  const build = rowBuilder ?? ((k: K, v: V) => [k, v]);
+  const read = rowReader ?? ((row: string[]) => [row[0], row[1]] as unknown as readonly [K, V]);
+  return {
+    extension: '.csv',
+    encode(_name, entries) {
+      const rows = entries.map(([k, v]) => build(k as K, v as V).map(cell));
+      const head = header ? [header.map(cell)] : [];
+      return `${stringify([...head, ...rows])}${TRAILER}\n`;
+    },
+    decode(_name, text) {
+      const end = text.lastIndexOf(`${TRAILER}\n`);
+      if (end < 0 || end + TRAILER.length + 1 !== text.length || (end > 0 && text[end - 1] !== '\n')) {
+        throw new FormatError('the end marker is missing: the file is truncated');
+      }
+      let rows: string[][];
+      try {
+        rows = parse(text.slice(0, end), { relax_column_count: false, skip_empty_lines: false }) as string[][];
+      } catch (err) {
+        throw new FormatError(`not valid CSV (${(err as Error).message})`);
+      }
+      if (header) rows = rows.slice(1);
+      return rows.map((row) => {
+        const entry = read(row);
+        if (!Array.isArray(entry) || entry.length !== 2) throw new FormatError('the row reader did not return [key, value]');
+        return [entry[0], entry[1]] as [unknown, unknown];
+      });
+    },
+  };
+}

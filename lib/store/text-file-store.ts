@@ -1,0 +1,128 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { CacheIOError, type CorruptCacheFileError } from '../errors';
+import { FormatError } from './file-format';
+import { cacheFileName } from './file-name';
+import { type CorruptFilePolicy, DecodedEntries, handleDecodeFailure, wrapWriteError } from './file-store';
+import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
+import type { EntrySnapshot } from './snapshot';
+
+/** A human-readable file format: whole-file text, encoded and decoded in one go. */
+export interface TextFormat {
+  /** File name extension, with the dot. */
+  readonly extension: string;
+  encode(name: string, entries: Array<[unknown, unknown]>): string;
+  /** @throws {FormatError} when the text is damaged or not of this format */
+  decode(name: string, text: string): Array<[unknown, unknown]>;
+}
+
+/**
+ * Reads and writes caches as text files (JSON, CSV) in one directory, with the v8 store's rules:
+ * atomic writes, damaged files moved aside and reported. Text stores write in one piece (no
+ * frames, no yielding): they are meant for caches small enough to read by eye.
+ */
+export class TextFileStore {
+  constructor(
+    readonly directory: string,
+    readonly format: TextFormat,
+  ) {}
+
+  pathFor(name: string): string {
+    return join(this.directory, cacheFileName(name, this.format.extension));
+  }
+
+  async read(
+    name: string,
+    onCorrupt: CorruptFilePolicy,
+    report: (err: CorruptCacheFileError) => void,
+  ): Promise<DecodedEntries | undefined> {
+    const path = this.pathFor(name);
+    let text: string;
+    try {
+      text = await fs.promises.readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CacheIOError(name, path, 'read', err);
+    }
+    return this.#decode(name, path, text, onCorrupt, report);
+  }
+
+  readSync(
+    name: string,
+    onCorrupt: CorruptFilePolicy,
+    report: (err: CorruptCacheFileError) => void,
+  ): DecodedEntries | undefined {
+    const path = this.pathFor(name);
+    let text: string;
+    try {
+      text = fs.readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CacheIOError(name, path, 'read', err);
+    }
+    return this.#decode(name, path, text, onCorrupt, report);
+  }
+
+  async write(name: string, snapshot: EntrySnapshot): Promise<number> {
+    const path = this.pathFor(name);
+    const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
+    try {
+      await fs.promises.mkdir(this.directory, { recursive: true });
+      await writeFileAtomic(path, async (handle) => {
+        await handle.writeFile(data);
+      });
+    } catch (err) {
+      throw wrapWriteError(name, path, err);
+    }
+    return data.length;
+  }
+
+  writeSync(name: string, snapshot: EntrySnapshot): number {
+    const path = this.pathFor(name);
+    const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
+    try {
+      fs.mkdirSync(this.directory, { recursive: true });
+      writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, data));
+    } catch (err) {
+      throw wrapWriteError(name, path, err);
+    }
+    return data.length;
+  }
+
+  async remove(name: string): Promise<void> {
+    const path = this.pathFor(name);
+    try {
+      await fs.promises.unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheIOError(name, path, 'delete', err);
+    }
+  }
+
+  #decode(
+    name: string,
+    path: string,
+    text: string,
+    onCorrupt: CorruptFilePolicy,
+    report: (err: CorruptCacheFileError) => void,
+  ): DecodedEntries | undefined {
+    try {
+      const entries = this.format.decode(name, text);
+      return new DecodedEntries([entries.flat()], { name, savedAt: 0, entries: entries.length });
+    } catch (err) {
+      return handleDecodeFailure(err, name, path, onCorrupt, report);
+    }
+  }
+}
+
+/** All entries of a snapshot, as pairs. */
+function drain(snapshot: EntrySnapshot): Array<[unknown, unknown]> {
+  const out: Array<[unknown, unknown]> = [];
+  const batch = new Array<unknown>(2 * 1024);
+  for (;;) {
+    const n = snapshot.fill(batch, 1024);
+    for (let i = 0; i < n; i++) out.push([batch[2 * i], batch[2 * i + 1]]);
+    if (n < 1024) return out;
+  }
+}
+
+export { FormatError };

@@ -1,0 +1,85 @@
+import { AutoSyncCache, type AutoSyncCacheOptions } from './auto-sync-cache';
+import { opened } from './cache';
+import { getCacheManager } from './manager';
+import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
+import { type RowBuilder, type RowReader, csvFormat } from './store/csv-format';
+import { JSON_FORMAT } from './store/json-format';
+import { TextFileStore } from './store/text-file-store';
+
+/** What CSV caches add to the persistent options. */
+export interface CsvOptions<K, V> {
+  /** Cells of the row for one entry (CacheMan's row_builder). @default (key, value) => [key, value] */
+  readonly rowBuilder?: RowBuilder<K, V>;
+  /** Entry from the cells of one row, all strings (CacheMan's row_reader). @default (row) => [row[0], row[1]] */
+  readonly rowReader?: RowReader<K, V>;
+  /** A header row, written and skipped on read. @default none */
+  readonly header?: readonly string[];
+}
+
+export type CsvCacheOptions<K, V> = PersistentCacheOptions<K, V> & CsvOptions<K, V>;
+export type AutoSyncCsvCacheOptions<K, V> = AutoSyncCacheOptions<K, V> & CsvOptions<K, V>;
+
+function csvStore<K, V>(options: CsvCacheOptions<K, V>): TextFileStore {
+  const manager = options.manager ?? getCacheManager();
+  return new TextFileStore(manager.cacheDirectory, csvFormat(options.rowBuilder, options.rowReader, options.header));
+}
+
+function jsonStore<K, V>(options: PersistentCacheOptions<K, V>): TextFileStore {
+  return new TextFileStore((options.manager ?? getCacheManager()).cacheDirectory, JSON_FORMAT);
+}
+
+/**
+ * A persistent cache kept as `<name>.csv` (CacheMan's CSVCache): one row per entry through
+ * `rowBuilder` / `rowReader`, quoted by a real CSV library, written atomically, and ended by a
+ * marker line so a truncated file is detected and moved aside like a corrupt v8 file.
+ *
+ * @example
+ * const prices = await CsvCache.open<string, number>('prices', {
+ *   rowReader: ([sku, price]) => [sku, Number(price)],
+ * });
+ */
+export class CsvCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
+  static override open<K = unknown, V = unknown>(name: string, options?: CsvCacheOptions<K, V>): Promise<CsvCache<K, V>> {
+    return opened(new CsvCache<K, V>(name, options));
+  }
+  constructor(name: string, options: CsvCacheOptions<K, V> = {}) {
+    super(name, options, csvStore(options));
+  }
+}
+
+/** A {@link CsvCache} that saves itself as edits pile up (CacheMan's AutoSyncCSVCache). */
+export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K, V> {
+  static override open<K = unknown, V = unknown>(
+    name: string,
+    options?: AutoSyncCsvCacheOptions<K, V>,
+  ): Promise<AutoSyncCsvCache<K, V>> {
+    return opened(new AutoSyncCsvCache<K, V>(name, options));
+  }
+  constructor(name: string, options: AutoSyncCsvCacheOptions<K, V> = {}) {
+    super(name, options, csvStore(options));
+  }
+}
+
+/**
+ * A persistent cache kept as readable, hand-editable `<name>.json`, with types kept through a
+ * reversible encoding (Maps, Dates, BigInt...), written atomically; a damaged file is moved
+ * aside like a corrupt v8 file.
+ */
+export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
+  static override open<K = unknown, V = unknown>(name: string, options?: PersistentCacheOptions<K, V>): Promise<JsonCache<K, V>> {
+    return opened(new JsonCache<K, V>(name, options));
+  }
+  constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
+    super(name, options, jsonStore(options));
+  }
+}
+
+/** A {@link JsonCache} that saves itself as edits pile up. */
+export class AutoSyncJsonCache<K = unknown, V = unknown> extends AutoSyncCache<K, V> {
+  static override open<K = unknown, V = unknown>(name: string, options?: AutoSyncCacheOptions<K, V>): Promise<AutoSyncJsonCache<K, V>> {
+    return opened(new AutoSyncJsonCache<K, V>(name, options));
+  }
+  constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
+    super(name, options, jsonStore(options));
+  }
+}

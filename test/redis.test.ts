@@ -1,0 +1,170 @@
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import {
+  AutoSyncCache,
+  CacheManager,
+  CorruptCacheFileError,
+  RedisStore,
+} from '../lib';
+import { FIXTURES, assertRejects, makeTempDir, removeDir } from './helpers';
+import { type RedisServer, redisServerPath, startRedis } from './redis-server';
+
+describe('Redis backend (real redis-server)', function () {
+  this.timeout(60000);
+  let server: RedisServer;
+  let client: Redis;
+  let dir: string;
+  let manager: CacheManager;
+
+  before(async function () {
+    const bin = redisServerPath();
+    if (!bin) {
+      // CI installs it (.ci/run); a developer machine without it skips, loudly.
+      if (process.env.CI) throw new Error('redis-server is not installed');
+      console.log('      (skipped: no redis-server on this machine; .ci/run installs it)');
+      this.skip();
+    }
+    server = await startRedis(bin as string);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    dir = makeTempDir();
+    client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on('error', () => undefined); // the kill test provokes connection errors on purpose
+    await client.flushall();
+    manager = new CacheManager('redis-test', { baseDirectory: dir });
+  });
+  afterEach(async () => {
+    await manager.close().catch(() => undefined);
+    client.disconnect();
+    removeDir(dir);
+  });
+
+  describe('RedisStore', () => {
+    it('keeps a cache in one hash, types intact, and loads it in another manager', async () => {
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, unknown>('users', { manager });
+      cache.set('ada', { since: new Date(0), visits: 3n, tags: new Set(['x']) });
+      cache.set('n', 1);
+      await cache.save();
+      expect(await client.type('depcache:redis-test:users')).to.equal('hash');
+      expect(await client.hlen('depcache:redis-test:users')).to.equal(3); // two entries + the record
+      const other = new CacheManager('redis-test', { baseDirectory: makeTempDir() });
+      const again = await store.open<string, { since: Date; visits: bigint }>('users', { manager: other });
+      expect(again.get('ada')?.since).to.be.instanceOf(Date);
+      expect(again.get('ada')?.visits).to.equal(3n);
+      await other.close();
+    });
+
+    it('sends only the changed entries on save (counted with MONITOR)', async () => {
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, number>('big', { manager });
+      for (let i = 0; i < 100_000; i++) cache.set(`k${i}`, i);
+      await cache.save();
+      const monitor = await client.monitor();
+      const fields: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (args[0]?.toLowerCase() === 'hset' || args[0]?.toLowerCase() === 'hdel') fields.push(...args.slice(2));
+      });
+      for (let i = 0; i < 9; i++) cache.set(`k${i}`, -i);
+      cache.delete('k99999');
+      await cache.save();
+      await new Promise((r) => setTimeout(r, 100));
+      monitor.disconnect();
+      // HSET carries field/value pairs (9 entries + the record), HDEL one field.
+      expect(fields.length).to.equal(9 * 2 + 2 + 1);
+      expect(await client.hlen('depcache:redis-test:big')).to.equal(100_000);
+    });
+
+    it('treats missing data as nothing saved, so loadOrBuild builds', async () => {
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, number>('fresh', { manager, builder: () => ({ built: 1 }) });
+      expect(cache.get('built')).to.equal(1);
+    });
+
+    it('moves damaged data aside and reports it, or throws with onCorrupt: throw', async () => {
+      await client.hset('depcache:redis-test:bad', 'not-v8', 'garbage');
+      const errors: Error[] = [];
+      manager.on('error', (e) => errors.push(e));
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, number>('bad', { manager });
+      expect(cache.size).to.equal(0); // rebuilt
+      expect(errors[0]).to.be.instanceOf(CorruptCacheFileError);
+      const moved = (errors[0] as CorruptCacheFileError).quarantinedTo as string;
+      expect(await client.hget(moved, 'not-v8')).to.equal('garbage'); // kept, not deleted
+      await client.hset('depcache:redis-test:bad2', 'not-v8', 'garbage');
+      const strict = new RedisStore({ redis: client, onCorrupt: 'throw' });
+      const c2 = strict.attach(new AutoSyncCache('bad2', { manager }));
+      await assertRejects(c2.load(), CorruptCacheFileError, 'ECORRUPT');
+    });
+
+    it('reports errors while Redis is down, keeps the edits, and saves everything once it is back', async () => {
+      const store = new RedisStore({ redis: client });
+      const errors: Error[] = [];
+      manager.on('error', (e) => errors.push(e));
+      const cache = await store.open<string, number>('survivor', {
+        manager,
+        timeChecks: [{ seconds: 1, count: 1 }],
+        bucketSeconds: 1,
+      });
+      for (let i = 0; i < 50; i++) cache.set(`a${i}`, i);
+      await cache.save();
+      await server.kill(); // all of Redis's data is gone with it
+      cache.set('during', 1); // an autosave is attempted, and fails
+      const deadline = Date.now() + 10_000;
+      while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(errors.length).to.be.greaterThan(0);
+      expect(cache.dirtyEdits).to.be.greaterThan(0);
+      await server.restart();
+      while (cache.dirtyEdits > 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
+      expect(cache.dirtyEdits).to.equal(0);
+      // The restarted server was empty: the retry rewrote everything, not just the change.
+      expect(await client.hlen('depcache:redis-test:survivor')).to.equal(52);
+    });
+  });
+
+  describe('invalidation bus', () => {
+    it("reaches the other process's dependents within 200 ms; followSaves reloads", async () => {
+      const peer = (role: string) =>
+        spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-peer.ts'), role, server.url, dir], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        });
+      const listener = peer('listener');
+      const events: Array<{ event: string; cache?: string; x?: number; at: number }> = [];
+      let buffer = '';
+      const ready = new Promise<void>((resolve) => {
+        listener.stdout.on('data', (d: Buffer) => {
+          buffer += d.toString();
+          const lines = buffer.split('\n');
+          buffer = lines.pop() as string;
+          for (const line of lines) {
+            const e = JSON.parse(line) as { event: string; at: number };
+            events.push(e);
+            if (e.event === 'ready') resolve();
+          }
+        });
+      });
+      await ready;
+      const actor = peer('actor');
+      let actorOut = '';
+      actor.stdout.on('data', (d: Buffer) => (actorOut += d.toString()));
+      await new Promise((resolve) => actor.on('close', resolve));
+      await new Promise((r) => setTimeout(r, 300));
+      listener.stdin.end();
+      await new Promise((resolve) => listener.on('close', resolve));
+
+      const acted = actorOut.trim().split('\n').map((l) => JSON.parse(l) as { event: string; at: number });
+      const saved = acted.find((e) => e.event === 'saved') as { at: number };
+      const invalidated = acted.find((e) => e.event === 'invalidating') as { at: number };
+      const reload = events.find((e) => e.event === 'load' && e.cache === 'raw' && e.at >= saved.at);
+      expect(reload?.x, 'followSaves reloads the saved value').to.equal(7);
+      const report = events.find((e) => e.event === 'invalidate' && e.cache === 'report' && e.at >= invalidated.at);
+      expect(report, 'the dependent in the other process is invalidated').to.not.equal(undefined);
+      expect((report as { at: number }).at - invalidated.at).to.be.lessThan(200);
+    });
+  });
+});

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import {
+  AutoSyncCsvCache,
+  CacheManager,
+  CorruptCacheFileError,
+  CsvCache,
+  JsonCache,
+  PersistentCache,
+} from '../lib';
+import { fromJsonSafe, toJsonSafe } from '../lib/store/json-safe';
+import { readManifest } from '../lib/store/manifest';
+import { assertRejects, entriesOf, tempManager } from './helpers';
+
+describe('text stores', () => {
+  let manager: CacheManager;
+  let done: () => Promise<void>;
+  beforeEach(() => {
+    ({ manager, done } = tempManager());
+  });
+  afterEach(async () => {
+    await done();
+  });
+
+  describe('JSON-safe encoding', () => {
+    it('round-trips what v8 keeps, and leaves plain JSON alone', () => {
+      const value = {
+        s: 'x',
+        n: 1.5,
+        neg: -0,
+        nan: Number.NaN,
+        inf: Number.NEGATIVE_INFINITY,
+        big: 2n ** 70n,
+        d: new Date(5),
+        m: new Map<unknown, unknown>([[1, new Set(['a'])]]),
+        bytes: new Uint16Array([1, 65535]),
+        u: undefined,
+        re: /a+b/gi,
+        $dollar: 'tagged key',
+        nested: [{ a: null }],
+      };
+      const back = fromJsonSafe(JSON.parse(JSON.stringify(toJsonSafe(value))));
+      expect(back).to.deep.equal(value);
+      expect(toJsonSafe({ a: [1, 'b', null] })).to.deep.equal({ a: [1, 'b', null] });
+    });
+  });
+
+  describe('JsonCache', () => {
+    it('saves readable JSON and loads it back with types', async () => {
+      const cache = new JsonCache<string, unknown>('report', { manager, contents: {} });
+      cache.set('when', new Date(0));
+      cache.set('count', 10n);
+      cache.set('plain', { a: [1, 2] });
+      await cache.save();
+      expect(cache.path.endsWith('report.json')).to.equal(true);
+      const text = fs.readFileSync(cache.path, 'utf8');
+      expect(JSON.parse(text)).to.include({ depcache: 'json', name: 'report' });
+      expect(text).to.contain('"plain"');
+      cache.clear();
+      await cache.load();
+      expect(cache.get('when')).to.be.instanceOf(Date);
+      expect(cache.get('count')).to.equal(10n);
+      expect(cache.get('plain')).to.deep.equal({ a: [1, 2] });
+    });
+
+    it('moves a truncated file aside and reports it', async () => {
+      const cache = new JsonCache('t', { manager, contents: { a: 1 } });
+      await cache.save();
+      const text = fs.readFileSync(cache.path, 'utf8');
+      fs.writeFileSync(cache.path, text.slice(0, text.length - 10));
+      const errors: Error[] = [];
+      manager.on('error', (e) => errors.push(e));
+      expect(await cache.load()).to.equal(false);
+      expect(errors[0]).to.be.instanceOf(CorruptCacheFileError);
+      expect(fs.existsSync((errors[0] as CorruptCacheFileError).quarantinedTo as string)).to.equal(true);
+    });
+  });
+
+  describe('CsvCache', () => {
+    it('round-trips commas, quotes and newlines (default reader: strings)', async () => {
+      const cache = new CsvCache<string, string>('quotes', { manager, contents: {} });
+      cache.set('a,b', 'say "hi"');
+      cache.set('multi', 'line 1\nline 2');
+      cache.set('#hash', '');
+      await cache.save();
+      cache.clear();
+      await cache.load();
+      expect(entriesOf(cache)).to.deep.equal({ 'a,b': 'say "hi"', multi: 'line 1\nline 2', '#hash': '' });
+    });
+
+    it('uses a custom row builder and reader (tuple keys, typed values) and a header', async () => {
+      type Key = [string, number];
+      const options = {
+        manager,
+        header: ['city', 'year', 'population'],
+        rowBuilder: (key: Key, value: number) => [key[0], key[1], value],
+        rowReader: (row: string[]) => [[row[0] as string, Number(row[1])] as Key, Number(row[2])] as const,
+      };
+      const cache = new CsvCache<Key, number>('cities', { ...options, contents: [[['Paris', 2020], 2_100_000]] });
+      await cache.save();
+      expect(fs.readFileSync(cache.path, 'utf8').split('\n')[0]).to.equal('city,year,population');
+      await manager.deregisterCache('cities');
+      const again = await CsvCache.open<Key, number>('cities', options);
+      expect([...again]).to.deep.equal([[['Paris', 2020], 2_100_000]]);
+    });
+
+    it('detects a file cut at a row boundary', async () => {
+      const cache = new CsvCache('cut', { manager, contents: { a: '1', b: '2' }, onCorrupt: 'throw' });
+      await cache.save();
+      const text = fs.readFileSync(cache.path, 'utf8');
+      fs.writeFileSync(cache.path, text.split('\n').slice(0, 1).join('\n') + '\n');
+      await assertRejects(cache.load(), CorruptCacheFileError, 'ECORRUPT');
+    });
+
+    it('saves itself as edits pile up (AutoSyncCsvCache)', async () => {
+      const now = 1_000_000_000;
+      const cache = await AutoSyncCsvCache.open<string, string>('auto', {
+        manager,
+        timeChecks: [{ seconds: 1, count: 2 }],
+        bucketSeconds: 1,
+        clock: () => now,
+      });
+      const saved = once(manager, 'save');
+      cache.set('a', '1');
+      cache.set('b', '2');
+      await saved;
+      expect(fs.readFileSync(cache.path, 'utf8')).to.contain('a,1');
+    });
+  });
+
+  describe('manifest', () => {
+    it('records caches, kinds, files and dependency edges', async () => {
+      new PersistentCache('raw', { manager, contents: {} });
+      new JsonCache('report', { manager, contents: {} });
+      await manager.registerDependentCache('raw', 'report');
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      await manager.close();
+      const manifest = readManifest(manager.cacheDirectory);
+      expect(manifest?.caches).to.deep.include({
+        raw: { kind: 'PersistentCache', file: 'raw.v8' },
+        report: { kind: 'JsonCache', file: 'report.json' },
+      });
+      expect(manifest?.dependents).to.deep.equal({ raw: ['report'] });
+    });
+  });
+
+  describe('manager.stats()', () => {
+    it('reports figures that change as caches are used, and the process', async () => {
+      const cache = await PersistentCache.open<string, number>('s', { manager });
+      let stats = await manager.stats();
+      const before = stats.caches.find((c) => c.name === 's');
+      cache.set('a', 1);
+      cache.set('b', 2);
+      stats = await manager.stats();
+      expect(stats.caches.find((c) => c.name === 's')?.dirtyEdits).to.equal(2);
+      await cache.save();
+      stats = await manager.stats();
+      const after = stats.caches.find((c) => c.name === 's');
+      expect(after?.saves).to.equal((before?.saves ?? 0) + 1);
+      expect(after?.bytesOnDisk).to.be.greaterThan(before?.bytesOnDisk ?? 0);
+      expect(after?.lastSaveMs).to.be.a('number');
+      expect(stats.process.pid).to.equal(process.pid);
+      expect(stats.process.memoryBytes).to.be.greaterThan(0);
+    });
+  });
+});
