@@ -9,6 +9,7 @@ import { saveStall } from './stall';
 import { formatCount, formatMs, gc, measure } from './stats';
 import { memoizeHit } from './memoize-hit';
 import { poolBench } from './pool-bench';
+import { redisBench } from './redis-bench';
 import { heapPerEntry, throughput } from './throughput';
 import { type Row, makeEntries } from './workload';
 
@@ -274,6 +275,18 @@ async function pools(): Promise<void> {
   }
 }
 
+async function redis(): Promise<void> {
+  const big = quick ? 100_000 : 1_000_000;
+  const f = await redisBench(quick ? 3 : 5, big);
+  if (!f) {
+    failures.push('Redis figures: skipped, no redis-server on this machine (.ci/run installs it)');
+    return;
+  }
+  add({ measure: 'Redis: save of 10 changed entries', entries: big, subject: 'RedisStore', value: f.saveChangedMs, unit: 'ms', baseline: '', ratio: null, target: big >= 1_000_000 ? '≤ 5 ms' : '', met: big >= 1_000_000 ? f.saveChangedMs <= 5 : null });
+  add({ measure: 'full load', entries: 100_000, subject: 'v8 file store', value: f.loadFileMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
+  add({ measure: 'full load', entries: 100_000, subject: 'RedisStore (HSCAN)', value: f.loadRedisMs, unit: 'ms', baseline: 'v8 file store', ratio: f.loadRedisMs / f.loadFileMs, target: '≤ 2×', met: f.loadRedisMs / f.loadFileMs <= 2 });
+}
+
 function table(): string {
   const notes = failures.map((f) => `\n\nFailed (not a depcache figure): ${f}`).join('');
   return tableRows() + notes;
@@ -306,6 +319,7 @@ async function main(): Promise<void> {
     memoHit();
     await pools();
     await stall(dir);
+    await redis();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -4,12 +4,15 @@
  * are the same. Returns undefined for what cannot be keyed: functions, symbols, promises,
  * weak collections, and cyclic structures.
  */
-export function encodeArgs(args: readonly unknown[]): string | undefined {
-  // Fast path: primitive arguments, the common case of a memoized hit.
-  let out = '';
+export function encodeArgs(args: readonly unknown[], prefix = ''): string | undefined {
+  // Fast path: primitive arguments, the common case of a memoized hit, built in one string.
+  let out = prefix;
   for (let i = 0; i < args.length; i++) {
     const part = encodePrimitive(args[i]);
-    if (part === undefined) return encodeSlow(args);
+    if (part === undefined) {
+      const slow = encodeSlow(args);
+      return slow === undefined ? undefined : prefix + slow;
+    }
     out += i === 0 ? part : `,${part}`;
   }
   return out;
@@ -18,7 +21,8 @@ export function encodeArgs(args: readonly unknown[]): string | undefined {
 function encodePrimitive(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      // Length-prefixed, so no escaping is needed and no string can pass for another, or for a number.
+      return `'${value.length}:${value}`;
     case 'number':
       return Object.is(value, -0) ? '-0' : String(value);
     case 'boolean':
@@ -76,7 +80,7 @@ function encodeValue(value: unknown, seen: Set<object>): string | undefined {
     for (const key of Object.keys(value).sort()) {
       const ev = encodeValue((value as Record<string, unknown>)[key], seen);
       if (ev === undefined) return undefined;
-      parts.push(`${JSON.stringify(key)}:${ev}`);
+      parts.push(`${encodePrimitive(key)}:${ev}`);
     }
     return tag === '' ? `{${parts.join(',')}}` : `C(${tag}){${parts.join(',')}}`;
   } finally {

@@ -46,6 +46,21 @@ type Entry = [unknown, number, 0 | 1];
 
 // A hit refreshes the stored "last used" time at most this often, so hits are not edits.
 const TOUCH_MS = 60_000;
+
+// The wall clock read once per event-loop turn: a loop of hits reads it once, not per hit.
+let turnNow = 0;
+let turnNowValid = false;
+const expireTurnNow = (): void => {
+  turnNowValid = false;
+};
+function coarseNow(): number {
+  if (!turnNowValid) {
+    turnNow = Date.now();
+    turnNowValid = true;
+    queueMicrotask(expireTurnNow);
+  }
+  return turnNow;
+}
 const KEY_SEPARATOR = '\u0000';
 
 /**
@@ -121,10 +136,12 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     return cache;
   };
 
-  const keyOf = (self: unknown, args: unknown[]): string | undefined => {
-    if (keyFn) return encodeArgs([(keyFn as (...a: unknown[]) => unknown).apply(self, args)]);
-    return encodeArgs(includeThis ? [self, ...args] : args);
-  };
+  // The full key (prefix included), or undefined when the arguments cannot be keyed.
+  const keyOf = keyFn
+    ? (self: unknown, args: unknown[]) => encodeArgs([(keyFn as (...a: unknown[]) => unknown).apply(self, args)], prefix)
+    : includeThis
+      ? (self: unknown, args: unknown[]) => encodeArgs([self, ...args], prefix)
+      : (_self: unknown, args: unknown[]) => encodeArgs(args, prefix);
 
   const store = (key: string, value: unknown, kind: 0 | 1): void => {
     const c = contents();
@@ -133,16 +150,15 @@ function createMemoized<F extends (...args: never[]) => unknown>(
   };
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
-    const argKey = keyOf(this, args);
-    if (argKey === undefined) {
+    const key = keyOf(this, args);
+    if (key === undefined) {
       if (onUnkeyable === 'call') return fn.apply(this, args as never[]);
       throw new UnkeyableArgumentsError(name, cacheName);
     }
-    const key = prefix + argKey;
     const c = cache !== undefined && cache.hasContents ? cache : contents();
     const hit = c.get(key);
     if (hit !== undefined) {
-      const now = Date.now();
+      const now = coarseNow();
       if (now - hit[1] > TOUCH_MS) {
         hit[1] = now;
         c.set(key, hit);

@@ -12,18 +12,72 @@ export interface RedisStoreOptions {
   readonly redis: Redis | string;
   /** First part of every key: `<prefix>:<manager>:<cache>`. @default 'depcache' */
   readonly keyPrefix?: string;
-  /** Fields per HSCAN step and per HSET batch. @default 1000 */
+  /** Fields per HSET batch. @default 1000 */
   readonly batchSize?: number;
+  /** Fields asked for per HSCAN step (fewer round trips on load). @default 10000 */
+  readonly scanCount?: number;
   /** What damaged data does on load: moved aside (RENAME to `<key>:corrupt-<ts>`) and reported, or thrown. @default 'quarantine' */
   readonly onCorrupt?: CorruptFilePolicy;
 }
 
-// A field name no v8-serialized key can take (those start with 0xFF): the cache's own record.
+// Field names: v8-serialized keys start with 0xFF; string keys are stored as 0x01 + UTF-8 (a
+// deserializer per key costs more than the whole HSCAN); 0x00 starts the cache's own record.
 const META_FIELD = Buffer.from('\u0000meta', 'latin1');
+const STRING_KEY = 0x01;
+
+function encodeKey(key: unknown): Buffer {
+  return typeof key === 'string' ? Buffer.from(`\u0001${key}`, 'utf8') : v8.serialize(key);
+}
+
+function decodeKey(field: Buffer): unknown {
+  return field[0] === STRING_KEY ? field.toString('utf8', 1) : v8.deserialize(field);
+}
+
+// Values: v8.serialize (0xFF...), except plain JSON values, stored as 0x01 + JSON text: a v8
+// deserializer per entry costs ~6 µs, JSON.parse a fraction of that, and for these values both
+// give back exactly the same thing.
+const JSON_VALUE = 0x01;
+
+function encodeValue(value: unknown): Buffer {
+  return isPlainJson(value, 0) ? Buffer.from(`\u0001${JSON.stringify(value)}`, 'utf8') : v8.serialize(value);
+}
+
+function decodeValue(buf: Buffer): unknown {
+  return buf[0] === JSON_VALUE ? JSON.parse(buf.toString('utf8', 1)) : v8.deserialize(buf);
+}
+
+/** True when JSON round-trips `value` exactly as v8 would: no -0, NaN, undefined, holes, Dates, Maps... */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object': {
+      if (value === null) return true;
+      if (depth > 32) return false; // deep or cyclic: v8 handles it
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key of Object.keys(value)) {
+        if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
 
 /**
  * Loader, saver and deleter that keep caches in Redis, one hash per cache
- * (`<prefix>:<manager>:<cache>`, one field per entry, both `v8.serialize`d). A save writes only
+ * (`<prefix>:<manager>:<cache>`, one field per entry: keys and values `v8.serialize`d, except
+ * string keys and plain-JSON values, stored as tagged UTF-8 to load several times faster with
+ * the same result). A save writes only
  * the entries changed since the last save (HSET/HDEL in one MULTI); a load streams with HSCAN.
  * Damaged data follows the file store's rules.
  *
@@ -35,11 +89,12 @@ export class RedisStore {
   readonly client: Redis;
   readonly keyPrefix: string;
   readonly #batch: number;
+  readonly #scanCount: number;
   readonly #onCorrupt: CorruptFilePolicy;
   readonly #ownsClient: boolean;
 
   constructor(options: RedisStoreOptions) {
-    const { redis, keyPrefix = 'depcache', batchSize = 1000, onCorrupt = 'quarantine' } = options ?? ({} as RedisStoreOptions);
+    const { redis, keyPrefix = 'depcache', batchSize = 1000, scanCount = 10_000, onCorrupt = 'quarantine' } = options ?? ({} as RedisStoreOptions);
     if (typeof redis === 'string') {
       this.client = newRedis(redis);
       this.#ownsClient = true;
@@ -52,6 +107,7 @@ export class RedisStore {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
     this.keyPrefix = keyPrefix;
     this.#batch = batchSize;
+    this.#scanCount = scanCount;
     this.#onCorrupt = onCorrupt;
   }
 
@@ -92,22 +148,27 @@ export class RedisStore {
 
   async #load(manager: CacheManager, name: string, key: string): Promise<DecodedEntries | undefined> {
     const pairs: unknown[] = [];
-    let cursor = '0';
     let seenMeta = false;
+    let page: Promise<[Buffer, Buffer[]]> | undefined;
     try {
-      do {
-        const [next, flat] = await this.client.hscanBuffer(key, cursor, 'COUNT', this.#batch);
-        cursor = next.toString();
+      // The next page is requested before this one is decoded: Redis works while we parse.
+      page = this.client.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
+      for (;;) {
+        const [next, flat]: [Buffer, Buffer[]] = await page;
+        const cursor: string = next.toString();
+        if (cursor !== '0') page = this.client.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
         for (let i = 0; i < flat.length; i += 2) {
           const field = flat[i] as Buffer;
           if (field.equals(META_FIELD)) {
             seenMeta = true;
             continue;
           }
-          pairs.push(v8.deserialize(field), v8.deserialize(flat[i + 1] as Buffer));
+          pairs.push(decodeKey(field), decodeValue(flat[i + 1] as Buffer));
         }
-      } while (cursor !== '0');
+        if (cursor === '0') break;
+      }
     } catch (err) {
+      page?.catch(() => undefined); // a page still in flight must not reject unhandled
       if (!(err instanceof Error) || isConnectionError(err)) throw new CacheIOError(name, key, 'read from Redis', err);
       return this.#corrupt(manager, name, key, `an entry does not deserialize (${err.message})`);
     }
@@ -142,15 +203,15 @@ export class RedisStore {
       if (changes.all) {
         multi.del(key);
         for (const [k, v] of live) {
-          sets.push(v8.serialize(k), v8.serialize(v));
+          sets.push(encodeKey(k), encodeValue(v));
           sent++;
           if (sets.length >= 2 * this.#batch) flush();
         }
       } else {
         const removed: Buffer[] = [];
         for (const k of changes.keys) {
-          if (live.has(k)) sets.push(v8.serialize(k), v8.serialize(live.get(k)));
-          else removed.push(v8.serialize(k));
+          if (live.has(k)) sets.push(encodeKey(k), encodeValue(live.get(k)));
+          else removed.push(encodeKey(k));
           sent++;
           if (sets.length >= 2 * this.#batch) flush();
           if (removed.length >= this.#batch) multi.hdel(key, ...removed.splice(0));

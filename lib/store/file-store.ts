@@ -67,9 +67,9 @@ export interface CacheFileStore {
 
 /** Options of a {@link FileStore}. */
 export interface FileStoreOptions {
-  /** Entries per CRC-checked frame. @default 4096 */
+  /** Entries per CRC-checked frame. @default 2048 */
   readonly frameEntries?: number;
-  /** Longest stretch of synchronous work in an async save before it yields, in ms. @default 8 */
+  /** Longest stretch of synchronous work in an async save before it yields, in ms. @default 4 */
   readonly sliceMs?: number;
 }
 
@@ -88,7 +88,7 @@ export class FileStore implements CacheFileStore {
     readonly directory: string,
     options: FileStoreOptions = {},
   ) {
-    const { frameEntries = 4096, sliceMs = 8 } = options;
+    const { frameEntries = 2048, sliceMs = 4 } = options;
     if (!Number.isInteger(frameEntries) || frameEntries < 1) {
       throw new TypeError(
         `frameEntries: expected a positive integer, got ${String(frameEntries)} (${typeof frameEntries})`,
