@@ -104,13 +104,13 @@ export async function measureSubject(name: string, runs: number): Promise<{ unco
  * Every subject in its own process, rounds interleaved: in one process the shared loop's call
  * sites see four pool classes and slow each by a different amount.
  */
-export function poolBench(rounds: number): PoolFigures {
+export function poolBench(rounds: number, runsPerProcess = 3): PoolFigures {
   const worker = path.join(__dirname, 'pool-worker.ts');
   const u: Record<string, number[]> = {};
   const c: Record<string, number[]> = {};
   for (let round = 0; round < rounds; round++) {
     for (const name of POOL_SUBJECTS) {
-      const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', worker, name], {
+      const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', worker, name, String(runsPerProcess)], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
       });

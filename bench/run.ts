@@ -1,15 +1,16 @@
 // npm run bench [-- --quick] [-- --json FILE] [-- --readme]
 // Every figure is measured in this run and every comparison is a ratio against a baseline
 // measured in this same run. Nothing here asserts: targets are shown, never enforced.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Contender, depcache, flatCache, keyvFile, nodePersist, rawFloor } from './save-load';
-import { saveStall } from './stall';
+import type { StallFigures } from './stall';
 import { formatCount, formatMs, gc, measure } from './stats';
 import { memoizeHit } from './memoize-hit';
 import { poolBench } from './pool-bench';
-import { redisBench } from './redis-bench';
+import type { RedisFigures } from './redis-bench';
 import { heapPerEntry, throughput } from './throughput';
 import { type Row, makeEntries } from './workload';
 
@@ -36,7 +37,7 @@ const RUNS = quick ? 3 : 5;
 const SIZES = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
 // node-persist writes one file per key: a million files is past any reasonable run.
 const PEER_LIMIT: Record<string, number> = quick
-  ? { 'flat-cache': 10_000, 'node-persist': 10_000, 'keyv + keyv-file': 10_000 }
+  ? { 'flat-cache': 10_000, 'node-persist': 0, 'keyv + keyv-file': 10_000 }
   : { 'flat-cache': 1_000_000, 'node-persist': 100_000, 'keyv + keyv-file': 1_000_000 };
 const figures: Figure[] = [];
 const failures: string[] = [];
@@ -165,7 +166,7 @@ function heap(): void {
 
 async function getSet(): Promise<void> {
   const n = 100_000;
-  const results = throughput(n, quick ? 2 : 5);
+  const results = throughput(n, quick ? 1 : 5, quick ? 3 : 9);
   const map = results.find((r) => r.subject === 'Map') as { getNs: number; setNs: number };
   for (const r of results) {
     for (const op of ['get', 'set'] as const) {
@@ -191,9 +192,19 @@ async function getSet(): Promise<void> {
   }
 }
 
-async function stall(dir: string): Promise<void> {
+/** Runs a phase in a fresh process (see phase-worker.ts) and parses its JSON figures. */
+function inFreshProcess<T>(phase: string, entries: number, runs: number): T {
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'phase-worker.ts'), phase, String(entries), String(runs)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(out) as T;
+}
+
+async function stall(): Promise<void> {
   const n = quick ? 100_000 : 1_000_000;
-  const f = await saveStall(makeEntries(n), quick ? 3 : 5, dir);
+  const f = inFreshProcess<StallFigures>('stall', n, quick ? 3 : 5);
   add({
     measure: 'longest stall during save',
     entries: n,
@@ -247,7 +258,7 @@ function memoHit(): void {
 }
 
 async function pools(): Promise<void> {
-  const f = poolBench(quick ? 1 : 3);
+  const f = poolBench(quick ? 1 : 3, quick ? 1 : 3);
   const scenarios = [
     ['acquire+release, uncontended', f.uncontendedNs, 1],
     ['acquire+release, 20k waiters on 500', f.contendedNs, 500],
@@ -277,7 +288,7 @@ async function pools(): Promise<void> {
 
 async function redis(): Promise<void> {
   const big = quick ? 100_000 : 1_000_000;
-  const f = await redisBench(quick ? 3 : 5, big);
+  const f = inFreshProcess<RedisFigures | null>('redis', big, quick ? 3 : 5);
   if (!f) {
     failures.push('Redis figures: skipped, no redis-server on this machine (.ci/run installs it)');
     return;
@@ -318,7 +329,7 @@ async function main(): Promise<void> {
     heap();
     memoHit();
     await pools();
-    await stall(dir);
+    await stall();
     await redis();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

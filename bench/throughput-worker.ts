@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   const value: Row = { id: -1, name: 'x', score: 0, tags: [] };
   const gets: number[] = [];
   const sets: number[] = [];
-  for (let run = -2; run < 9; run++) {
+  const runs = Number(process.argv[4] ?? 9);
+  for (let run = -2; run < runs; run++) {
     let t = performance.now();
     let hits = 0;
     for (let r = 0; r < rounds; r++) for (let i = 0; i < keys.length; i++) if (map.get(keys[i] as string) !== undefined) hits++;

@@ -12,7 +12,7 @@ export interface Throughput {
 export const SUBJECTS = ['Map', 'PersistentCache', 'AutoSyncCache, no save', 'AutoSyncCache'] as const;
 
 /** Runs every subject `rounds` times, interleaved, each in a fresh process; medians per subject. */
-export function throughput(entries: number, rounds: number): Throughput[] {
+export function throughput(entries: number, rounds: number, runsPerProcess = 9): Throughput[] {
   const worker = path.join(__dirname, 'throughput-worker.ts');
   const gets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
   const sets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
@@ -20,7 +20,7 @@ export function throughput(entries: number, rounds: number): Throughput[] {
     for (const subject of SUBJECTS) {
       const out = execFileSync(
         process.execPath,
-        ['--expose-gc', '-r', 'ts-node/register/transpile-only', worker, subject, String(entries)],
+        ['--expose-gc', '-r', 'ts-node/register/transpile-only', worker, subject, String(entries), String(runsPerProcess)],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
       );
       const r = JSON.parse(out) as { getNs: number; setNs: number };
