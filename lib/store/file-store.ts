@@ -113,14 +113,8 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
-    let buf: Buffer;
-    try {
-      buf = await fs.promises.readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CacheIOError(name, path, 'read', err);
-    }
-    return this.#decode(name, path, buf, onCorrupt, report);
+    const buf = await readCacheFile(name, path);
+    return buf === undefined ? undefined : this.#decode(name, path, buf, onCorrupt, report);
   }
 
   /** The synchronous twin of {@link read}, for the first call of a sync memoized function. */
@@ -130,14 +124,8 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
-    let buf: Buffer;
-    try {
-      buf = fs.readFileSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CacheIOError(name, path, 'read', err);
-    }
-    return this.#decode(name, path, buf, onCorrupt, report);
+    const buf = readCacheFileSync(name, path);
+    return buf === undefined ? undefined : this.#decode(name, path, buf, onCorrupt, report);
   }
 
   /** Writes a snapshot atomically, yielding to the event loop every `sliceMs` of work. */
@@ -266,6 +254,26 @@ export class FileStore implements CacheFileStore {
       this.#directoryReady = undefined;
       throw new CacheIOError(name, this.directory, 'create directory', err);
     }
+  }
+}
+
+/** Reads a cache file; undefined when there is none, CacheIOError for any other failure. @internal */
+export async function readCacheFile(name: string, path: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.promises.readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CacheIOError(name, path, 'read', err);
+  }
+}
+
+/** The synchronous twin of {@link readCacheFile}. @internal */
+export function readCacheFileSync(name: string, path: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CacheIOError(name, path, 'read', err);
   }
 }
 

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { CacheIOError, type CorruptCacheFileError } from '../errors';
 import { FormatError } from './file-format';
 import { cacheFileName } from './file-name';
-import { type CorruptFilePolicy, DecodedEntries, handleDecodeFailure, wrapWriteError } from './file-store';
+import {
+  type CorruptFilePolicy,
+  DecodedEntries,
+  handleDecodeFailure,
+  readCacheFile,
+  readCacheFileSync,
+  wrapWriteError,
+} from './file-store';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
 import type { EntrySnapshot } from './snapshot';
 
@@ -37,14 +44,8 @@ export class TextFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
-    let text: string;
-    try {
-      text = await fs.promises.readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CacheIOError(name, path, 'read', err);
-    }
-    return this.#decode(name, path, text, onCorrupt, report);
+    const buf = await readCacheFile(name, path);
+    return buf === undefined ? undefined : this.#decode(name, path, buf.toString('utf8'), onCorrupt, report);
   }
 
   readSync(
@@ -53,14 +54,8 @@ export class TextFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
-    let text: string;
-    try {
-      text = fs.readFileSync(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CacheIOError(name, path, 'read', err);
-    }
-    return this.#decode(name, path, text, onCorrupt, report);
+    const buf = readCacheFileSync(name, path);
+    return buf === undefined ? undefined : this.#decode(name, path, buf.toString('utf8'), onCorrupt, report);
   }
 
   async write(name: string, snapshot: EntrySnapshot): Promise<number> {
