@@ -184,6 +184,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return this.#hasContents;
   }
 
+  /**
+   * Changes whenever the entries may have changed (any edit, load or build); never repeats. Lets
+   * a reader keep a derived index and know, with one compare, whether it is still true. @internal
+   */
+  get contentsVersion(): number {
+    // Every path that changes the map bumps one of these: set/delete/clear/adopt/build count
+    // edits, loads (and dropped contents) count loads. Both only grow, so their sum never repeats.
+    return this.#edits + this.#loads;
+  }
+
   /** Edits since the last successful save, load or build. */
   get dirtyEdits(): number {
     return this.#edits - this.#savedEdits;

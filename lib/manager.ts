@@ -121,6 +121,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   // A manifest write is pending (coalesced to one per event-loop turn).
   #manifestWrite: Promise<void> | undefined;
   #manifestDirty = false;
+  #registryVersion = 0;
 
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
@@ -151,6 +152,11 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     return cache as CacheMap<K, V>;
   }
 
+  /** Changes whenever a cache is registered or deregistered, so holders of a cache object can tell it may be stale. @internal */
+  get registryVersion(): number {
+    return this.#registryVersion;
+  }
+
   /** Names of every registered cache. */
   get cacheNames(): string[] {
     return [...this.#caches.keys()];
@@ -166,7 +172,9 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         `${cache.name}: a cache of this name is already registered with manager ${this.name}; deregister it first`,
       );
     }
+    if (existing === cache) return;
     this.#caches.set(cache.name, cache);
+    this.#registryVersion++;
     this.#manifestChanged();
   }
 
@@ -273,6 +281,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       await cache.save(false);
       cache.dispose();
       this.#caches.delete(n);
+      this.#registryVersion++;
     }
     this.#manifestChanged();
   }

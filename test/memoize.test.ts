@@ -180,6 +180,66 @@ describe('memoize', () => {
     });
   });
 
+  describe('the in-memory index over the shared cache', () => {
+    // Hits are served from a per-function index; these prove it never outlives the cache's truth.
+    const setup = () => {
+      let calls = 0;
+      const f = memoize((n: number) => `${n}:${++calls}`, { manager, cacheName: 'idx' });
+      f(1);
+      expect(f(1)).to.equal('1:1'); // served from the index
+      const cache = manager.getCache<string, [unknown, number, number]>('idx');
+      const key = [...cache.keys()][0] as string;
+      return { f, cache, key, calls: () => calls };
+    };
+
+    it('recomputes after the entry is deleted from the cache directly', () => {
+      const { f, cache, key, calls } = setup();
+      cache.delete(key);
+      expect(f(1)).to.equal('1:2');
+      expect(calls()).to.equal(2);
+    });
+
+    it('returns a value written into the cache directly', () => {
+      const { f, cache, key } = setup();
+      cache.set(key, ['planted', Date.now(), 0]);
+      expect(f(1)).to.equal('planted');
+    });
+
+    it('recomputes after the cache is cleared', () => {
+      const { f, cache } = setup();
+      cache.clear();
+      expect(f(1)).to.equal('1:2');
+    });
+
+    it('follows a reload from the saved state', async () => {
+      const { f, cache, key } = setup();
+      await cache.save();
+      cache.set(key, ['unsaved', Date.now(), 0]);
+      expect(f(1)).to.equal('unsaved');
+      await cache.load();
+      expect(f(1)).to.equal('1:1');
+    });
+
+    it('follows a cache that was deregistered and registered anew under the same name', async () => {
+      const { f } = setup();
+      await manager.deregisterCache('idx');
+      const fresh = await manager.registerCache<string, unknown>('idx', new Map());
+      expect(f(1)).to.equal('1:2');
+      expect(f(1)).to.equal('1:2');
+      expect(fresh.size).to.equal(1); // the result went to the registered cache, not the old one
+    });
+
+    it("stays true while other functions' results are added to the shared cache", () => {
+      const { f, calls } = setup();
+      const g = memoize((n: number) => -n, { manager, cacheName: 'idx' });
+      for (let i = 0; i < 5; i++) {
+        g(i);
+        expect(f(1)).to.equal('1:1');
+      }
+      expect(calls()).to.equal(1);
+    });
+  });
+
   describe('option: dependsOn', () => {
     it('drops results when an input cache is invalidated', async () => {
       const inputs = await manager.registerCache<string, number>('inputs', { rate: 2 });

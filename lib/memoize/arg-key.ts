@@ -4,15 +4,12 @@
  * are the same. Returns undefined for what cannot be keyed: functions, symbols, promises,
  * weak collections, and cyclic structures.
  */
-export function encodeArgs(args: readonly unknown[], prefix = ''): string | undefined {
+export function encodeArgs(args: readonly unknown[]): string | undefined {
   // Fast path: primitive arguments, the common case of a memoized hit, built in one string.
-  let out = prefix;
+  let out = '';
   for (let i = 0; i < args.length; i++) {
     const part = encodePrimitive(args[i]);
-    if (part === undefined) {
-      const slow = encodeSlow(args);
-      return slow === undefined ? undefined : prefix + slow;
-    }
+    if (part === undefined) return encodeSlow(args);
     out += i === 0 ? part : `,${part}`;
   }
   return out;
