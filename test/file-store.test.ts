@@ -10,7 +10,7 @@ import {
 } from '../lib';
 import { FORMAT_VERSION } from '../lib/store/file-format';
 import { cacheFileName } from '../lib/store/file-name';
-import { isTempFileName } from '../lib/store/atomic-file';
+import { isTempFileName, writeFileAtomic } from '../lib/store/atomic-file';
 import { assertRejects, entriesOf, tempManager } from './helpers';
 
 describe('FileStore', () => {
@@ -61,6 +61,20 @@ describe('FileStore', () => {
       expect(cache.has('nothing')).to.equal(true);
       expect(cache.get('nil')).to.equal(null);
       expect([...cache.keys()]).to.deep.equal([1, '1', 1n, 'date', 'nested', 'typed', 'bytes', 'nothing', 'nil']);
+    });
+
+    it('writes every frame as a dense array (v8 writes a holey one with an index per element)', async () => {
+      const cache = await savedCache('dense', 5000); // three frames: full, full, partial
+      const buf = fs.readFileSync(cache.path);
+      let offset = 20 + buf.readUInt32LE(12); // after the header and its JSON meta
+      let frames = 0;
+      for (let length = buf.readUInt32LE(offset); length > 0; length = buf.readUInt32LE(offset)) {
+        // payload: v8 header (0xFF, version), then the array tag: 'A' dense, 'a' sparse
+        expect(String.fromCharCode(buf[offset + 8 + 2] as number), `frame ${frames}`).to.equal('A');
+        offset += 8 + length;
+        frames++;
+      }
+      expect(frames).to.equal(3);
     });
 
     it('keeps the real name in the header', async () => {
@@ -241,6 +255,38 @@ describe('FileStore', () => {
       fs.writeFileSync(path.join(manager.cacheDirectory, live), 'x');
       await savedCache();
       expect(filesIn(manager.cacheDirectory)).to.deep.equal([live, 'data.v8'].sort());
+    });
+  });
+
+  describe('writeFileAtomic (the temp file opens while the caller encodes)', () => {
+    it('rejects with the open error when the temp file cannot be created', async () => {
+      const target = path.join(manager.cacheDirectory, 'no-such-dir', 'f.v8');
+      let encoded = false;
+      const err = await writeFileAtomic(target, async (opened) => {
+        encoded = true; // work done before the handle is needed
+        await (await opened).writeFile('x');
+      }).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      );
+      expect(encoded).to.equal(true);
+      expect(err?.code).to.equal('ENOENT');
+      expect(fs.existsSync(target)).to.equal(false);
+    });
+
+    it('closes and removes the temp file when the writer fails before using it', async () => {
+      fs.mkdirSync(manager.cacheDirectory, { recursive: true });
+      const target = path.join(manager.cacheDirectory, 'f.v8');
+      fs.writeFileSync(target, 'old');
+      const err = await assertRejects(
+        writeFileAtomic(target, async () => {
+          throw new Error('encoding failed');
+        }),
+        Error,
+      );
+      expect(err.message).to.equal('encoding failed');
+      expect(fs.readFileSync(target, 'utf8')).to.equal('old');
+      expect(filesIn(manager.cacheDirectory).filter(isTempFileName)).to.deep.equal([]);
     });
   });
 

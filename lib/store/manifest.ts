@@ -41,8 +41,8 @@ export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Man
 export async function writeManifest(directory: string, manifest: Manifest): Promise<void> {
   await fs.promises.mkdir(directory, { recursive: true });
   const merged = mergeManifest(readManifest(directory), manifest);
-  await writeFileAtomic(join(directory, MANIFEST_FILE), async (handle) => {
-    await handle.writeFile(`${JSON.stringify(merged, null, 1)}\n`);
+  await writeFileAtomic(join(directory, MANIFEST_FILE), async (opened) => {
+    await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
   });
 }
 

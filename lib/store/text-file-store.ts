@@ -63,8 +63,8 @@ export class TextFileStore {
     const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
     try {
       await fs.promises.mkdir(this.directory, { recursive: true });
-      await writeFileAtomic(path, async (handle) => {
-        await handle.writeFile(data);
+      await writeFileAtomic(path, async (opened) => {
+        await (await opened).writeFile(data);
       });
     } catch (err) {
       throw wrapWriteError(name, path, err);
