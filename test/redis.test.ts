@@ -102,6 +102,21 @@ describe('Redis backend (real redis-server)', function () {
       await assertRejects(c2.load(), CorruptCacheFileError, 'ECORRUPT');
     });
 
+    it('detects a damaged JSON value even where the page would still parse as one array', async () => {
+      // JSON values of a page are parsed together; '1,2' would pass there as two elements.
+      for (const damaged of ['\u00011,2', '\u0001{"a":', '\u0001']) {
+        const store = new RedisStore({ redis: client, onCorrupt: 'throw' });
+        const cache = store.attach(new AutoSyncCache<string, unknown>(`tamper`, { manager, contents: {} }));
+        for (let i = 0; i < 20; i++) cache.set(`k${i}`, { i, tags: ['x'] });
+        await cache.save();
+        await client.hset('depcache:redis-test:tamper', '\u0001k7', damaged);
+        const err = await assertRejects(cache.load(), CorruptCacheFileError, 'ECORRUPT');
+        expect(err.message, JSON.stringify(damaged)).to.contain('does not deserialize');
+        await manager.deregisterCache('tamper').catch(() => undefined);
+        await client.del('depcache:redis-test:tamper');
+      }
+    });
+
     it('reports errors while Redis is down, keeps the edits, and saves everything once it is back', async () => {
       const store = new RedisStore({ redis: client });
       const errors: Error[] = [];
