@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { Pool } from '../lib';
 import { median } from './stats';
+import { runWorker } from './worker-process';
 
 /** The least a pool can do: a stack of idle objects and a FIFO of waiters. */
 class MinimalStack<T> {
@@ -105,15 +104,11 @@ export async function measureSubject(name: string, runs: number): Promise<{ unco
  * sites see four pool classes and slow each by a different amount.
  */
 export function poolBench(rounds: number, runsPerProcess = 3): PoolFigures {
-  const worker = path.join(__dirname, 'pool-worker.ts');
   const u: Record<string, number[]> = {};
   const c: Record<string, number[]> = {};
   for (let round = 0; round < rounds; round++) {
     for (const name of POOL_SUBJECTS) {
-      const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', worker, name, String(runsPerProcess)], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const out = runWorker('pool-worker', [name, String(runsPerProcess)], []);
       const r = JSON.parse(out) as { uncontendedNs: number; contendedNs: number };
       (u[name] ??= []).push(r.uncontendedNs);
       (c[name] ??= []).push(r.contendedNs);

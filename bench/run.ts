@@ -1,7 +1,6 @@
 // npm run bench [-- --quick] [-- --json FILE] [-- --readme]
 // Every figure is measured in this run and every comparison is a ratio against a baseline
 // measured in this same run. Nothing here asserts: targets are shown, never enforced.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { memoizeHit } from './memoize-hit';
 import { poolBench } from './pool-bench';
 import type { RedisFigures } from './redis-bench';
 import { heapPerEntry, throughput } from './throughput';
+import { runWorker } from './worker-process';
 import { type Row, makeEntries } from './workload';
 
 interface Figure {
@@ -166,7 +166,8 @@ function heap(): void {
 
 async function getSet(): Promise<void> {
   const n = 100_000;
-  const results = throughput(n, quick ? 1 : 5, quick ? 3 : 9);
+  // Process-to-process spread is ±15% (heap layout); the median of 9 processes steadies it.
+  const results = throughput(n, quick ? 1 : 9, quick ? 3 : 9);
   const map = results.find((r) => r.subject === 'Map') as { getNs: number; setNs: number };
   for (const r of results) {
     for (const op of ['get', 'set'] as const) {
@@ -194,11 +195,7 @@ async function getSet(): Promise<void> {
 
 /** Runs a phase in a fresh process (see phase-worker.ts) and parses its JSON figures. */
 function inFreshProcess<T>(phase: string, entries: number, runs: number): T {
-  const out = execFileSync(
-    process.execPath,
-    ['--expose-gc', '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'phase-worker.ts'), phase, String(entries), String(runs)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const out = runWorker('phase-worker', [phase, String(entries), String(runs)]);
   return JSON.parse(out) as T;
 }
 

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { median } from './stats';
+import { runWorker } from './worker-process';
 
 /** ns per operation of get and set over a map of `n` entries, for one subject. */
 export interface Throughput {
@@ -13,16 +12,11 @@ export const SUBJECTS = ['Map', 'PersistentCache', 'AutoSyncCache, no save', 'Au
 
 /** Runs every subject `rounds` times, interleaved, each in a fresh process; medians per subject. */
 export function throughput(entries: number, rounds: number, runsPerProcess = 9): Throughput[] {
-  const worker = path.join(__dirname, 'throughput-worker.ts');
   const gets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
   const sets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
   for (let round = 0; round < rounds; round++) {
     for (const subject of SUBJECTS) {
-      const out = execFileSync(
-        process.execPath,
-        ['--expose-gc', '-r', 'ts-node/register/transpile-only', worker, subject, String(entries), String(runsPerProcess)],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-      );
+      const out = runWorker('throughput-worker', [subject, String(entries), String(runsPerProcess)]);
       const r = JSON.parse(out) as { getNs: number; setNs: number };
       gets.get(subject)?.push(r.getNs);
       sets.get(subject)?.push(r.setNs);
@@ -37,11 +31,6 @@ export function throughput(entries: number, rounds: number, runsPerProcess = 9):
 
 /** Heap bytes per entry of `subject` ('Map' or 'PersistentCache'), measured in a fresh process. */
 export function heapPerEntry(subject: 'Map' | 'PersistentCache', entries: number): number {
-  const worker = path.join(__dirname, 'throughput-worker.ts');
-  const out = execFileSync(
-    process.execPath,
-    ['--expose-gc', '-r', 'ts-node/register/transpile-only', worker, `heap:${subject}`, String(entries)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const out = runWorker('throughput-worker', [`heap:${subject}`, String(entries)]);
   return (JSON.parse(out) as { bytes: number }).bytes;
 }
