@@ -8,11 +8,13 @@ type Op = { kind: 'set' | 'delete' | 'add' | 'readd' | 'clear' | 'fill'; key: nu
 function drain(map: Map<string, number>, ops: Op[], per: number): Map<unknown, unknown> {
   const snapshot = new LiveSnapshot(map);
   const out = new Map<unknown, unknown>();
-  const buf = new Array<unknown>(2 * per);
+  const buf: unknown[] = [];
   let done = false;
   const read = () => {
     if (done) return;
+    buf.length = 0;
     const n = snapshot.fill(buf, per);
+    expect(buf.length).to.equal(2 * n);
     for (let i = 0; i < n; i++) {
       const k = buf[2 * i];
       // A key may come twice; it must come with the same value.

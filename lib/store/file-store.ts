@@ -203,15 +203,16 @@ export class FileStore implements CacheFileStore {
   *#encode(name: string, snapshot: EntrySnapshot): Generator<Buffer> {
     yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size });
     const per = this.#frameEntries;
-    // Grown by appending, never `new Array(n)`: v8 writes a holey array as a sparse one, with
-    // an index before every element (15% slower to write and to read, and bigger).
-    const pairs: unknown[] = [];
     let frames = 0;
     let written = 0;
     for (;;) {
+      // A new array filled by push for every frame, never one written by index: v8 writes an
+      // array of a holey kind as a sparse one, an index before every element (15% slower to
+      // write and to read, and bigger). Arrays written by index came out holey once the process
+      // had run a while (seen in the test suite), even with no hole in them.
+      const pairs: unknown[] = [];
       const n = snapshot.fill(pairs, per);
       if (n === 0) break;
-      if (n < per) pairs.length = 2 * n; // the last frame
       let payload: Buffer;
       try {
         payload = encodePayload(pairs);

@@ -6,8 +6,9 @@ export interface EntrySnapshot {
   /** Distinct entries the map held when the snapshot was taken. */
   readonly size: number;
   /**
-   * Writes up to `max` entries into `out` from index 0 as `k0, v0, k1, v1, ...` and returns how
-   * many; fewer than `max` means the snapshot is exhausted.
+   * Appends up to `max` entries to `out` as `k0, v0, k1, v1, ...` and returns how many; fewer
+   * than `max` means the snapshot is exhausted. Appends with push, so an array that starts
+   * packed (no holes) stays packed, which v8.serialize needs to write it densely.
    */
   fill(out: unknown[], max: number): number;
 }
@@ -77,16 +78,14 @@ export class LiveSnapshot implements EntrySnapshot {
           if (value === ABSENT) continue;
           (this.#emitted ??= new Set()).add(key);
         }
-        out[2 * n] = key;
-        out[2 * n + 1] = value;
+        out.push(key, value);
         n++;
       }
     }
     const tail = this.#tail;
     if (tail !== null) {
       while (n < max && this.#tailIndex < tail.length) {
-        out[2 * n] = tail[this.#tailIndex];
-        out[2 * n + 1] = tail[this.#tailIndex + 1];
+        out.push(tail[this.#tailIndex], tail[this.#tailIndex + 1]);
         this.#tailIndex += 2;
         n++;
       }

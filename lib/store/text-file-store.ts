@@ -112,8 +112,9 @@ export class TextFileStore {
 /** All entries of a snapshot, as pairs. */
 function drain(snapshot: EntrySnapshot): Array<[unknown, unknown]> {
   const out: Array<[unknown, unknown]> = [];
-  const batch = new Array<unknown>(2 * 1024);
+  const batch: unknown[] = [];
   for (;;) {
+    batch.length = 0;
     const n = snapshot.fill(batch, 1024);
     for (let i = 0; i < n; i++) out.push([batch[2 * i], batch[2 * i + 1]]);
     if (n < 1024) return out;
