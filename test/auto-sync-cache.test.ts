@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { AutoSyncCache, CacheHookError, CacheManager, type TimeCheck } from '../lib';
-import { entriesOf, makeTempDir, removeDir, runFixture, tempManager } from './helpers';
+import { entriesOf, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
 
 const S = 1000;
 const T0 = 1_000_000 * S;
@@ -15,13 +15,7 @@ const FAST: TimeCheck[] = [
 
 describe('AutoSyncCache', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   describe('with an injected clock (CacheMan autosync_test)', () => {
     let now: number;

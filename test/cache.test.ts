@@ -10,19 +10,12 @@ import {
   NonPersistentCache,
   PersistentCache,
 } from '../lib';
-import { assertRejects, deferred, entriesOf, tempManager } from './helpers';
+import { assertRejects, deferred, entriesOf, useTempManager } from './helpers';
 
 // Ports of CacheMan's tests/cacher_tests.py, one `it` per scenario, plus what DESIGN.md adds.
 describe('CacheManager (CacheMan scenarios)', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   const fileOf = (name: string) => manager.store.pathFor(name);
   const crasher = () => {
@@ -431,13 +424,7 @@ describe('CacheManager (CacheMan scenarios)', () => {
 
 describe('CacheMap', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   describe('Map behaviour', () => {
     it('is a Map and behaves like one', () => {

@@ -11,17 +11,11 @@ import {
 import { FORMAT_VERSION } from '../lib/store/file-format';
 import { cacheFileName } from '../lib/store/file-name';
 import { isTempFileName, writeFileAtomic } from '../lib/store/atomic-file';
-import { assertRejects, entriesOf, tempManager } from './helpers';
+import { assertRejects, entriesOf, useTempManager } from './helpers';
 
 describe('FileStore', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   async function savedCache(name = 'data', entries = 100): Promise<PersistentCache<string, unknown>> {
     const cache = new PersistentCache<string, unknown>(name, { manager, contents: {} });

@@ -28,6 +28,23 @@ export function tempManager(name = 'test'): { manager: CacheManager; dir: string
   };
 }
 
+/**
+ * Gives every test of the calling `describe` a fresh manager in a temp directory, handed to
+ * `use` before the test and closed and removed after it.
+ */
+export function useTempManager(use: (manager: CacheManager) => void, name = 'test'): void {
+  let done: (() => Promise<void>) | undefined;
+  beforeEach(() => {
+    const temp = tempManager(name);
+    done = temp.done;
+    use(temp.manager);
+  });
+  afterEach(async () => {
+    await done?.();
+    done = undefined;
+  });
+}
+
 /** Awaits `p` and checks it rejects with an instance of `type` (and `code`, when given). */
 export async function assertRejects<T extends Error>(
   p: Promise<unknown>,

@@ -4,17 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CacheManager, UnkeyableArgumentsError, memoize, memoized } from '../lib';
 import { encodeArgs } from '../lib/memoize/arg-key';
-import { deferred, makeTempDir, removeDir, runFixture, tempManager } from './helpers';
+import { deferred, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
 
 describe('memoize', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   describe('across processes', () => {
     let dir: string;

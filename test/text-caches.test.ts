@@ -11,17 +11,11 @@ import {
 } from '../lib';
 import { fromJsonSafe, toJsonSafe } from '../lib/store/json-safe';
 import { readManifest } from '../lib/store/manifest';
-import { assertRejects, entriesOf, tempManager } from './helpers';
+import { assertRejects, entriesOf, useTempManager } from './helpers';
 
 describe('text stores', () => {
   let manager: CacheManager;
-  let done: () => Promise<void>;
-  beforeEach(() => {
-    ({ manager, done } = tempManager());
-  });
-  afterEach(async () => {
-    await done();
-  });
+  useTempManager((m) => (manager = m));
 
   describe('JSON-safe encoding', () => {
     it('round-trips what v8 keeps, and leaves plain JSON alone', () => {
