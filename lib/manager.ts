@@ -7,12 +7,8 @@ import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCacheOptions } from './auto-sync-cache';
 import { CHANGE_SAVER, type CacheHooks, type CacheMap, type CacheStats } from './cache';
 import type { Contents } from './contents';
-import {
-  CacheNotFoundError,
-  DepcacheError,
-  ManagerClosedError,
-  errorMessage,
-} from './errors';
+import { CacheNotFoundError, DepcacheError, ManagerClosedError } from './errors';
+import { emitGuarded, reportBackgroundError } from './background-errors';
 import { flushAtExit, forgetAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
@@ -67,7 +63,6 @@ type HookSetter = keyof CacheHooks<unknown, unknown>;
 
 const DEFAULT_MANAGER = 'general_cacher';
 const managers = new Map<string, CacheManager>();
-const warned = new Set<string>();
 
 /**
  * One manager per name, created on first use (CacheMan's `get_cache_manager`).
@@ -512,14 +507,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     ...args: CacheManagerEvents[E]
   ): void {
     if (this.listenerCount(event) === 0) return;
-    // One failing listener must not stop the others, nor the operation that notified.
-    for (const listener of this.listeners(event) as Array<(...a: unknown[]) => void>) {
-      try {
-        listener.apply(this, args);
-      } catch (err) {
-        this.reportError(err);
-      }
-    }
+    emitGuarded(this, event, args, (err) => this.reportError(err));
   }
 
   /**
@@ -527,21 +515,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * warning (once per code and cache). Never throws. @internal
    */
   reportError(err: unknown): void {
-    const error = err instanceof Error ? err : new Error(errorMessage(err));
-    if (this.listenerCount('error') > 0) {
-      try {
-        this.emit('error', error);
-        return;
-      } catch {
-        // a throwing error listener falls back to the warning
-      }
-    }
-    const code = error instanceof DepcacheError ? error.code : 'EUNKNOWN';
-    const who = (error as { cacheName?: unknown }).cacheName;
-    const key = `${code}:${typeof who === 'string' ? who : ''}`;
-    if (warned.has(key)) return;
-    warned.add(key);
-    process.emitWarning(error.message, { code: `DEPCACHE_${code}` });
+    const who = (err as { cacheName?: unknown } | null)?.cacheName;
+    reportBackgroundError(this, err, typeof who === 'string' ? who : '', 'EUNKNOWN');
   }
 
   /** @internal @throws {ManagerClosedError} */

@@ -330,6 +330,50 @@ describe('Pool', () => {
     });
   });
 
+  describe('background failures', () => {
+    const failingPool = (name: string) =>
+      track(
+        new Pool<object>({
+          name,
+          create: async () => {
+            throw new Error('nope');
+          },
+          minSize: 1, // keeps creating in the background, and failing
+          createRetryBaseMs: 2,
+          createRetryMaxMs: 4,
+        }),
+      );
+    const warningsDuring = async (ms: number): Promise<Array<Error & { code?: string }>> => {
+      const warnings: Error[] = [];
+      const onWarning = (w: Error) => warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        await new Promise((r) => setTimeout(r, ms));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      return warnings;
+    };
+
+    it('warn once per pool and code when nobody listens for errors, however often they repeat', async () => {
+      failingPool('warns-once');
+      const warnings = await warningsDuring(150);
+      expect(warnings.map((w) => w.code)).to.deep.equal(['DEPCACHE_EPOOL_CREATE']);
+    });
+
+    it('fall back to the warning when an error listener throws, and keep the pool running', async () => {
+      const pool = failingPool('listener-throws');
+      let heard = 0;
+      pool.on('error', () => {
+        heard++;
+        throw new Error('listener bug');
+      });
+      const warnings = await warningsDuring(150);
+      expect(heard).to.be.greaterThan(1); // retries went on after the listener threw
+      expect(warnings.map((w) => w.code)).to.deep.equal(['DEPCACHE_EPOOL_CREATE']);
+    });
+  });
+
   describe('#use()', () => {
     it('releases after success and destroys after a sync throw, rethrowing it', async () => {
       const { pool, destroyed } = connPool();

@@ -9,6 +9,7 @@ import {
   PoolTimeoutError,
   errorMessage,
 } from '../errors';
+import { emitGuarded, reportBackgroundError } from '../background-errors';
 import { Deque } from './deque';
 import { type Percentiles, Samples } from './samples';
 
@@ -737,27 +738,12 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
   }
 
   #emitSafely<E extends 'create' | 'destroy' | 'leak'>(event: E, ...args: PoolEvents<T>[E]): void {
-    for (const listener of this.listeners(event) as Array<(...a: unknown[]) => void>) {
-      try {
-        listener.apply(this, args);
-      } catch (err) {
-        this.#report(err);
-      }
-    }
+    emitGuarded(this, event, args, (err) => this.#report(err));
   }
 
-  /** Background failures: an `error` event when someone listens, else a process warning. */
+  /** Background failures: an `error` event when someone listens, else a process warning (once per code). */
   #report(err: unknown): void {
-    const error = err instanceof Error ? err : new Error(errorMessage(err));
-    if (this.listenerCount('error') > 0) {
-      try {
-        this.emit('error', error);
-        return;
-      } catch {
-        // fall through to the warning
-      }
-    }
-    process.emitWarning(error.message, { code: `DEPCACHE_${error instanceof DepcacheError ? error.code : 'EPOOL'}` });
+    reportBackgroundError(this, err, `pool:${this.name}`, 'EPOOL');
   }
 }
 
