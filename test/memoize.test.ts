@@ -223,6 +223,21 @@ describe('memoize', () => {
       expect(fresh.size).to.equal(1); // the result went to the registered cache, not the old one
     });
 
+    it('stays true for a recursive function, whose calls store results inside each other', () => {
+      let calls = 0;
+      const fib: (n: number) => number = memoize(
+        (n: number): number => {
+          calls++;
+          return n < 2 ? n : fib(n - 1) + fib(n - 2);
+        },
+        { manager, cacheName: 'idx' },
+      );
+      expect(fib(60)).to.equal(1548008755920);
+      expect(calls).to.equal(61); // each n computed once
+      expect(fib(59)).to.equal(956722026041);
+      expect(calls).to.equal(61);
+    });
+
     it("stays true while other functions' results are added to the shared cache", () => {
       const { f, calls } = setup();
       const g = memoize((n: number) => -n, { manager, cacheName: 'idx' });
