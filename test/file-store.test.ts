@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  CacheIOError,
   CacheManager,
   CacheSerializationError,
   CorruptCacheFileError,
@@ -249,6 +250,19 @@ describe('FileStore', () => {
       fs.writeFileSync(path.join(manager.cacheDirectory, live), 'x');
       await savedCache();
       expect(filesIn(manager.cacheDirectory)).to.deep.equal([live, 'data.v8'].sort());
+    });
+  });
+
+  describe('deleting saved content', () => {
+    it('treats a missing file as deleted, and reports any other failure as CacheIOError', async () => {
+      const cache = await savedCache('gone', 3);
+      await cache.deleteSavedContent();
+      expect(fs.existsSync(cache.path)).to.equal(false);
+      await cache.deleteSavedContent(); // nothing left to delete: not an error
+      fs.mkdirSync(cache.path); // unlink cannot remove a directory
+      const err = await assertRejects(cache.deleteSavedContent(), CacheIOError, 'EIO');
+      expect(err.message).to.contain('gone').and.contain('delete failed');
+      expect(fs.statSync(cache.path).isDirectory()).to.equal(true);
     });
   });
 

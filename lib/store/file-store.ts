@@ -180,15 +180,8 @@ export class FileStore implements CacheFileStore {
   }
 
   /** Removes the cache file; a missing file is not an error. */
-  async remove(name: string): Promise<void> {
-    const path = this.pathFor(name);
-    try {
-      await fs.promises.unlink(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new CacheIOError(name, path, 'delete', err);
-      }
-    }
+  remove(name: string): Promise<void> {
+    return removeCacheFile(name, this.pathFor(name));
   }
 
   /** Size of the cache file in bytes, or undefined when there is none. */
@@ -267,6 +260,15 @@ export async function readCacheFile(name: string, path: string): Promise<Buffer 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new CacheIOError(name, path, 'read', err);
+  }
+}
+
+/** Removes a cache file; a missing one is not an error, others become CacheIOError. @internal */
+export async function removeCacheFile(name: string, path: string): Promise<void> {
+  try {
+    await fs.promises.unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheIOError(name, path, 'delete', err);
   }
 }
 

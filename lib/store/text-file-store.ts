@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { CacheIOError, type CorruptCacheFileError } from '../errors';
+import type { CorruptCacheFileError } from '../errors';
 import { FormatError } from './file-format';
 import { cacheFileName } from './file-name';
 import {
@@ -9,6 +9,7 @@ import {
   handleDecodeFailure,
   readCacheFile,
   readCacheFileSync,
+  removeCacheFile,
   wrapWriteError,
 } from './file-store';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
@@ -84,13 +85,8 @@ export class TextFileStore {
     return data.length;
   }
 
-  async remove(name: string): Promise<void> {
-    const path = this.pathFor(name);
-    try {
-      await fs.promises.unlink(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheIOError(name, path, 'delete', err);
-    }
+  remove(name: string): Promise<void> {
+    return removeCacheFile(name, this.pathFor(name));
   }
 
   #decode(
