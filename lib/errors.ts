@@ -121,9 +121,15 @@ export class CacheHookError extends DepcacheError {
   }
 }
 
-/** Reading, writing or removing a cache file failed at the file-system level. */
+/**
+ * Reading, writing or removing a cache file failed at the file-system level, or the path is not
+ * a regular file. `systemCode` is the operating system's code when there is one (`ENOSPC` for a
+ * full disk, `EACCES`, ...).
+ */
 export class CacheIOError extends DepcacheError {
   override name = 'CacheIOError';
+  /** The operating system's error code (`ENOSPC`, `EROFS`, `EACCES`, ...), when there is one. */
+  readonly systemCode: string | undefined;
   constructor(
     readonly cacheName: string,
     readonly path: string,
@@ -131,6 +137,8 @@ export class CacheIOError extends DepcacheError {
     cause: unknown,
   ) {
     super('EIO', `${cacheName}: ${action} failed (${path}): ${errorMessage(cause)}`, { cause });
+    const code = (cause as { code?: unknown } | null)?.code;
+    this.systemCode = typeof code === 'string' ? code : undefined;
   }
 }
 

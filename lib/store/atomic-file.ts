@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 
+/** Cache files are readable by their owner only, unless a directory is shared on purpose. */
+export const PRIVATE_FILE_MODE = 0o600;
+
 const TEMP_PATTERN = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** A temp file beside `target`, named with this PID so a later process can tell it is stale. */
@@ -23,9 +26,10 @@ export function tempPathFor(target: string): string {
 export async function writeFileAtomic(
   target: string,
   write: (opened: Promise<FileHandle>) => Promise<void>,
+  mode: number = PRIVATE_FILE_MODE,
 ): Promise<void> {
   const temp = tempPathFor(target);
-  const opened = fs.promises.open(temp, 'wx', 0o644);
+  const opened = fs.promises.open(temp, 'wx', mode);
   opened.catch(() => undefined); // awaited below; a failed open must not be an unhandled rejection
   let closed = false;
   let renamed = false;
@@ -45,12 +49,16 @@ export async function writeFileAtomic(
 }
 
 /** The synchronous twin of {@link writeFileAtomic}, for saves at process exit. */
-export function writeFileAtomicSync(target: string, write: (fd: number) => void): void {
+export function writeFileAtomicSync(
+  target: string,
+  write: (fd: number) => void,
+  mode: number = PRIVATE_FILE_MODE,
+): void {
   const temp = tempPathFor(target);
   let fd: number | undefined;
   let renamed = false;
   try {
-    fd = fs.openSync(temp, 'wx', 0o644);
+    fd = fs.openSync(temp, 'wx', mode);
     write(fd);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
@@ -64,27 +72,57 @@ export function writeFileAtomicSync(target: string, write: (fd: number) => void)
   }
 }
 
-/** Writes every buffer in order; `writev` takes at most IOV_MAX buffers, so go in slices. */
-export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  for (let i = 0; i < buffers.length; i += 512) {
-    await handle.writev(buffers.slice(i, i + 512));
+/** The part of a file handle {@link writeAll} needs; tests pass one that writes short. */
+export interface VectorWriter {
+  writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
+}
+
+// writev takes at most IOV_MAX (1024 on Linux) buffers per call.
+const IOV_SLICE = 512;
+
+/**
+ * Writes every buffer in order, all of it. A write may take fewer bytes than it was given (a
+ * disk filling up, a signal): the rest is written again until everything is on disk or a write
+ * fails (ENOSPC then surfaces as an error instead of a silently truncated file).
+ */
+export async function writeAll(handle: VectorWriter, buffers: readonly Buffer[]): Promise<void> {
+  const queue = { buffers: [...buffers], index: 0 };
+  while (queue.index < queue.buffers.length) {
+    const slice = queue.buffers.slice(queue.index, queue.index + IOV_SLICE);
+    const { bytesWritten } = await handle.writev(slice);
+    advance(queue, bytesWritten, slice);
   }
 }
 
-export function writeAllSync(fd: number, buffers: Buffer[]): void {
-  for (let i = 0; i < buffers.length; i += 512) {
-    const slice = buffers.slice(i, i + 512);
-    let written = fs.writevSync(fd, slice);
-    // writevSync may write less than asked for; finish the rest one buffer at a time.
-    for (const buf of slice) {
-      if (written >= buf.length) {
-        written -= buf.length;
-        continue;
-      }
-      let offset = written;
-      written = 0;
-      while (offset < buf.length) offset += fs.writeSync(fd, buf, offset);
+/** The synchronous twin of {@link writeAll}; `writev` is injectable for tests. */
+export function writeAllSync(
+  fd: number,
+  buffers: readonly Buffer[],
+  writev: (fd: number, buffers: Buffer[]) => number = fs.writevSync,
+): void {
+  const queue = { buffers: [...buffers], index: 0 };
+  while (queue.index < queue.buffers.length) {
+    const slice = queue.buffers.slice(queue.index, queue.index + IOV_SLICE);
+    advance(queue, writev(fd, slice), slice);
+  }
+}
+
+/** Moves past `written` bytes of `slice` (the queue's next buffers), keeping the unwritten rest. */
+function advance(queue: { buffers: Buffer[]; index: number }, written: number, slice: Buffer[]): void {
+  const wanted = slice.reduce((n, b) => n + b.length, 0);
+  if (wanted > 0 && !(written > 0)) {
+    // No progress and no error: retrying could spin forever; report it as an I/O failure.
+    throw Object.assign(new Error(`a write of ${wanted} bytes wrote nothing`), { code: 'EIO' });
+  }
+  let left = written;
+  while (queue.index < queue.buffers.length) {
+    const buf = queue.buffers[queue.index] as Buffer;
+    if (left < buf.length) {
+      if (left > 0) queue.buffers[queue.index] = buf.subarray(left);
+      return;
     }
+    left -= buf.length;
+    queue.index++;
   }
 }
 
