@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AutoSyncCache, CacheIOError, CacheManager, PersistentCache } from '../lib';
+import { AutoSyncCache, CacheIOError, CacheManager, CorruptCacheFileError, PersistentCache } from '../lib';
+import { main as cliMain } from '../lib/cli/main';
+import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
 import { assertRejects, makeTempDir, removeDir } from './helpers';
 
@@ -106,6 +108,94 @@ describe('data safety', () => {
     });
   });
 
+  describe('files in the cache directory that are not cache files', () => {
+    let dir: string;
+    let manager: CacheManager;
+    beforeEach(() => {
+      dir = makeTempDir();
+      manager = new CacheManager('m', { baseDirectory: dir });
+      fs.mkdirSync(manager.cacheDirectory, { recursive: true, mode: 0o700 });
+    });
+    afterEach(async () => {
+      await manager.close().catch(() => undefined);
+      removeDir(dir);
+    });
+    const plant: Record<string, (file: string) => void> = {
+      'a FIFO': (file) => execFileSync('mkfifo', [file]),
+      'a symlink to /dev/zero': (file) => fs.symlinkSync('/dev/zero', file),
+      'a directory': (file) => fs.mkdirSync(file),
+      'a dangling symlink': (file) => fs.symlinkSync('/nonexistent/nowhere.v8', file),
+    };
+    for (const [what, make] of Object.entries(plant)) {
+      it(`refuses ${what} at once with a CacheIOError, in load() and loadSync() and the CLI`, async () => {
+        const file = path.join(manager.cacheDirectory, 'users.v8');
+        make(file);
+        const cache = new PersistentCache('users', { manager });
+        const started = Date.now();
+        const err = await assertRejects(cache.load(), CacheIOError, 'EIO');
+        expect(err.message).to.match(/^users: .*not a regular file/);
+        expect(() => cache.loadSync()).to.throw(CacheIOError, /not a regular file/);
+        expect(Date.now() - started).to.be.lessThan(1000);
+        for (const args of [['list'], ['verify'], ['show', 'users']]) {
+          const { code, stderr, stdout } = await runCli(['--dir', manager.cacheDirectory, ...args]);
+          expect(stderr, args.join(' ')).not.to.match(/\n\s+at /); // no stack trace
+          expect(code, args.join(' ')).to.equal(args[0] === 'list' ? 0 : args[0] === 'verify' ? 1 : 5);
+          if (args[0] === 'list') expect(stdout).to.match(/users\.v8|NO: not a regular file/);
+        }
+      });
+    }
+
+    it('quarantines a crafted frame (a sparse array of length 2e8, valid CRCs) in milliseconds', async () => {
+      // v8: header ff 0f, 'a' (sparse array), varint 200000000, no properties, '@' 0 200000000
+      const varint = (n: number) => {
+        const out: number[] = [];
+        for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+        out.push(n);
+        return out;
+      };
+      const payload = Buffer.from([0xff, 0x0f, 0x61, ...varint(2e8), 0x40, 0x00, ...varint(2e8)]);
+      const frames = Array.from({ length: 5 }, () => [encodeFrameHeader(payload), payload]).flat();
+      const file = Buffer.concat([encodeHeader({ name: 'users', savedAt: 1, entries: 0 }), ...frames, encodeTrailer(5, 0)]);
+      fs.writeFileSync(path.join(manager.cacheDirectory, 'users.v8'), file);
+      const reported: Error[] = [];
+      manager.on('error', (e) => reported.push(e));
+      const cache = new PersistentCache('users', { manager });
+      const started = performance.now();
+      expect(await cache.load()).to.equal(false);
+      expect(performance.now() - started).to.be.lessThan(200);
+      expect(reported[0]).to.be.instanceOf(CorruptCacheFileError);
+      expect(reported[0]?.message).to.match(/not a list of entries/);
+      expect(fs.readdirSync(manager.cacheDirectory).filter((f) => f.includes('.corrupt-'))).to.have.length(1);
+    });
+
+    it('never overwrites a quarantined file: 50 corruptions in a tight loop keep 50 files', async () => {
+      manager.on('error', () => undefined);
+      const cache = new PersistentCache('users', { manager });
+      for (let i = 0; i < 50; i++) {
+        fs.writeFileSync(path.join(manager.cacheDirectory, 'users.v8'), `garbage ${i}`);
+        expect(await cache.load()).to.equal(false);
+      }
+      const kept = fs.readdirSync(manager.cacheDirectory).filter((f) => f.includes('.corrupt-'));
+      expect(kept).to.have.length(50);
+      const contents = new Set(kept.map((f) => fs.readFileSync(path.join(manager.cacheDirectory, f), 'utf8')));
+      expect(contents.size).to.equal(50);
+    });
+
+    it('reads frames larger and smaller than its read chunk, across chunk boundaries', async () => {
+      const cache = new PersistentCache<number, string>('mixed', { manager, contents: {} });
+      for (let i = 0; i < 3000; i++) cache.set(i, i % 1000 === 7 ? 'L'.repeat(1_500_000 + i) : `v${i}`);
+      await cache.save();
+      const copy = new PersistentCache<number, string>('mixed', { manager: new CacheManager('m', { baseDirectory: dir }) });
+      expect(await copy.load()).to.equal(true);
+      expect(copy.size).to.equal(3000);
+      for (const [k, v] of cache) expect(copy.get(k), String(k)).to.equal(v);
+      copy.clear();
+      expect(copy.loadSync()).to.equal(true);
+      expect(copy.get(2007)).to.equal('L'.repeat(1_502_007));
+      await copy.manager.close();
+    });
+  });
+
   describe('short writes (an injected file handle)', () => {
     const buffers = () => [Buffer.from('abc'), Buffer.from('defgh'), Buffer.alloc(0), Buffer.from('ij')];
 
@@ -148,6 +238,24 @@ describe('data safety', () => {
     });
   });
 });
+
+/** Runs the CLI in this process, capturing its output and exit code. */
+async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const write = { out: process.stdout.write, err: process.stderr.write };
+  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
+  const exitCode = process.exitCode;
+  try {
+    const code = await cliMain(args);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = write.out;
+    process.stderr.write = write.err;
+    process.exitCode = exitCode;
+  }
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
   const start = Date.now();

@@ -2,7 +2,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { isTempFileName, removeStaleTempFiles } from '../store/atomic-file';
 import { csvFormat } from '../store/csv-format';
-import { decodeFile, decodeHeader, FormatError } from '../store/file-format';
+import { CacheIOError } from '../errors';
+import { decodeSteps, FormatError, headerSteps } from '../store/file-format';
+import { openCacheFileSync, parseFileSync } from '../store/file-reader';
+import { QUARANTINED_FILE, readCacheFileSync } from '../store/file-store';
 import { cacheFileName } from '../store/file-name';
 import { JSON_FORMAT } from '../store/json-format';
 import { MANIFEST_FILE, type Manifest, readManifest } from '../store/manifest';
@@ -17,7 +20,7 @@ export class CliError extends Error {
   }
 }
 
-export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4 } as const;
+export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6 } as const;
 
 /** One cache file as `list` shows it. */
 export interface CacheFileInfo {
@@ -65,7 +68,7 @@ export class CacheDirectory {
   locate(name: string): CacheFileInfo {
     for (const [ext, format] of FORMATS) {
       const file = cacheFileName(name, ext);
-      if (fs.existsSync(join(this.path, file))) return this.#inspect(file, format);
+      if (exists(join(this.path, file))) return this.#inspect(file, format);
     }
     throw new CliError(`no cache named ${JSON.stringify(name)} in ${this.path}`, EXIT.unknownCache);
   }
@@ -73,7 +76,13 @@ export class CacheDirectory {
   /** The entries of a cache file. @throws {CliError} 3 when missing, 4 when corrupt */
   read(name: string): { info: CacheFileInfo; entries: Array<[unknown, unknown]> } {
     const info = this.locate(name);
-    if (!info.verifies) throw new CliError(`${name}: the file is corrupt (${info.problem}): ${join(this.path, info.file)}`, EXIT.corrupt);
+    if (!info.verifies) {
+      const unreadable = info.problem?.startsWith('not a regular file') === true;
+      throw new CliError(
+        `${name}: the file ${unreadable ? 'cannot be read' : 'is corrupt'} (${info.problem}): ${join(this.path, info.file)}`,
+        unreadable ? EXIT.io : EXIT.corrupt,
+      );
+    }
     return { info, entries: this.#decode(info.file, info.format).entries };
   }
 
@@ -82,7 +91,7 @@ export class CacheDirectory {
     const removed = await removeStaleTempFiles(this.path);
     if (corrupt) {
       for (const file of fs.readdirSync(this.path)) {
-        if (/\.corrupt-\d+$/.test(file)) {
+        if (QUARANTINED_FILE.test(file)) {
           fs.unlinkSync(join(this.path, file));
           removed.push(join(this.path, file));
         }
@@ -136,26 +145,36 @@ export class CacheDirectory {
   #existingFile(name: string): string | undefined {
     for (const [ext] of FORMATS) {
       const file = cacheFileName(name, ext);
-      if (fs.existsSync(join(this.path, file))) return file;
+      if (exists(join(this.path, file))) return file;
     }
     return undefined;
   }
 
   #inspect(file: string, format: 'v8' | 'json' | 'csv'): CacheFileInfo {
-    const bytes = fs.statSync(join(this.path, file)).size;
+    // lstat: a link (even a dangling one) is reported as what it is, never followed.
+    const bytes = fs.lstatSync(join(this.path, file)).size;
     try {
       const { name, savedAt, entries } = this.#decode(file, format);
       return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined };
     } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem: err.message };
+      if (!(err instanceof FormatError) && !(err instanceof CacheIOError)) throw err;
+      const problem = err instanceof CacheIOError ? errorText(err) : err.message;
+      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem };
     }
   }
 
   #decode(file: string, format: 'v8' | 'json' | 'csv'): { name: string; savedAt: string | undefined; entries: Array<[unknown, unknown]> } {
     const path = join(this.path, file);
     if (format === 'v8') {
-      const { meta, batches } = decodeFile(fs.readFileSync(path));
+      const opened = openCacheFileSync(file, path);
+      if (opened === undefined) throw new FormatError('the file vanished while it was read');
+      const batches: unknown[][] = [];
+      let meta;
+      try {
+        meta = parseFileSync(file, path, opened, decodeSteps(opened.size, (pairs) => batches.push(pairs)));
+      } finally {
+        fs.closeSync(opened.handle);
+      }
       const entries: Array<[unknown, unknown]> = [];
       // A key written twice (changed mid-save) counts once, as loading would.
       const map = new Map<unknown, unknown>();
@@ -163,7 +182,9 @@ export class CacheDirectory {
       for (const entry of map) entries.push(entry);
       return { name: meta.name, savedAt: new Date(meta.savedAt).toISOString(), entries };
     }
-    const text = fs.readFileSync(path, 'utf8');
+    const buf = readCacheFileSync(file, path);
+    if (buf === undefined) throw new FormatError('the file vanished while it was read');
+    const text = buf.toString('utf8');
     if (format === 'json') {
       let header: { name?: unknown; savedAt?: unknown };
       try {
@@ -183,14 +204,36 @@ export class CacheDirectory {
   #nameOf(file: string, format: 'v8' | 'json' | 'csv'): string {
     if (format === 'v8') {
       try {
-        return decodeHeader(fs.readFileSync(join(this.path, file))).meta.name;
+        const opened = openCacheFileSync(file, join(this.path, file));
+        if (opened !== undefined) {
+          try {
+            return parseFileSync(file, join(this.path, file), opened, headerSteps(opened.size)).meta.name;
+          } finally {
+            fs.closeSync(opened.handle);
+          }
+        }
       } catch {
-        // the header itself is damaged
+        // the header itself is damaged, or this is no regular file
       }
     }
     const fromManifest = Object.entries(this.manifest?.caches ?? {}).find(([, c]) => c.file === file)?.[0];
     return fromManifest ?? file.replace(/\.(v8|json|csv)$/, '');
   }
+}
+
+/** Whether anything is at `path`, a dangling link included (existsSync follows links). */
+function exists(path: string): boolean {
+  try {
+    fs.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The reason of a CacheIOError without the cache name and path it starts with. */
+function errorText(err: CacheIOError): string {
+  return (err.cause as Error | undefined)?.message ?? err.message;
 }
 
 export { MANIFEST_FILE };

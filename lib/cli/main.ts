@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { inspect } from 'node:util';
+import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { LiveSnapshot } from '../store/snapshot';
@@ -246,6 +247,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`depcache: ${err.message}\n`);
       return err.exitCode;
+    }
+    if (err instanceof DepcacheError) {
+      process.stderr.write(`depcache: ${err.message}\n`);
+      return err instanceof CorruptCacheFileError ? EXIT.corrupt : EXIT.io;
     }
     process.stderr.write(`depcache: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.verifyFailed;

@@ -75,57 +75,37 @@ export function encodePayload(pairs: unknown[]): Buffer {
   return v8.serialize(pairs);
 }
 
-/** Reads and checks the header; returns the meta and where the first frame starts. */
-export function decodeHeader(buf: Buffer): { meta: CacheFileMeta; offset: number } {
-  if (buf.length < HEADER_FIXED_BYTES) throw new FormatError('file is shorter than its header');
-  if (!buf.subarray(0, 8).equals(MAGIC)) throw new FormatError('not a depcache file (bad magic)');
-  const version = buf.readUInt16LE(8);
-  if (version !== FORMAT_VERSION) {
-    throw new FormatError(
-      `written by format version ${version}, this depcache reads version ${FORMAT_VERSION}`,
-      'version',
-    );
-  }
-  if (buf.readUInt16LE(10) !== 0) throw new FormatError('unknown header flags');
-  const metaLength = buf.readUInt32LE(12);
-  if (metaLength > MAX_META_BYTES || HEADER_FIXED_BYTES + metaLength > buf.length) {
-    throw new FormatError('header is truncated');
-  }
-  const json = buf.subarray(HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + metaLength);
-  if (crc32(json) !== buf.readUInt32LE(16)) throw new FormatError('header checksum mismatch');
-  let meta: unknown;
-  try {
-    meta = JSON.parse(json.toString('utf8'));
-  } catch {
-    throw new FormatError('header is not valid JSON');
-  }
-  if (!isMeta(meta)) throw new FormatError('header lacks name, savedAt or entries');
-  return { meta, offset: HEADER_FIXED_BYTES + metaLength };
-}
-
 /**
- * Checks every frame and the trailer, calling `onBatch` with each decoded `[k, v, ...]` array.
- * Nothing is handed out before its frame's CRC passed; callers that must not half-load collect
- * batches and apply them only after this returns.
+ * The decoder as a pull parser: it yields how many bytes it needs next and is resumed with them
+ * (fewer only at the end of the file). One parser serves whole buffers and files read frame by
+ * frame, sync or async, so a file is never read whole (no 2 GiB limit) and nothing is read or
+ * allocated that its declared sizes cannot fit into `fileSize`. Every decoded batch goes to
+ * `onBatch` only after its CRC and shape checks passed; callers that must not half-load collect
+ * batches and use them only once this returns.
  */
-export function decodeFrames(
-  buf: Buffer,
-  offset: number,
-  meta: CacheFileMeta,
+export function* decodeSteps(
+  fileSize: number,
   onBatch: (pairs: unknown[]) => void,
-): void {
+): Generator<number, CacheFileMeta, Buffer> {
+  const { meta, length: headerLength } = yield* headerSteps(fileSize);
+  let offset = headerLength;
   let frames = 0;
   let entries = 0;
+  let frameHead: Buffer;
   for (;;) {
-    if (offset + FRAME_HEADER_BYTES > buf.length) throw new FormatError('file is truncated');
-    const length = buf.readUInt32LE(offset);
-    if (length === 0) break;
-    const start = offset + FRAME_HEADER_BYTES;
-    if (start + length > buf.length) throw new FormatError(`frame ${frames} is truncated`);
-    const payload = buf.subarray(start, start + length);
-    if (crc32(payload) !== buf.readUInt32LE(offset + 4)) {
+    if (offset + FRAME_HEADER_BYTES > fileSize) throw new FormatError('file is truncated');
+    frameHead = yield* take(FRAME_HEADER_BYTES, 'file');
+    offset += FRAME_HEADER_BYTES;
+    const length = frameHead.readUInt32LE(0);
+    if (length === 0) break; // the trailer's first 8 bytes
+    // A declared size that does not fit the file is damage: never read or allocate for it.
+    if (offset + length > fileSize) throw new FormatError(`frame ${frames} is truncated`);
+    const payload = yield* take(length, `frame ${frames}`);
+    offset += length;
+    if (crc32(payload) !== frameHead.readUInt32LE(4)) {
       throw new FormatError(`frame ${frames} checksum mismatch`);
     }
+    checkPayloadShape(payload, frames);
     let pairs: unknown;
     try {
       pairs = v8.deserialize(payload);
@@ -138,26 +118,121 @@ export function decodeFrames(
     onBatch(pairs);
     entries += pairs.length / 2;
     frames++;
-    offset = start + length;
   }
-  if (offset + TRAILER_BYTES !== buf.length) {
-    throw new FormatError(offset + TRAILER_BYTES > buf.length ? 'trailer is truncated' : 'data after trailer');
+  if (offset - FRAME_HEADER_BYTES + TRAILER_BYTES !== fileSize) {
+    throw new FormatError(
+      offset - FRAME_HEADER_BYTES + TRAILER_BYTES > fileSize ? 'trailer is truncated' : 'data after trailer',
+    );
   }
-  if (crc32(buf.subarray(offset, offset + 16)) !== buf.readUInt32LE(offset + 16)) {
+  const rest = yield* take(TRAILER_BYTES - FRAME_HEADER_BYTES, 'trailer');
+  const trailer = Buffer.concat([frameHead, rest]);
+  if (crc32(trailer.subarray(0, 16)) !== trailer.readUInt32LE(16)) {
     throw new FormatError('trailer checksum mismatch');
   }
-  if (buf.readUInt32LE(offset + 4) !== frames || buf.readDoubleLE(offset + 8) !== entries) {
+  if (trailer.readUInt32LE(4) !== frames || trailer.readDoubleLE(8) !== entries) {
     throw new FormatError('trailer counts do not match the frames');
   }
   if (entries < meta.entries) throw new FormatError('fewer entries than the header says');
+  return meta;
 }
 
-/** Decodes a whole file into one array of `[k, v, ...]` batches; throws FormatError on any damage. */
+/** The header part of {@link decodeSteps}: the meta and the header's length in bytes. */
+export function* headerSteps(fileSize: number): Generator<number, { meta: CacheFileMeta; length: number }, Buffer> {
+  const head = yield* take(HEADER_FIXED_BYTES, 'header', 'file is shorter than its header');
+  if (!head.subarray(0, 8).equals(MAGIC)) throw new FormatError('not a depcache file (bad magic)');
+  const version = head.readUInt16LE(8);
+  if (version !== FORMAT_VERSION) {
+    throw new FormatError(
+      `written by format version ${version}, this depcache reads version ${FORMAT_VERSION}`,
+      'version',
+    );
+  }
+  if (head.readUInt16LE(10) !== 0) throw new FormatError('unknown header flags');
+  const metaLength = head.readUInt32LE(12);
+  if (metaLength > MAX_META_BYTES || HEADER_FIXED_BYTES + metaLength > fileSize) {
+    throw new FormatError('header is truncated');
+  }
+  const json = yield* take(metaLength, 'header');
+  if (crc32(json) !== head.readUInt32LE(16)) throw new FormatError('header checksum mismatch');
+  let meta: unknown;
+  try {
+    meta = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new FormatError('header is not valid JSON');
+  }
+  if (!isMeta(meta)) throw new FormatError('header lacks name, savedAt or entries');
+  return { meta, length: HEADER_FIXED_BYTES + metaLength };
+}
+
+/** Runs a parser over bytes already in memory. */
+export function parseBuffer<T>(steps: Generator<number, T, Buffer>, buf: Buffer): T {
+  let offset = 0;
+  let step = steps.next();
+  while (!step.done) {
+    const chunk = buf.subarray(offset, offset + step.value);
+    offset += chunk.length;
+    step = steps.next(chunk);
+  }
+  return step.value;
+}
+
+/** Decodes a whole file held in memory into its `[k, v, ...]` batches; throws FormatError on any damage. */
 export function decodeFile(buf: Buffer): { meta: CacheFileMeta; batches: unknown[][] } {
-  const { meta, offset } = decodeHeader(buf);
   const batches: unknown[][] = [];
-  decodeFrames(buf, offset, meta, (pairs) => batches.push(pairs));
+  const meta = parseBuffer(decodeSteps(buf.length, (pairs) => batches.push(pairs)), buf);
   return { meta, batches };
+}
+
+/** Asks the parser's driver for exactly `n` bytes; fewer means the file ended early. */
+function* take(n: number, what: string, shortMessage = `${what} is truncated`): Generator<number, Buffer, Buffer> {
+  if (n === 0) return Buffer.alloc(0);
+  const buf: Buffer = yield n;
+  if (buf.length < n) throw new FormatError(shortMessage);
+  return buf;
+}
+
+// v8's serialization header, and the tags of the arrays our writers have produced: dense now,
+// sparse from versions that filled frames by index (v8 writes a holey array as a sparse one).
+const V8_VERSION_TAG = 0xff;
+const V8_DENSE_ARRAY_TAG = 0x41; // 'A'
+const V8_SPARSE_ARRAY_TAG = 0x61; // 'a'
+
+/**
+ * Rejects a payload that is not what our writer produces before v8 sees it: a crafted frame (a
+ * sparse array of length 2e8 in 100 bytes, say) would otherwise keep v8.deserialize busy for
+ * seconds or hours. Our frames are arrays of pairs with no holes, so every element takes a byte
+ * at least (two in the sparse form, index and value): the declared length must be even and fit
+ * in the payload.
+ */
+function checkPayloadShape(payload: Buffer, frame: number): void {
+  let at = 0;
+  if (payload[at++] !== V8_VERSION_TAG) throw new FormatError(`frame ${frame} is not a list of entries (no v8 header)`);
+  at = readVarint(payload, at).next;
+  while (payload[at] === 0) at++; // v8 may pad with zero bytes
+  const tag = payload[at++];
+  if (tag !== V8_DENSE_ARRAY_TAG && tag !== V8_SPARSE_ARRAY_TAG) {
+    throw new FormatError(`frame ${frame} is not a list of entries (depcache writes arrays only)`);
+  }
+  const length = readVarint(payload, at);
+  const bytesPerElement = tag === V8_DENSE_ARRAY_TAG ? 1 : 2;
+  if (length.value % 2 !== 0 || length.value * bytesPerElement > payload.length - length.next) {
+    throw new FormatError(
+      `frame ${frame} is not a list of entries: it declares ${length.value} elements in ${payload.length} bytes`,
+    );
+  }
+}
+
+function readVarint(buf: Buffer, at: number): { value: number; next: number } {
+  let value = 0;
+  let factor = 1;
+  for (let i = 0; i < 5; i++) {
+    const byte = buf[at + i];
+    if (byte === undefined) break;
+    value += (byte & 0x7f) * factor;
+    factor *= 128;
+    if ((byte & 0x80) === 0) return { value, next: at + i + 1 };
+  }
+  throw new FormatError('a length in a frame is malformed');
 }
 
 function isMeta(value: unknown): value is CacheFileMeta {

@@ -9,13 +9,14 @@ import {
 import {
   type CacheFileMeta,
   FormatError,
-  decodeFile,
+  decodeSteps,
   encodeFrameHeader,
   encodeHeader,
   encodePayload,
   encodeTrailer,
 } from './file-format';
 import { cacheFileName } from './file-name';
+import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import type { EntrySnapshot } from './snapshot';
 import {
   removeStaleTempFiles,
@@ -113,8 +114,19 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
-    const buf = await readCacheFile(name, path);
-    return buf === undefined ? undefined : this.#decode(name, path, buf, onCorrupt, report);
+    const file = await openCacheFile(name, path);
+    if (file === undefined) return undefined;
+    const batches: unknown[][] = [];
+    let decoded: CacheFileMeta | FormatError;
+    try {
+      decoded = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      decoded = err;
+    } finally {
+      await file.handle.close().catch(() => undefined); // closed before a quarantine moves it
+    }
+    return this.#decoded(name, path, decoded, batches, onCorrupt, report);
   }
 
   /** The synchronous twin of {@link read}, for the first call of a sync memoized function. */
@@ -124,8 +136,19 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
-    const buf = readCacheFileSync(name, path);
-    return buf === undefined ? undefined : this.#decode(name, path, buf, onCorrupt, report);
+    const file = openCacheFileSync(name, path);
+    if (file === undefined) return undefined;
+    const batches: unknown[][] = [];
+    let decoded: CacheFileMeta | FormatError;
+    try {
+      decoded = parseFileSync(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      decoded = err;
+    } finally {
+      fs.closeSync(file.handle);
+    }
+    return this.#decoded(name, path, decoded, batches, onCorrupt, report);
   }
 
   /** Writes a snapshot atomically, yielding to the event loop every `sliceMs` of work. */
@@ -221,22 +244,20 @@ export class FileStore implements CacheFileStore {
     yield encodeTrailer(frames, written);
   }
 
-  #decode(
+  #decoded(
     name: string,
     path: string,
-    buf: Buffer,
+    decoded: CacheFileMeta | FormatError,
+    batches: unknown[][],
     onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
-    try {
-      const { meta, batches } = decodeFile(buf);
-      if (meta.name !== name) {
-        throw new FormatError(`file holds cache ${JSON.stringify(meta.name)}, not this one`);
-      }
-      return new DecodedEntries(batches, meta);
-    } catch (err) {
-      return handleDecodeFailure(err, name, path, onCorrupt, report);
+    let failure = decoded instanceof FormatError ? decoded : undefined;
+    if (!(decoded instanceof FormatError) && decoded.name !== name) {
+      failure = new FormatError(`file holds cache ${JSON.stringify(decoded.name)}, not this one`);
     }
+    if (failure !== undefined) return handleDecodeFailure(failure, name, path, onCorrupt, report);
+    return new DecodedEntries(batches, decoded as CacheFileMeta);
   }
 
   async #prepareDirectory(name: string): Promise<void> {
@@ -253,13 +274,17 @@ export class FileStore implements CacheFileStore {
   }
 }
 
-/** Reads a cache file; undefined when there is none, CacheIOError for any other failure. @internal */
+/**
+ * Reads a whole cache file (text formats); undefined when there is none, CacheIOError for any
+ * other failure or anything that is not a regular file. @internal
+ */
 export async function readCacheFile(name: string, path: string): Promise<Buffer | undefined> {
+  const file = await openCacheFile(name, path);
+  if (file === undefined) return undefined;
   try {
-    return await fs.promises.readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CacheIOError(name, path, 'read', err);
+    return await parseFile(name, path, file, wholeFile(file.size));
+  } finally {
+    await file.handle.close().catch(() => undefined);
   }
 }
 
@@ -274,11 +299,12 @@ export async function removeCacheFile(name: string, path: string): Promise<void>
 
 /** The synchronous twin of {@link readCacheFile}. @internal */
 export function readCacheFileSync(name: string, path: string): Buffer | undefined {
+  const file = openCacheFileSync(name, path);
+  if (file === undefined) return undefined;
   try {
-    return fs.readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CacheIOError(name, path, 'read', err);
+    return parseFileSync(name, path, file, wholeFile(file.size));
+  } finally {
+    fs.closeSync(file.handle);
   }
 }
 
@@ -304,9 +330,37 @@ export function handleDecodeFailure(
   return undefined;
 }
 
-/** Moves a bad file aside so it is kept for inspection and never loaded again. */
-function quarantine(name: string, path: string): string {
-  const target = `${path}.corrupt-${Date.now()}`;
+/**
+ * Moves a bad file aside so it is kept for inspection and never loaded again, to
+ * `<file>.corrupt-<timestamp>` (`-<n>` added when that name is taken): never over an earlier one.
+ * @internal
+ */
+export function quarantine(name: string, path: string): string {
+  const stamp = Date.now();
+  for (let n = 0; ; n++) {
+    const target = n === 0 ? `${path}.corrupt-${stamp}` : `${path}.corrupt-${stamp}-${n}`;
+    try {
+      // link + unlink, not rename: rename would silently replace a file already at `target`.
+      fs.linkSync(path, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EXDEV') return renameAside(name, path, target);
+      throw new CacheIOError(name, path, 'move corrupt file aside', err);
+    }
+    try {
+      fs.unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheIOError(name, path, 'move corrupt file aside', err);
+    }
+    return target;
+  }
+}
+
+/** For file systems without hard links: rename, after checking the name is free. */
+function renameAside(name: string, path: string, first: string): string {
+  let target = first;
+  for (let n = 1; fs.existsSync(target); n++) target = `${first}-${n}`;
   try {
     fs.renameSync(path, target);
     return target;
@@ -314,6 +368,9 @@ function quarantine(name: string, path: string): string {
     throw new CacheIOError(name, path, 'move corrupt file aside', err);
   }
 }
+
+/** Names of quarantined files, as {@link quarantine} makes them. @internal */
+export const QUARANTINED_FILE = /\.corrupt-\d+(-\d+)?$/;
 
 /** @internal */
 export function wrapWriteError(name: string, path: string, err: unknown): Error {
