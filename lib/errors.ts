@@ -12,6 +12,7 @@ export type DepcacheErrorCode =
   | 'EHOOK'
   | 'EIO'
   | 'ECLOSED'
+  | 'EUNSAFE_DIRECTORY'
   | 'EUNKEYABLE'
   | 'EPOOL_TIMEOUT'
   | 'EPOOL_CLOSED'
@@ -147,6 +148,25 @@ export class ManagerClosedError extends DepcacheError {
   override name = 'ManagerClosedError';
   constructor(readonly managerName: string) {
     super('ECLOSED', `${managerName}: the cache manager is closed`);
+  }
+}
+
+/**
+ * A cache directory another user could read or change (owned by someone else, writable by group
+ * or others, or a symbolic link): depcache refuses to load from it or save into it.
+ */
+export class UnsafeDirectoryError extends DepcacheError {
+  override name = 'UnsafeDirectoryError';
+  constructor(
+    readonly directory: string,
+    reason: string,
+  ) {
+    super(
+      'EUNSAFE_DIRECTORY',
+      `${directory}: refusing to use this cache directory: ${reason}. Another local user could read or plant caches there. ` +
+        `Remove it (depcache recreates it, private to you), choose another baseDirectory, ` +
+        `or pass sharedDirectory: true to the CacheManager if the sharing is on purpose`,
+    );
   }
 }
 

@@ -52,6 +52,7 @@ export {
   CacheHookError,
   CacheIOError,
   ManagerClosedError,
+  UnsafeDirectoryError,
   UnkeyableArgumentsError,
   PoolTimeoutError,
   PoolClosedError,

@@ -2,7 +2,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import pidusage from 'pidusage';
-import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCacheOptions } from './auto-sync-cache';
 import { CHANGE_SAVER, type CacheHooks, type CacheMap, type CacheStats } from './cache';
@@ -12,12 +11,23 @@ import { emitGuarded, reportBackgroundError } from './background-errors';
 import { flushAtExit, forgetAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
+import { defaultBaseDirectory, SafeDirectory } from './store/safe-directory';
 import { MANIFEST_FILE, type Manifest, writeManifest, writeManifestSync } from './store/manifest';
 
 /** Options of a {@link CacheManager}. */
 export interface CacheManagerOptions {
-  /** Parent of the manager's cache directory. @default os.tmpdir() */
+  /**
+   * Parent of the manager's cache directory.
+   * @default `<os.tmpdir()>/depcache-<uid>`, private to the current user
+   */
   readonly baseDirectory?: string;
+  /**
+   * The cache directory is shared with other users on purpose: skip the checks that it is owned
+   * by the current user and not writable by group or others, and create files with the
+   * umask's modes instead of 0600 / 0700.
+   * @default false
+   */
+  readonly sharedDirectory?: boolean;
   /** Tuning of the default file store (entries per frame, longest synchronous slice). */
   readonly fileStore?: FileStoreOptions;
 }
@@ -102,7 +112,7 @@ export function getCacheManager(
 export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** The manager's name; also the last part of its cache directory. */
   readonly name: string;
-  /** `join(baseDirectory ?? os.tmpdir(), name)`. */
+  /** `join(baseDirectory, name)`; by default `<os.tmpdir()>/depcache-<uid>/<name>`. */
   readonly cacheDirectory: string;
   /** The default file store of this manager's persistent caches. @internal */
   readonly store: FileStore;
@@ -121,15 +131,24 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
     assertCacheName(name);
-    const { baseDirectory = tmpdir() } = options;
+    const defaultBase = defaultBaseDirectory();
+    const { baseDirectory = defaultBase, sharedDirectory = false } = options;
     if (typeof baseDirectory !== 'string' || baseDirectory === '') {
       throw new TypeError(
         `baseDirectory: expected a non-empty string, got ${String(baseDirectory)} (${typeof baseDirectory})`,
       );
     }
+    if (typeof sharedDirectory !== 'boolean') {
+      throw new TypeError(`sharedDirectory: expected a boolean, got ${String(sharedDirectory)} (${typeof sharedDirectory})`);
+    }
     this.name = name;
     this.cacheDirectory = resolve(join(baseDirectory, name));
-    this.store = new FileStore(this.cacheDirectory, options.fileStore);
+    // The per-user temp directory is ours too: another user must not be able to create it first.
+    const place = new SafeDirectory(this.cacheDirectory, {
+      shared: sharedDirectory,
+      parents: baseDirectory === defaultBase ? [resolve(defaultBase)] : [],
+    });
+    this.store = new FileStore(place, options.fileStore);
     flushAtExit(this);
   }
 
@@ -529,7 +548,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     for (const cache of this.#caches.values()) cache.flushSync();
     if (this.#manifestDirty) {
       this.#manifestDirty = false;
-      writeManifestSync(this.cacheDirectory, this.#manifest());
+      writeManifestSync(this.store.place, this.#manifest());
     }
   }
 
@@ -548,7 +567,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       while (this.#manifestDirty) {
         this.#manifestDirty = false;
         try {
-          await writeManifest(this.cacheDirectory, this.#manifest());
+          await writeManifest(this.store.place, this.#manifest());
         } catch (err) {
           this.reportError(err);
         }

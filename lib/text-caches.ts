@@ -21,11 +21,11 @@ export type AutoSyncCsvCacheOptions<K, V> = AutoSyncCacheOptions<K, V> & CsvOpti
 
 function csvStore<K, V>(options: CsvCacheOptions<K, V>): TextFileStore {
   const manager = options.manager ?? getCacheManager();
-  return new TextFileStore(manager.cacheDirectory, csvFormat(options.rowBuilder, options.rowReader, options.header));
+  return new TextFileStore(manager.store.place, csvFormat(options.rowBuilder, options.rowReader, options.header));
 }
 
 function jsonStore<K, V>(options: PersistentCacheOptions<K, V>): TextFileStore {
-  return new TextFileStore((options.manager ?? getCacheManager()).cacheDirectory, JSON_FORMAT);
+  return new TextFileStore((options.manager ?? getCacheManager()).store.place, JSON_FORMAT);
 }
 
 /**

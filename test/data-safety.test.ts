@@ -1,8 +1,18 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { AutoSyncCache, CacheIOError, CacheManager, CorruptCacheFileError, PersistentCache } from '../lib';
+import {
+  AutoSyncCache,
+  CacheIOError,
+  CacheManager,
+  CorruptCacheFileError,
+  InvalidCacheNameError,
+  PersistentCache,
+  UnsafeDirectoryError,
+} from '../lib';
+import { cacheFileName } from '../lib/store/file-name';
 import { main as cliMain } from '../lib/cli/main';
 import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
@@ -193,6 +203,109 @@ describe('data safety', () => {
       expect(copy.loadSync()).to.equal(true);
       expect(copy.get(2007)).to.equal('L'.repeat(1_502_007));
       await copy.manager.close();
+    });
+  });
+
+  describe('the cache directory', () => {
+    let dir: string;
+    let manager: CacheManager | undefined;
+    const savedTmp = process.env.TMPDIR;
+    beforeEach(() => {
+      dir = makeTempDir();
+    });
+    afterEach(async () => {
+      await manager?.close().catch(() => undefined);
+      manager = undefined;
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+      removeDir(dir);
+    });
+    const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
+
+    it('is per user under the temp directory by default, created 0700 with files 0600', async () => {
+      process.env.TMPDIR = dir;
+      manager = new CacheManager('mine');
+      const who = process.getuid?.() ?? os.userInfo().username;
+      expect(manager.cacheDirectory).to.equal(path.join(dir, `depcache-${who}`, 'mine'));
+      const cache = new PersistentCache('users', { manager, contents: { a: 1 } });
+      await cache.save();
+      await manager.close();
+      expect(modeOf(path.join(dir, `depcache-${who}`))).to.equal(0o700);
+      expect(modeOf(manager.cacheDirectory)).to.equal(0o700);
+      expect(modeOf(cache.path)).to.equal(0o600);
+      expect(modeOf(manager.manifestPath)).to.equal(0o600);
+    });
+
+    /** Plants a valid cache file with the attacker's contents in `cacheDir`. */
+    async function plant(cacheDir: string): Promise<void> {
+      const attacker = new CacheManager(path.basename(cacheDir), { baseDirectory: path.dirname(cacheDir), sharedDirectory: true });
+      await new PersistentCache('users', { manager: attacker, contents: { admin: 'attacker' } }).save();
+      await attacker.close();
+    }
+
+    const unsafe: Record<string, (cacheDir: string) => void> = {
+      'writable by others (a directory another user created first, mode 777)': (d) => fs.chmodSync(d, 0o777),
+      'writable by its group': (d) => fs.chmodSync(d, 0o770),
+      'owned by another user': (d) => fs.chownSync(d, 4242, 4242),
+    };
+    for (const [what, spoil] of Object.entries(unsafe)) {
+      it(`refuses a directory ${what}, naming it and the fix, for loads and saves`, async function () {
+        if (what.includes('owned') && process.getuid?.() !== 0) this.skip(); // chown needs root
+        const cacheDir = path.join(dir, 'm');
+        fs.mkdirSync(cacheDir, { mode: 0o700 });
+        await plant(cacheDir);
+        spoil(cacheDir);
+        manager = new CacheManager('m', { baseDirectory: dir });
+        const cache = new PersistentCache<string, string>('users', { manager });
+        const err = await assertRejects(cache.load(), UnsafeDirectoryError, 'EUNSAFE_DIRECTORY');
+        expect(err.directory).to.equal(cacheDir);
+        expect(err.message).to.contain(cacheDir).and.to.match(/sharedDirectory/);
+        expect(cache.hasContents).to.equal(false); // nothing planted was loaded
+        cache.manager.on('error', () => undefined);
+        const other = new PersistentCache('other', { manager, contents: { x: 1 } });
+        await assertRejects(other.save(), UnsafeDirectoryError, 'EUNSAFE_DIRECTORY');
+      });
+    }
+
+    it('refuses a symbolic link in place of the cache directory (writes would be redirected)', async () => {
+      const elsewhere = path.join(dir, 'elsewhere');
+      fs.mkdirSync(elsewhere, { mode: 0o700 });
+      fs.symlinkSync(elsewhere, path.join(dir, 'm'));
+      manager = new CacheManager('m', { baseDirectory: dir });
+      manager.on('error', () => undefined); // the manifest write fails the same way
+      const cache = new PersistentCache('users', { manager, contents: { a: 1 } });
+      await assertRejects(cache.save(), UnsafeDirectoryError);
+      expect(fs.readdirSync(elsewhere)).to.deep.equal([]);
+    });
+
+    it('refuses the default per-user directory when another user made it first', async () => {
+      process.env.TMPDIR = dir;
+      const who = process.getuid?.() ?? os.userInfo().username;
+      fs.mkdirSync(path.join(dir, `depcache-${who}`), { mode: 0o777 });
+      fs.chmodSync(path.join(dir, `depcache-${who}`), 0o777);
+      manager = new CacheManager('m');
+      manager.on('error', () => undefined); // the manifest write fails the same way
+      await assertRejects(new PersistentCache('users', { manager, contents: {} }).save(), UnsafeDirectoryError);
+    });
+
+    it('uses a shared directory when told to (sharedDirectory: true)', async () => {
+      const cacheDir = path.join(dir, 'team');
+      fs.mkdirSync(cacheDir);
+      fs.chmodSync(cacheDir, 0o777);
+      manager = new CacheManager('team', { baseDirectory: dir, sharedDirectory: true });
+      const cache = new PersistentCache('users', { manager, contents: { a: 1 } });
+      await cache.save();
+      expect(await cache.load()).to.equal(true);
+    });
+  });
+
+  describe('cache names', () => {
+    it('refuses names with lone surrogates (they would share one file) and keeps paired ones', () => {
+      for (const name of ['\uD800', '\uD801', '\uDFFF', 'a\uDC00b', 'x\uD83D']) {
+        expect(() => cacheFileName(name), JSON.stringify(name)).to.throw(InvalidCacheNameError);
+      }
+      const emoji = cacheFileName('cache \uD83D\uDE00');
+      expect(emoji).to.not.equal(cacheFileName('cache \uD83D\uDE01'));
     });
   });
 

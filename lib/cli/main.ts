@@ -4,13 +4,13 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { inspect } from 'node:util';
 import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
+import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
 import { LiveSnapshot } from '../store/snapshot';
 import { CacheDirectory, CliError, EXIT } from './directory';
 
@@ -21,7 +21,7 @@ interface GlobalOptions {
 
 function directoryOf(program: Command): string {
   const { dir, manager } = program.opts<GlobalOptions>();
-  return resolve(dir ?? join(tmpdir(), manager));
+  return resolve(dir ?? join(defaultBaseDirectory(), manager));
 }
 
 function out(text: string): void {
@@ -160,7 +160,7 @@ export function buildProgram(): Command {
       const text = fs.readFileSync(file, 'utf8');
       const entries = format === 'csv' ? fromCsv(text) : fromJson(text);
       const dir = directoryOf(program);
-      const store = new FileStore(dir);
+      const store = new FileStore(new SafeDirectory(dir));
       await store.write(name, new LiveSnapshot(new Map(entries)));
       out(`imported ${entries.length} entries into ${name} (${store.pathFor(name)})`);
     });

@@ -17,6 +17,11 @@ export function assertCacheName(name: unknown): asserts name is string {
   if (name.length > MAX_CACHE_NAME_LENGTH) {
     throw new InvalidCacheNameError(name, `longer than ${MAX_CACHE_NAME_LENGTH} characters`);
   }
+  // A lone surrogate has no UTF-8 form: the hash (over UTF-8) would map '\uD800' and '\uDFFF' to
+  // one file, so such names are refused rather than allowed to collide.
+  if (!(name as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InvalidCacheNameError(name, 'not well-formed Unicode (it holds a lone surrogate)');
+  }
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   encodeTrailer,
 } from './file-format';
 import { cacheFileName } from './file-name';
+import type { SafeDirectory } from './safe-directory';
 import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import type { EntrySnapshot } from './snapshot';
 import {
@@ -85,8 +86,9 @@ export class FileStore implements CacheFileStore {
   readonly #sliceMs: number;
   #directoryReady: Promise<void> | undefined;
 
+  /** `place`: the checked directory the files live in. */
   constructor(
-    readonly directory: string,
+    readonly place: SafeDirectory,
     options: FileStoreOptions = {},
   ) {
     const { frameEntries = 2048, sliceMs = 4 } = options;
@@ -97,6 +99,10 @@ export class FileStore implements CacheFileStore {
     }
     this.#frameEntries = frameEntries;
     this.#sliceMs = sliceMs;
+  }
+
+  get directory(): string {
+    return this.place.path;
   }
 
   pathFor(name: string): string {
@@ -114,6 +120,7 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
+    if (!this.place.checkForRead()) return undefined;
     const file = await openCacheFile(name, path);
     if (file === undefined) return undefined;
     const batches: unknown[][] = [];
@@ -136,6 +143,7 @@ export class FileStore implements CacheFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
+    if (!this.place.checkForRead()) return undefined;
     const file = openCacheFileSync(name, path);
     if (file === undefined) return undefined;
     const batches: unknown[][] = [];
@@ -178,7 +186,7 @@ export class FileStore implements CacheFileStore {
         }
         bytes += pendingBytes;
         await writeAll(await opened, pending);
-      });
+      }, this.place.fileMode);
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
@@ -190,12 +198,12 @@ export class FileStore implements CacheFileStore {
     const path = this.pathFor(name);
     let bytes = 0;
     try {
-      fs.mkdirSync(this.directory, { recursive: true });
+      this.place.prepareForWrite();
       writeFileAtomicSync(path, (fd) => {
         const buffers = Array.from(this.#encode(name, snapshot));
         for (const b of buffers) bytes += b.length;
         writeAllSync(fd, buffers);
-      });
+      }, this.place.fileMode);
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
@@ -262,13 +270,14 @@ export class FileStore implements CacheFileStore {
 
   async #prepareDirectory(name: string): Promise<void> {
     this.#directoryReady ??= (async () => {
-      await fs.promises.mkdir(this.directory, { recursive: true });
+      this.place.prepareForWrite();
       await removeStaleTempFiles(this.directory);
     })();
     try {
       await this.#directoryReady;
     } catch (err) {
       this.#directoryReady = undefined;
+      if (err instanceof DepcacheError) throw err;
       throw new CacheIOError(name, this.directory, 'create directory', err);
     }
   }

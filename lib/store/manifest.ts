@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
+import type { SafeDirectory } from './safe-directory';
 
 /** The manifest's file name: cache files never start with a dot, so it can never collide. */
 export const MANIFEST_FILE = '.depcache-manifest.json';
@@ -38,16 +39,16 @@ export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Man
   return { ...ours, caches: { ...onDisk.caches, ...ours.caches }, dependents };
 }
 
-export async function writeManifest(directory: string, manifest: Manifest): Promise<void> {
-  await fs.promises.mkdir(directory, { recursive: true });
-  const merged = mergeManifest(readManifest(directory), manifest);
-  await writeFileAtomic(join(directory, MANIFEST_FILE), async (opened) => {
+export async function writeManifest(place: SafeDirectory, manifest: Manifest): Promise<void> {
+  place.prepareForWrite();
+  const merged = mergeManifest(readManifest(place.path), manifest);
+  await writeFileAtomic(join(place.path, MANIFEST_FILE), async (opened) => {
     await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
-  });
+  }, place.fileMode);
 }
 
-export function writeManifestSync(directory: string, manifest: Manifest): void {
-  fs.mkdirSync(directory, { recursive: true });
-  const merged = mergeManifest(readManifest(directory), manifest);
-  writeFileAtomicSync(join(directory, MANIFEST_FILE), (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`));
+export function writeManifestSync(place: SafeDirectory, manifest: Manifest): void {
+  place.prepareForWrite();
+  const merged = mergeManifest(readManifest(place.path), manifest);
+  writeFileAtomicSync(join(place.path, MANIFEST_FILE), (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
 }

@@ -13,6 +13,7 @@ import {
   wrapWriteError,
 } from './file-store';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
+import type { SafeDirectory } from './safe-directory';
 import type { EntrySnapshot } from './snapshot';
 
 /** A human-readable file format: whole-file text, encoded and decoded in one go. */
@@ -31,9 +32,13 @@ export interface TextFormat {
  */
 export class TextFileStore {
   constructor(
-    readonly directory: string,
+    readonly place: SafeDirectory,
     readonly format: TextFormat,
   ) {}
+
+  get directory(): string {
+    return this.place.path;
+  }
 
   pathFor(name: string): string {
     return join(this.directory, cacheFileName(name, this.format.extension));
@@ -45,6 +50,7 @@ export class TextFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
+    if (!this.place.checkForRead()) return undefined;
     const buf = await readCacheFile(name, path);
     return buf === undefined ? undefined : this.#decode(name, path, buf.toString('utf8'), onCorrupt, report);
   }
@@ -55,6 +61,7 @@ export class TextFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
+    if (!this.place.checkForRead()) return undefined;
     const buf = readCacheFileSync(name, path);
     return buf === undefined ? undefined : this.#decode(name, path, buf.toString('utf8'), onCorrupt, report);
   }
@@ -63,10 +70,10 @@ export class TextFileStore {
     const path = this.pathFor(name);
     const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
     try {
-      await fs.promises.mkdir(this.directory, { recursive: true });
+      this.place.prepareForWrite();
       await writeFileAtomic(path, async (opened) => {
         await (await opened).writeFile(data);
-      });
+      }, this.place.fileMode);
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
@@ -77,8 +84,8 @@ export class TextFileStore {
     const path = this.pathFor(name);
     const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
     try {
-      fs.mkdirSync(this.directory, { recursive: true });
-      writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, data));
+      this.place.prepareForWrite();
+      writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, data), this.place.fileMode);
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
