@@ -548,7 +548,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     for (const cache of this.#caches.values()) cache.flushSync();
     if (this.#manifestDirty) {
       this.#manifestDirty = false;
-      writeManifestSync(this.store.place, this.#manifest());
+      writeManifestSync(this.store.place, this.#manifest(), (err) => this.reportError(err));
     }
   }
 
@@ -567,7 +567,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       while (this.#manifestDirty) {
         this.#manifestDirty = false;
         try {
-          await writeManifest(this.store.place, this.#manifest());
+          await writeManifest(this.store.place, this.#manifest(), (err) => this.reportError(err));
         } catch (err) {
           this.reportError(err);
         }

@@ -13,6 +13,7 @@ import {
   UnsafeDirectoryError,
 } from '../lib';
 import { cacheFileName } from '../lib/store/file-name';
+import { type Manifest, readManifest } from '../lib/store/manifest';
 import { main as cliMain } from '../lib/cli/main';
 import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
@@ -296,6 +297,79 @@ describe('data safety', () => {
       const cache = new PersistentCache('users', { manager, contents: { a: 1 } });
       await cache.save();
       expect(await cache.load()).to.equal(true);
+    });
+  });
+
+  describe('the manifest', () => {
+    let dir: string;
+    const managers: CacheManager[] = [];
+    beforeEach(() => {
+      dir = makeTempDir();
+    });
+    afterEach(async () => {
+      for (const m of managers.splice(0)) await m.close().catch(() => undefined);
+      removeDir(dir);
+    });
+    const open = (name = 'm') => {
+      const m = new CacheManager(name, { baseDirectory: dir });
+      managers.push(m);
+      return m;
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 50));
+
+    it('keeps the caches and edges of every manager that writes it at the same time', async () => {
+      const [a, b, c] = [open(), open(), open()];
+      for (const [m, prefix] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) {
+        for (let i = 0; i < 5; i++) new PersistentCache(`${prefix}${i}`, { manager: m, contents: {} });
+        m.addDependency(`${prefix}0`, `${prefix}1`);
+      }
+      await settle();
+      await Promise.all([a.close(), b.close(), c.close()]);
+      const manifest = readManifest(a.cacheDirectory) as Manifest;
+      expect(Object.keys(manifest.caches).sort()).to.deep.equal(
+        ['a', 'b', 'c'].flatMap((p) => [0, 1, 2, 3, 4].map((i) => `${p}${i}`)).sort(),
+      );
+      expect(manifest.dependents).to.deep.equal({ a0: ['a1'], b0: ['b1'], c0: ['c1'] });
+    });
+
+    it('moves a damaged manifest aside and reports it, never overwriting it silently', async () => {
+      fs.mkdirSync(path.join(dir, 'm'), { mode: 0o700 });
+      const manifestPath = path.join(dir, 'm', '.depcache-manifest.json');
+      fs.writeFileSync(manifestPath, '{"format": "depcache-manifest", "caches": {"old": ');
+      const m = open();
+      const errors: Error[] = [];
+      m.on('error', (e) => errors.push(e));
+      new PersistentCache('fresh', { manager: m, contents: {} });
+      await settle();
+      await m.close();
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.be.instanceOf(CorruptCacheFileError);
+      const aside = (errors[0] as CorruptCacheFileError).quarantinedTo as string;
+      expect(fs.readFileSync(aside, 'utf8')).to.contain('"old"');
+      expect(Object.keys((readManifest(m.cacheDirectory) as Manifest).caches)).to.deep.equal(['fresh']);
+    });
+
+    it('makes the CLI refuse to invalidate when it cannot know the dependents, and --only delete one cache', async () => {
+      const m = open();
+      const raw = new PersistentCache('raw', { manager: m, contents: { a: 1 } });
+      const cooked = new PersistentCache('cooked', { manager: m, contents: { b: 2 } });
+      raw.addDependent(cooked);
+      await raw.save();
+      await cooked.save();
+      await m.close();
+      const manifestPath = path.join(m.cacheDirectory, '.depcache-manifest.json');
+      for (const spoil of [() => fs.writeFileSync(manifestPath, 'not json'), () => fs.unlinkSync(manifestPath)]) {
+        spoil();
+        const r = await runCli(['--dir', m.cacheDirectory, 'invalidate', 'raw']);
+        expect(r.code).to.equal(6);
+        expect(r.stderr).to.match(/cannot know which caches depend on "raw".*--only/);
+        expect(fs.existsSync(raw.path)).to.equal(true);
+        expect(fs.existsSync(cooked.path)).to.equal(true);
+      }
+      const only = await runCli(['--dir', m.cacheDirectory, 'invalidate', 'raw', '--only']);
+      expect(only.code).to.equal(0);
+      expect(fs.existsSync(raw.path)).to.equal(false);
+      expect(fs.existsSync(cooked.path)).to.equal(true);
     });
   });
 

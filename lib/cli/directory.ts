@@ -48,8 +48,16 @@ export class CacheDirectory {
     }
   }
 
+  /** The manager's manifest; undefined when there is none. @throws {CliError} 4 when it is damaged */
   get manifest(): Manifest | undefined {
-    return readManifest(this.path);
+    try {
+      return readManifest(this.path);
+    } catch (err) {
+      if (err instanceof FormatError || err instanceof CacheIOError) {
+        throw new CliError(`${join(this.path, MANIFEST_FILE)}: ${err instanceof FormatError ? err.message : errorText(err)}`, EXIT.corrupt);
+      }
+      throw err;
+    }
   }
 
   /** Every cache file, decoded and checked. */
@@ -107,16 +115,41 @@ export class CacheDirectory {
 
   /**
    * Deletes the saved content of `name` and, through the manifest's edges, of every cache that
-   * depends on it, transitively (each once): what `invalidateCache` would cascade to.
+   * depends on it, transitively (each once): what `invalidateCache` would cascade to. Refuses,
+   * deleting nothing, when the manifest cannot tell the dependents (none, damaged, or silent on
+   * `name`), unless `only` says to delete `name` alone.
+   * @throws {CliError} 3 for an unknown cache, 6 when the dependents cannot be known
    */
-  invalidate(name: string): Array<{ cache: string; file: string | undefined }> {
-    const manifest = this.manifest;
+  invalidate(name: string, only = false): Array<{ cache: string; file: string | undefined }> {
+    let manifest: Manifest | undefined;
+    let unknown: string | undefined;
+    try {
+      manifest = this.manifest;
+      if (manifest === undefined) unknown = `there is no manifest in ${this.path}`;
+      else if (manifest.caches[name] === undefined && manifest.dependents[name] === undefined) {
+        unknown = `the manifest in ${this.path} does not list ${JSON.stringify(name)}`;
+      }
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      unknown = `the manifest is damaged (${err.message})`;
+    }
+    if (manifest?.caches[name] === undefined && !this.#exists(name)) {
+      throw new CliError(`no cache named ${JSON.stringify(name)} in ${this.path}`, EXIT.unknownCache);
+    }
+    if (unknown !== undefined && !only) {
+      throw new CliError(
+        `cannot know which caches depend on ${JSON.stringify(name)}: ${unknown}. Nothing was deleted; ` +
+          `rerun with --only to delete ${JSON.stringify(name)} alone, or run the pipeline once so its manager writes the manifest`,
+        EXIT.unknownDependents,
+      );
+    }
     const order: string[] = [];
     const seen = new Set<string>([name]);
     const queue = [name];
     while (queue.length > 0) {
       const current = queue.shift() as string;
       order.push(current);
+      if (only) break;
       for (const child of manifest?.dependents[current] ?? []) {
         if (!seen.has(child)) {
           seen.add(child);
@@ -124,13 +157,9 @@ export class CacheDirectory {
         }
       }
     }
-    const known = manifest?.caches[name] !== undefined;
-    if (!known && !this.#exists(name)) {
-      throw new CliError(`no cache named ${JSON.stringify(name)} in ${this.path}`, EXIT.unknownCache);
-    }
     return order.map((cache) => {
       const file = manifest?.caches[cache]?.file ?? this.#existingFile(cache);
-      if (file && fs.existsSync(join(this.path, file))) {
+      if (file && exists(join(this.path, file))) {
         fs.unlinkSync(join(this.path, file));
         return { cache, file };
       }
@@ -216,7 +245,12 @@ export class CacheDirectory {
         // the header itself is damaged, or this is no regular file
       }
     }
-    const fromManifest = Object.entries(this.manifest?.caches ?? {}).find(([, c]) => c.file === file)?.[0];
+    let fromManifest: string | undefined;
+    try {
+      fromManifest = Object.entries(this.manifest?.caches ?? {}).find(([, c]) => c.file === file)?.[0];
+    } catch {
+      // a damaged manifest names nothing
+    }
     return fromManifest ?? file.replace(/\.(v8|json|csv)$/, '');
   }
 }

@@ -95,7 +95,7 @@ export function buildProgram(): Command {
   const program = new Command('depcache')
     .description("Inspect and manage a depcache manager's cache directory (no user code is loaded).")
     .option('--dir <dir>', 'the cache directory')
-    .option('--manager <name>', 'a manager name: its directory under the temp directory', 'general_cacher')
+    .option('--manager <name>', "a manager name: its directory under the per-user temp directory (<tmpdir>/depcache-<uid>)", 'general_cacher')
     .exitOverride()
     .showHelpAfterError();
 
@@ -227,10 +227,11 @@ export function buildProgram(): Command {
 
   program
     .command('invalidate <name>')
-    .description('delete the saved content of a cache and, cascading, of its dependents')
+    .description('delete the saved content of a cache and, cascading, of its dependents (refuses when the manifest cannot tell them)')
+    .option('--only', 'delete this cache alone, knowingly leaving its dependents')
     .option('--json', 'machine-readable output')
-    .action((name: string, opts: { json?: boolean }) => {
-      const result = new CacheDirectory(directoryOf(program)).invalidate(name);
+    .action((name: string, opts: { json?: boolean; only?: boolean }) => {
+      const result = new CacheDirectory(directoryOf(program)).invalidate(name, opts.only === true);
       if (opts.json) return out(JSON.stringify(result, null, 1));
       for (const r of result) out(r.file ? `deleted ${r.cache} (${r.file})` : `${r.cache}: nothing saved`);
     });

@@ -1,6 +1,10 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import * as lockfile from 'proper-lockfile';
+import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
+import { FormatError } from './file-format';
+import { quarantine, readCacheFileSync } from './file-store';
 import type { SafeDirectory } from './safe-directory';
 
 /** The manifest's file name: cache files never start with a dot, so it can never collide. */
@@ -18,13 +22,26 @@ export interface Manifest {
   readonly dependents: Record<string, string[]>;
 }
 
+// Held only while one read-merge-write runs (milliseconds); a holder that died leaves a lock
+// whose mtime stops moving, and it is taken over once it is this old.
+const LOCK_STALE_MS = 10_000;
+const LOCK_WAIT_MS = 5_000;
+
+/**
+ * The manifest in `directory`: undefined when there is none.
+ * @throws {FormatError} when it is there but damaged (not JSON, or not a manifest)
+ */
 export function readManifest(directory: string): Manifest | undefined {
+  const buf = readCacheFileSync(MANIFEST_FILE, join(directory, MANIFEST_FILE));
+  if (buf === undefined) return undefined;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(fs.readFileSync(join(directory, MANIFEST_FILE), 'utf8')) as Manifest;
-    return parsed.format === 'depcache-manifest' ? parsed : undefined;
-  } catch {
-    return undefined; // none yet, or unreadable: the next write replaces it
+    parsed = JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    throw new FormatError(`the manifest is not valid JSON (${(err as Error).message})`);
   }
+  if (!isManifest(parsed)) throw new FormatError('the manifest lacks its format, caches or dependents');
+  return parsed;
 }
 
 /** Merges what this process knows into what is on disk (other processes may share the directory). */
@@ -39,16 +56,91 @@ export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Man
   return { ...ours, caches: { ...onDisk.caches, ...ours.caches }, dependents };
 }
 
-export async function writeManifest(place: SafeDirectory, manifest: Manifest): Promise<void> {
-  place.prepareForWrite();
-  const merged = mergeManifest(readManifest(place.path), manifest);
-  await writeFileAtomic(join(place.path, MANIFEST_FILE), async (opened) => {
-    await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
-  }, place.fileMode);
+/**
+ * Merges `manifest` into the one on disk and writes the result atomically, under a lock, so
+ * managers in several processes (or one) on the same directory never drop each other's caches
+ * or edges. A damaged manifest is moved aside and reported through `report`, never overwritten.
+ * @throws {CacheIOError} when the manifest cannot be written
+ */
+export async function writeManifest(place: SafeDirectory, manifest: Manifest, report: (err: Error) => void): Promise<void> {
+  const path = join(place.path, MANIFEST_FILE);
+  try {
+    place.prepareForWrite();
+    const release = await lockfile.lock(path, {
+      realpath: false,
+      stale: LOCK_STALE_MS,
+      retries: { retries: Math.ceil(LOCK_WAIT_MS / 100), minTimeout: 5, maxTimeout: 100, factor: 1.5 },
+    });
+    try {
+      const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
+      await writeFileAtomic(path, async (opened) => {
+        await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
+      }, place.fileMode);
+    } finally {
+      await release().catch(() => undefined);
+    }
+  } catch (err) {
+    throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
+  }
 }
 
-export function writeManifestSync(place: SafeDirectory, manifest: Manifest): void {
-  place.prepareForWrite();
-  const merged = mergeManifest(readManifest(place.path), manifest);
-  writeFileAtomicSync(join(place.path, MANIFEST_FILE), (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
+/** The synchronous twin of {@link writeManifest}, for process exit: waits for the lock up to a second. */
+export function writeManifestSync(place: SafeDirectory, manifest: Manifest, report: (err: Error) => void): void {
+  const path = join(place.path, MANIFEST_FILE);
+  try {
+    place.prepareForWrite();
+    const release = lockSyncWaiting(path, 1000);
+    try {
+      const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
+      writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
+    } finally {
+      release?.();
+    }
+  } catch (err) {
+    throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
+  }
+}
+
+/** The manifest on disk; a damaged one is moved aside (kept, reported) and counts as none. */
+function readOrSetAside(directory: string, report: (err: Error) => void): Manifest | undefined {
+  try {
+    return readManifest(directory);
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    const path = join(directory, MANIFEST_FILE);
+    const quarantinedTo = quarantine(MANIFEST_FILE, path);
+    report(new CorruptCacheFileError(MANIFEST_FILE, path, `${err.message}; a new one is written from the caches registered now`, { quarantinedTo }));
+    return undefined;
+  }
+}
+
+/**
+ * The sync API of proper-lockfile takes no retries; at exit we may still wait a little for a
+ * writer in another process. Gives up after `waitMs` and writes without the lock (a merge that
+ * may race beats losing what this process knows).
+ */
+function lockSyncWaiting(path: string, waitMs: number): (() => void) | undefined {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return lockfile.lockSync(path, { realpath: false, stale: LOCK_STALE_MS });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > until) return undefined;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+function isManifest(value: unknown): value is Manifest {
+  const m = value as Partial<Manifest> | null;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    m.format === 'depcache-manifest' &&
+    typeof m.caches === 'object' &&
+    m.caches !== null &&
+    typeof m.dependents === 'object' &&
+    m.dependents !== null &&
+    Object.values(m.dependents).every((d) => Array.isArray(d))
+  );
 }
