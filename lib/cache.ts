@@ -12,6 +12,12 @@ import { assertCacheName } from './store/file-name';
 
 type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * A cache of any key and value types, where a signature accepts every cache (a dependent, say):
+ * `CacheMap<K, V>` is invariant in both, so `CacheMap<unknown, unknown>` would refuse a typed one.
+ */
+export type AnyCacheMap = CacheMap<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 /** Reads saved contents; `undefined` or `null` means nothing is saved. */
 export type Loader<K, V> = (name: string) => MaybePromise<Contents<K, V> | undefined | null>;
 /** Persists contents. It receives a point-in-time copy it may keep. */
@@ -50,7 +56,7 @@ export interface CacheOptions<K, V> extends CacheHooks<K, V> {
   /** Initial contents, copied in. Without them the cache has no contents until loaded or built. */
   readonly contents?: Contents<K, V>;
   /** Caches (or their names) that depend on this one. @default none */
-  readonly dependents?: Iterable<string | CacheMap<unknown, unknown>>;
+  readonly dependents?: Iterable<string | AnyCacheMap>;
   /** Whether an empty cache is saved (CacheMan's `save_on_blank_cache`). @default true */
   readonly saveOnBlank?: boolean;
 }
@@ -242,7 +248,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** Makes `dependent` follow this cache through cascading operations. */
-  addDependent(dependent: string | CacheMap<unknown, unknown>): void {
+  addDependent(dependent: string | AnyCacheMap): void {
     this.manager.addDependency(this.name, typeof dependent === 'string' ? dependent : dependent.name);
   }
 

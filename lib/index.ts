@@ -10,6 +10,7 @@ export type {
 export type { Manifest } from './store/manifest';
 export { CacheMap } from './cache';
 export type {
+  AnyCacheMap,
   CacheHooks,
   CacheOptions,
   CacheStats,

@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import pidusage from 'pidusage';
 import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCacheOptions } from './auto-sync-cache';
-import { CHANGE_SAVER, type CacheHooks, type CacheMap, type CacheStats } from './cache';
+import { CHANGE_SAVER, type AnyCacheMap, type CacheHooks, type CacheMap, type CacheStats } from './cache';
 import type { Contents } from './contents';
-import { CacheNotFoundError, DepcacheError, ManagerClosedError } from './errors';
+import { CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
 import { emitGuarded, reportBackgroundError } from './background-errors';
 import { flushAtExit, forgetAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
@@ -68,7 +68,7 @@ export interface ManagerStats {
   readonly memory: NodeJS.MemoryUsage;
 }
 
-type AnyCache = CacheMap<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type AnyCache = AnyCacheMap;
 type HookSetter = keyof CacheHooks<unknown, unknown>;
 
 const DEFAULT_MANAGER = 'general_cacher';
@@ -543,13 +543,28 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     if (this.#closed) throw new ManagerClosedError(this.name);
   }
 
-  /** Saves every dirty cache synchronously; runs at process exit. @internal */
-  flushSync(): void {
-    for (const cache of this.#caches.values()) cache.flushSync();
+  /**
+   * Saves every dirty cache synchronously; runs at process exit. One failure does not stop the
+   * others; the failures are returned, each naming its cache. @internal
+   */
+  flushSync(): unknown[] {
+    const failures: unknown[] = [];
+    for (const cache of this.#caches.values()) {
+      try {
+        cache.flushSync();
+      } catch (err) {
+        failures.push(err instanceof DepcacheError ? err : new DepcacheError('EIO', `${cache.name}: ${errorMessage(err)}`, { cause: err }));
+      }
+    }
     if (this.#manifestDirty) {
       this.#manifestDirty = false;
-      writeManifestSync(this.store.place, this.#manifest(), (err) => this.reportError(err));
+      try {
+        writeManifestSync(this.store.place, this.#manifest(), (err) => this.reportError(err));
+      } catch (err) {
+        failures.push(err);
+      }
     }
+    return failures;
   }
 
   /** Path of the manifest the CLI reads (`graph`, `invalidate`). */

@@ -17,7 +17,7 @@ import { type Manifest, readManifest } from '../lib/store/manifest';
 import { main as cliMain } from '../lib/cli/main';
 import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
-import { assertRejects, makeTempDir, removeDir } from './helpers';
+import { assertRejects, makeTempDir, removeDir, runFixture } from './helpers';
 
 /** A tmpfs of `kb` KiB mounted on a fresh directory, or undefined where mounting is not allowed. */
 function mountTmpfs(kb: number): { dir: string; unmount: () => void } | undefined {
@@ -117,6 +117,32 @@ describe('data safety', () => {
       expect(copy.size).to.equal(50);
       await reader.close();
     });
+  });
+
+  describe('a failed save at exit', () => {
+    let mount: { dir: string; unmount: () => void } | undefined;
+    beforeEach(function () {
+      mount = mountTmpfs(1024);
+      if (!mount) this.skip(); // needs root (CI runs as root)
+    });
+    afterEach(() => {
+      mount?.unmount();
+      mount = undefined;
+    });
+    for (const mode of ['full-natural', 'full-exit0']) {
+      it(`makes the exit status non-zero and names the cache and the reason (${mode})`, async () => {
+        const dir = (mount as { dir: string }).dir;
+        const r = await runFixture('exit-flush.ts', [dir, mode]);
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.match(/depcache: unsaved edits lost at exit: c: write failed .*ENOSPC/);
+        // The old file is intact and loads.
+        fs.unlinkSync(path.join(dir, 'filler.bin'));
+        const reader = new CacheManager('exit', { baseDirectory: dir });
+        const cache = new PersistentCache('c', { manager: reader });
+        expect(await cache.load()).to.equal(true);
+        await reader.close();
+      });
+    }
   });
 
   describe('files in the cache directory that are not cache files', () => {

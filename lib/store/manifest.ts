@@ -23,9 +23,11 @@ export interface Manifest {
 }
 
 // Held only while one read-merge-write runs (milliseconds); a holder that died leaves a lock
-// whose mtime stops moving, and it is taken over once it is this old.
-const LOCK_STALE_MS = 10_000;
+// whose mtime stops moving, and it is taken over once it is this old (proper-lockfile's least).
+const LOCK_STALE_MS = 2_000;
 const LOCK_WAIT_MS = 5_000;
+// Manifests this process is writing asynchronously: at exit their lock may be ours, abandoned.
+const writingHere = new Set<string>();
 
 /**
  * The manifest in `directory`: undefined when there is none.
@@ -64,6 +66,7 @@ export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Man
  */
 export async function writeManifest(place: SafeDirectory, manifest: Manifest, report: (err: Error) => void): Promise<void> {
   const path = join(place.path, MANIFEST_FILE);
+  writingHere.add(path);
   try {
     place.prepareForWrite();
     const release = await lockfile.lock(path, {
@@ -81,6 +84,8 @@ export async function writeManifest(place: SafeDirectory, manifest: Manifest, re
     }
   } catch (err) {
     throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
+  } finally {
+    writingHere.delete(path);
   }
 }
 
@@ -89,7 +94,7 @@ export function writeManifestSync(place: SafeDirectory, manifest: Manifest, repo
   const path = join(place.path, MANIFEST_FILE);
   try {
     place.prepareForWrite();
-    const release = lockSyncWaiting(path, 1000);
+    const release = lockSyncWaiting(path, writingHere.has(path) ? 0 : 1000);
     try {
       const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
       writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
