@@ -1,4 +1,5 @@
-import { opened } from './cache';
+import { openCache } from './cache';
+import { declareOptions } from './options';
 import { EditWindow, type TimeCheck } from './edit-window';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
 import type { CacheFileStore } from './store/file-store';
@@ -48,7 +49,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     name: string,
     options?: AutoSyncCacheOptions<K, V>,
   ): Promise<AutoSyncCache<K, V>> {
-    return opened(new AutoSyncCache<K, V>(name, options));
+    return openCache(AutoSyncCache<K, V>, name, options, () => new AutoSyncCache<K, V>(name, options));
   }
 
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}, store?: CacheFileStore) {
@@ -175,3 +176,5 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     this.editTrigger = Number.POSITIVE_INFINITY;
   }
 }
+
+declareOptions(AutoSyncCache, ['timeChecks', 'bucketSeconds', 'clock']);

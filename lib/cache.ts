@@ -1,10 +1,15 @@
 import { type Contents, fillMap, toMap } from './contents';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  CacheConflictError,
   CacheContentsMissingError,
   CacheHookError,
   DepcacheError,
   type HookName,
+  ManagerClosedError,
+  ReentrantCallError,
 } from './errors';
+import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue } from './options';
 import { CacheManager, getCacheManager } from './manager';
 import { DecodedEntries } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
@@ -129,7 +134,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   saveOnBlank: boolean;
 
   #hasContents = true; // as built by Map's constructor; the constructor settles it
+  #writable = true; // false once the manager closed: writes could never be saved
   readonly #realPrototype: object;
+  // The operation running now, if any: a call from inside it into this queue would deadlock.
+  #running: object | null = null;
   // Edits ever made, and how many of them the saved state covers; their difference is "dirty".
   #edits = 0;
   #savedEdits = 0;
@@ -154,6 +162,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
     this.#realPrototype = new.target.prototype as object;
     assertCacheName(name);
+    checkOptionsObject(name, options, new.target);
+    checkCacheOptions(name, options as Readonly<Record<string, unknown>>);
     this.name = name;
     this.manager = options.manager ?? getCacheManager();
     this.loader = options.loader ?? null;
@@ -173,14 +183,17 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /**
-   * Constructs the cache and runs `loadOrBuild()`, like CacheMan's constructor.
+   * Constructs the cache and, when no `contents` were given, runs `loadOrBuild()`, like
+   * CacheMan's constructor (given contents are kept, as unsaved edits). A name already
+   * registered with the manager resolves that cache when it is of the same class.
+   * @throws {CacheConflictError} EALREADY_REGISTERED when the name is registered as another class
    * @example const users = await CacheMap.open('users', { builder: fetchUsers });
    */
   static open<K = unknown, V = unknown>(
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<CacheMap<K, V>> {
-    return opened(new CacheMap<K, V>(name, options));
+    return openCache(CacheMap<K, V>, name, options, () => new CacheMap<K, V>(name, options));
   }
 
   // ----- Map surface: reads are Map's own; writes count edits. -----
@@ -261,7 +274,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   load(cascade = false): Promise<boolean> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.load(false));
-    return this.#exclusive(() => this.#loadNow());
+    return this.#exclusive(() => this.#loadNow(), 'load');
   }
 
   /**
@@ -271,11 +284,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   save(cascade = false): Promise<boolean> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.save(false));
+    // Before the coalescing: a hook awaiting the queued save would wait for itself.
+    const reentry = this.#reentry('save');
+    if (reentry) return Promise.reject(reentry);
     if (this.#queuedSave) return this.#queuedSave;
     const queued = this.#exclusive(() => {
       this.#queuedSave = null;
       return this.#saveNow();
-    });
+    }, 'save');
     this.#queuedSave = queued;
     return queued;
   }
@@ -288,14 +304,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       const loaded = await this.#loadNow();
       this.manager.notify('invalidate', { cache: this.name, loaded });
       return loaded;
-    });
+    }, 'invalidate');
   }
 
   /** Runs the deleter; memory is untouched. Cascades to dependents by default. */
   deleteSavedContent(cascade = true): Promise<void> {
     this.manager.announce('delete', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.deleteSavedContent(false));
-    return this.#exclusive(() => this.#deleteNow());
+    return this.#exclusive(() => this.#deleteNow(), 'deleteSavedContent');
   }
 
   /** Drops memory and saved state, builds and saves; cascades to dependents by default. */
@@ -307,7 +323,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       const built = await this.#produceBuilt();
       await this.#deleteNow();
       await this.#installBuilt(built);
-    });
+    }, 'invalidateAndRebuild');
   }
 
   /** Loads, and builds (and saves) when nothing valid was loaded. Resolves true when loaded. */
@@ -317,12 +333,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (await this.#loadNow()) return true;
       await this.#installBuilt(await this.#produceBuilt());
       return false;
-    });
+    }, 'loadOrBuild');
   }
 
   /** Runs builder → postProcessor, replaces the entries in place, then saves. */
   build(): Promise<void> {
-    return this.#exclusive(async () => this.#installBuilt(await this.#produceBuilt()));
+    return this.#exclusive(async () => this.#installBuilt(await this.#produceBuilt()), 'build');
   }
 
   /** Saves (CacheMan's `with cache:`), for `await using cache = ...`. */
@@ -443,12 +459,46 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #setHasContents(has: boolean): void {
     if (has === this.#hasContents) return;
     this.#hasContents = has;
-    Object.setPrototypeOf(this, has ? this.#realPrototype : missingContentsPrototype(this.#realPrototype));
+    this.#applyPrototype();
   }
 
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Refuses every write from now on with ManagerClosedError (the manager closed: nothing could
+   * save it); reads keep working. Costs `set` nothing: the methods that throw live on a twin
+   * prototype, as for a cache without contents. @internal
+   */
+  refuseWrites(): void {
+    this.#writable = false;
+    this.#applyPrototype();
+  }
+
+  #applyPrototype(): void {
+    let proto = this.#hasContents ? this.#realPrototype : missingContentsPrototype(this.#realPrototype);
+    if (!this.#writable) proto = closedPrototype(proto);
+    Object.setPrototypeOf(this, proto);
+  }
+
+  /** The error for a call into this queue from inside this cache's running operation, if it is one. */
+  #reentry(operation: string): ReentrantCallError | undefined {
+    const running = this.#running;
+    if (running === null || enclosing.getStore()?.has(running) !== true) return undefined;
+    return new ReentrantCallError(this.name, operation);
+  }
+
+  #exclusive<T>(fn: () => Promise<T>, operation: string): Promise<T> {
     this.manager.assertOpen();
-    const run = this.#tail.then(fn, fn);
+    const reentry = this.#reentry(operation);
+    if (reentry) return Promise.reject(reentry);
+    const enter = (): Promise<T> => {
+      const token = {};
+      this.#running = token;
+      const inside = new Set(enclosing.getStore());
+      inside.add(token);
+      return enclosing.run(inside, fn).finally(() => {
+        if (this.#running === token) this.#running = null;
+      });
+    };
+    const run = this.#tail.then(enter, enter);
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -716,11 +766,85 @@ function missingContentsPrototype(real: object): object {
   return twin;
 }
 
-/** Runs `loadOrBuild()` on a new cache and resolves it: the body of every class's `open()`. @internal */
-export async function opened<C extends CacheMap<any, any>>(cache: C): Promise<C> {
-  await cache.loadOrBuild();
+// One twin per prototype (real or missing-contents) for caches whose manager closed.
+const closedPrototypes = new WeakMap<object, object>();
+const WRITES = ['set', 'delete', 'clear'] as const;
+
+function closedPrototype(base: object): object {
+  let twin = closedPrototypes.get(base);
+  if (twin) return twin;
+  twin = Object.create(base) as object;
+  for (const method of WRITES) {
+    Object.defineProperty(twin, method, {
+      configurable: true,
+      writable: true,
+      value: function refused(this: AnyCacheMap): never {
+        throw new ManagerClosedError(this.manager.name, this.name);
+      },
+    });
+  }
+  closedPrototypes.set(base, twin);
+  return twin;
+}
+
+// The lifecycle operations enclosing the running code, through its async context (see #reentry).
+const enclosing = new AsyncLocalStorage<ReadonlySet<object>>();
+
+/**
+ * The body of every class's `open()`: the registered cache of that name when it is of the same
+ * class (given contents replace its entries, as unsaved edits), else a new one; then
+ * `loadOrBuild()` unless it has contents. @internal
+ */
+export async function openCache<C extends AnyCacheMap>(
+  cls: abstract new (...args: never[]) => C,
+  name: string,
+  options: { readonly manager?: CacheManager; readonly contents?: unknown } | undefined,
+  create: () => C,
+): Promise<C> {
+  checkOptionsObject(typeof name === 'string' ? name : 'open', options, undefined);
+  const manager = options?.manager ?? getCacheManager();
+  let cache: C;
+  if (typeof name === 'string' && manager instanceof CacheManager && manager.cacheRegistered(name)) {
+    const registered = manager.getCache(name);
+    if (registered.constructor !== cls) {
+      throw new CacheConflictError(name, manager.name, registered.constructor.name, cls.name);
+    }
+    cache = registered as C;
+    if (options?.contents !== undefined) cache.adoptContents(options.contents as Contents<unknown, unknown>);
+  } else cache = create();
+  if (!cache.hasContents) await cache.loadOrBuild();
   return cache;
 }
+
+/** Runs `loadOrBuild()` on a new cache unless it has contents. @internal */
+export async function opened<C extends AnyCacheMap>(cache: C): Promise<C> {
+  if (!cache.hasContents) await cache.loadOrBuild();
+  return cache;
+}
+
+/** The types of the options every cache takes (names are checked by checkOptionsObject). */
+function checkCacheOptions(name: string, options: Readonly<Record<string, unknown>>): void {
+  if (options.manager !== undefined && !(options.manager instanceof CacheManager)) {
+    throw new TypeError(`${name}: manager: expected a CacheManager, got ${describeValue(options.manager)}`);
+  }
+  for (const hook of HOOKS) checkHook(name, hook, options[hook]);
+  checkBoolean(name, 'saveOnBlank', options.saveOnBlank);
+  const { dependents } = options;
+  if (dependents !== undefined) {
+    if (typeof dependents !== 'object' || dependents === null || !(Symbol.iterator in dependents) || typeof dependents === 'string') {
+      throw new TypeError(`${name}: dependents: expected an iterable of cache names or caches, got ${describeValue(dependents)}`);
+    }
+    for (const d of dependents as Iterable<unknown>) {
+      if (typeof d !== 'string' && !(d instanceof CacheMap)) {
+        throw new TypeError(`${name}: dependents: expected cache names or caches, got ${describeValue(d)}`);
+      }
+    }
+  }
+}
+
+const HOOKS = ['loader', 'saver', 'deleter', 'builder', 'validator', 'preProcessor', 'postProcessor'] as const;
+
+declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', ...HOOKS]);
 
 /** A snapshot of a map nobody mutates while it is read (a pre-processed copy, or the exit path). */
 function plainSnapshot(map: Map<unknown, unknown>): EntrySnapshot {

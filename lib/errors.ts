@@ -12,6 +12,8 @@ export type DepcacheErrorCode =
   | 'EHOOK'
   | 'EIO'
   | 'ECLOSED'
+  | 'EALREADY_REGISTERED'
+  | 'EREENTRANT'
   | 'EUNSAFE_DIRECTORY'
   | 'EUNKEYABLE'
   | 'EPOOL_TIMEOUT'
@@ -143,11 +145,62 @@ export class CacheIOError extends DepcacheError {
   }
 }
 
-/** The manager was closed; it accepts no new work. */
+/**
+ * The manager was closed; it accepts no new work, and its caches accept no writes (they could
+ * never be saved). Reads keep working. `cacheName` is set when a cache's write was refused.
+ */
 export class ManagerClosedError extends DepcacheError {
   override name = 'ManagerClosedError';
-  constructor(readonly managerName: string) {
-    super('ECLOSED', `${managerName}: the cache manager is closed`);
+  constructor(
+    readonly managerName: string,
+    readonly cacheName?: string,
+  ) {
+    super(
+      'ECLOSED',
+      cacheName === undefined
+        ? `${managerName}: the cache manager is closed`
+        : `${cacheName}: cannot write: its manager ${managerName} is closed, so the write could never be saved`,
+    );
+  }
+}
+
+/**
+ * A cache of this name is already registered with the manager: a second object for it would
+ * split its state, so construction refuses, and `open()` refuses when the classes differ.
+ */
+export class CacheConflictError extends DepcacheError {
+  override name = 'CacheConflictError';
+  constructor(
+    readonly cacheName: string,
+    readonly managerName: string,
+    readonly registeredKind: string,
+    wantedKind: string,
+  ) {
+    const what = registeredKind === wantedKind ? `a ${registeredKind}` : `a ${registeredKind}, not a ${wantedKind}`;
+    super(
+      'EALREADY_REGISTERED',
+      `${cacheName}: already registered with manager ${managerName} as ${what}. ` +
+        `Get that cache with ${registeredKind}.open(${JSON.stringify(cacheName)}) or manager.getCache(${JSON.stringify(cacheName)}), ` +
+        `or replace it: await manager.deregisterCache(${JSON.stringify(cacheName)}) first`,
+    );
+  }
+}
+
+/**
+ * A hook called back into the queue of a cache whose own operation is running it (a saver
+ * awaiting its cache's load(), say): that call would wait for itself forever, so it fails at once.
+ */
+export class ReentrantCallError extends DepcacheError {
+  override name = 'ReentrantCallError';
+  constructor(
+    readonly cacheName: string,
+    readonly operation: string,
+  ) {
+    super(
+      'EREENTRANT',
+      `${cacheName}: ${operation}() was called from inside an operation of this same cache (a hook awaiting its own cache); ` +
+        `it would wait for itself forever. Use the contents the hook was given, or call ${operation}() after the operation has ended`,
+    );
   }
 }
 

@@ -53,6 +53,8 @@ export {
   CacheHookError,
   CacheIOError,
   ManagerClosedError,
+  CacheConflictError,
+  ReentrantCallError,
   UnsafeDirectoryError,
   UnkeyableArgumentsError,
   PoolTimeoutError,

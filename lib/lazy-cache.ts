@@ -1,4 +1,5 @@
-import { opened, type CacheOptions } from './cache';
+import { openCache, type CacheOptions } from './cache';
+import { declareOptions } from './options';
 import { NonPersistentCache } from './non-persistent-cache';
 
 /**
@@ -15,7 +16,7 @@ export class LazyCache<K = unknown, V = unknown> extends NonPersistentCache<K, V
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<LazyCache<K, V>> {
-    return opened(new LazyCache<K, V>(name, options));
+    return openCache(LazyCache<K, V>, name, options, () => new LazyCache<K, V>(name, options));
   }
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
@@ -39,3 +40,5 @@ export class LazyCache<K = unknown, V = unknown> extends NonPersistentCache<K, V
     return true;
   }
 }
+
+declareOptions(LazyCache, []);

@@ -4,9 +4,10 @@ import * as fs from 'node:fs';
 import pidusage from 'pidusage';
 import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCacheOptions } from './auto-sync-cache';
-import { CHANGE_SAVER, type AnyCacheMap, type CacheHooks, type CacheMap, type CacheStats } from './cache';
+import { CHANGE_SAVER, type AnyCacheMap, type CacheHooks, CacheMap, type CacheStats } from './cache';
 import type { Contents } from './contents';
-import { CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
+import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
+import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
 import { emitGuarded, reportBackgroundError } from './background-errors';
 import { flushAtExit, forgetAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
@@ -131,6 +132,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
     assertCacheName(name);
+    checkOptionsObject(name, options, CacheManager);
     const defaultBase = defaultBaseDirectory();
     const { baseDirectory = defaultBase, sharedDirectory = false } = options;
     if (typeof baseDirectory !== 'string' || baseDirectory === '') {
@@ -181,10 +183,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.assertOpen();
     const existing = this.#caches.get(cache.name);
     if (existing && existing !== cache) {
-      throw new DepcacheError(
-        'EINVALID_NAME',
-        `${cache.name}: a cache of this name is already registered with manager ${this.name}; deregister it first`,
-      );
+      throw new CacheConflictError(cache.name, this.name, existing.constructor.name, cache.constructor.name);
     }
     if (existing === cache) return;
     this.#caches.set(cache.name, cache);
@@ -221,9 +220,21 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     name: string,
     options: CustomCacheOptions<K, V> = {},
   ): Promise<CacheMap<K, V>> {
+    checkOptionsObject(name, options, undefined);
     const { persistent = true, autosync = true, cache: given, ...rest } = options;
+    checkBoolean(name, 'persistent', persistent);
+    checkBoolean(name, 'autosync', autosync);
     let cache: CacheMap<K, V>;
-    if (given) {
+    if (given !== undefined) {
+      if (!(given instanceof CacheMap)) {
+        throw new TypeError(`${name}: cache: expected a cache (a CacheMap), got ${describeValue(given)}`);
+      }
+      const ignored = Object.keys(rest).filter((k) => k !== 'manager');
+      if (ignored.length > 0) {
+        throw new TypeError(
+          `${name}: the cache option registers a cache as it was built; its other options (${ignored.join(', ')}) would be ignored: give them to the cache's constructor`,
+        );
+      }
       if (given.name !== name || given.manager !== this) {
         throw new TypeError(
           `${name}: registerCustomCache: the cache option must be named ${JSON.stringify(name)} and belong to this manager`,
@@ -242,10 +253,16 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     return cache;
   }
 
-  /** The cache, loaded or built; an unknown name registers a new AutoSyncCache. */
+  /**
+   * The registered cache as it is, without waiting for anything (CacheMan's `retrieve_cache`:
+   * safe from inside that cache's own hooks); an unknown name registers a new AutoSyncCache,
+   * loaded or built.
+   */
   async retrieveCache<K = unknown, V = unknown>(name: string): Promise<CacheMap<K, V>> {
+    const registered = this.#caches.get(name);
+    if (registered) return registered as CacheMap<K, V>;
     const cache = this.#ensure(name);
-    if (!cache.hasContents) await cache.loadOrBuild(false);
+    await cache.loadOrBuild(false);
     return cache as CacheMap<K, V>;
   }
 
@@ -401,7 +418,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
           failures.push(err);
         }
       }
-      for (const cache of this.#caches.values()) cache.dispose();
+      for (const cache of this.#caches.values()) {
+        cache.dispose();
+        cache.refuseWrites();
+      }
       await this.#manifestWrite;
       await this.#bus?.close();
       this.#closed = true;
@@ -630,6 +650,8 @@ interface InvalidationBusLike {
 function isShared(cache: AnyCache): boolean {
   return cache.saver !== null && CHANGE_SAVER in cache.saver;
 }
+
+declareOptions(CacheManager, ['baseDirectory', 'fileStore', 'sharedDirectory']);
 
 // Loaded on first use: the cache classes import this module, so a top-level import would be a cycle.
 function cacheClasses(): {

@@ -1,4 +1,5 @@
-import { CacheMap, opened, type CacheOptions } from './cache';
+import { CacheMap, openCache, type CacheOptions } from './cache';
+import { declareOptions } from './options';
 
 /**
  * A cache that lives in memory only (CacheMan's NonPersistentCache): loading gives an empty map,
@@ -10,7 +11,7 @@ export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V>
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<NonPersistentCache<K, V>> {
-    return opened(new NonPersistentCache<K, V>(name, options));
+    return openCache(NonPersistentCache<K, V>, name, options, () => new NonPersistentCache<K, V>(name, options));
   }
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
@@ -18,3 +19,5 @@ export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V>
     if (options.loader === undefined) this.loader = () => new Map<K, V>();
   }
 }
+
+declareOptions(NonPersistentCache, []);

@@ -1,4 +1,5 @@
-import { CacheMap, opened, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
+import { declareOptions } from './options';
+import { CacheMap, openCache, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
 import type { CacheFileStore, CorruptFilePolicy } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 
@@ -35,7 +36,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     name: string,
     options?: PersistentCacheOptions<K, V>,
   ): Promise<PersistentCache<K, V>> {
-    return opened(new PersistentCache<K, V>(name, options));
+    return openCache(PersistentCache<K, V>, name, options, () => new PersistentCache<K, V>(name, options));
   }
 
   /** `store` (internal): where the file lives; the manager's v8 store unless a subclass says. */
@@ -100,3 +101,5 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     return (snapshot) => store.writeSync(this.name, snapshot);
   }
 }
+
+declareOptions(PersistentCache, ['onCorrupt']);

@@ -1,5 +1,6 @@
 import { AutoSyncCache, type AutoSyncCacheOptions } from './auto-sync-cache';
-import { opened } from './cache';
+import { openCache } from './cache';
+import { checkHook, declareOptions, describeValue } from './options';
 import { getCacheManager } from './manager';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
 import { type RowBuilder, type RowReader, csvFormat } from './store/csv-format';
@@ -19,7 +20,13 @@ export interface CsvOptions<K, V> {
 export type CsvCacheOptions<K, V> = PersistentCacheOptions<K, V> & CsvOptions<K, V>;
 export type AutoSyncCsvCacheOptions<K, V> = AutoSyncCacheOptions<K, V> & CsvOptions<K, V>;
 
-function csvStore<K, V>(options: CsvCacheOptions<K, V>): TextFileStore {
+function csvStore<K, V>(name: string, options: CsvCacheOptions<K, V>): TextFileStore {
+  checkHook(name, 'rowBuilder', options.rowBuilder);
+  checkHook(name, 'rowReader', options.rowReader);
+  const { header } = options;
+  if (header !== undefined && !(Array.isArray(header) && header.every((h) => typeof h === 'string'))) {
+    throw new TypeError(`${name}: header: expected an array of strings, got ${describeValue(header)}`);
+  }
   const manager = options.manager ?? getCacheManager();
   return new TextFileStore(manager.store.place, csvFormat(options.rowBuilder, options.rowReader, options.header));
 }
@@ -40,10 +47,10 @@ function jsonStore<K, V>(options: PersistentCacheOptions<K, V>): TextFileStore {
  */
 export class CsvCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: CsvCacheOptions<K, V>): Promise<CsvCache<K, V>> {
-    return opened(new CsvCache<K, V>(name, options));
+    return openCache(CsvCache<K, V>, name, options, () => new CsvCache<K, V>(name, options));
   }
   constructor(name: string, options: CsvCacheOptions<K, V> = {}) {
-    super(name, options, csvStore(options));
+    super(name, options, csvStore(name, options));
   }
 }
 
@@ -53,10 +60,10 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
     name: string,
     options?: AutoSyncCsvCacheOptions<K, V>,
   ): Promise<AutoSyncCsvCache<K, V>> {
-    return opened(new AutoSyncCsvCache<K, V>(name, options));
+    return openCache(AutoSyncCsvCache<K, V>, name, options, () => new AutoSyncCsvCache<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCsvCacheOptions<K, V> = {}) {
-    super(name, options, csvStore(options));
+    super(name, options, csvStore(name, options));
   }
 }
 
@@ -67,7 +74,7 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
  */
 export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: PersistentCacheOptions<K, V>): Promise<JsonCache<K, V>> {
-    return opened(new JsonCache<K, V>(name, options));
+    return openCache(JsonCache<K, V>, name, options, () => new JsonCache<K, V>(name, options));
   }
   constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
     super(name, options, jsonStore(options));
@@ -77,9 +84,15 @@ export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
 /** A {@link JsonCache} that saves itself as edits pile up. */
 export class AutoSyncJsonCache<K = unknown, V = unknown> extends AutoSyncCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: AutoSyncCacheOptions<K, V>): Promise<AutoSyncJsonCache<K, V>> {
-    return opened(new AutoSyncJsonCache<K, V>(name, options));
+    return openCache(AutoSyncJsonCache<K, V>, name, options, () => new AutoSyncJsonCache<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
     super(name, options, jsonStore(options));
   }
 }
+
+const CSV_OPTIONS = ['rowBuilder', 'rowReader', 'header'];
+declareOptions(CsvCache, CSV_OPTIONS);
+declareOptions(AutoSyncCsvCache, CSV_OPTIONS);
+declareOptions(JsonCache, []);
+declareOptions(AutoSyncJsonCache, []);

@@ -264,7 +264,7 @@ function openSync(manager: CacheManager, cacheName: string): CacheMap<string, En
   if (cache instanceof PersistentCache && cache.hasDefaultLoader) cache.loadSync();
   else if (cache.loader !== null && !(cache instanceof NonPersistentCache)) {
     throw new TypeError(
-      `${cacheName}: memoize needs the cache loaded; it has a custom loader, so await manager.retrieveCache(${JSON.stringify(cacheName)}) before the first call`,
+      `${cacheName}: memoize needs the cache loaded; it has a custom loader, so await manager.reloadOrRebuildCache(${JSON.stringify(cacheName)}) before the first call`,
     );
   }
   if (!cache.hasContents) cache.adoptContents(new Map());
