@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import {
   AutoSyncCsvCache,
   CacheManager,
+  CacheSerializationError,
   CorruptCacheFileError,
   CsvCache,
   JsonCache,
@@ -105,6 +106,67 @@ describe('text stores', () => {
       const text = fs.readFileSync(cache.path, 'utf8');
       fs.writeFileSync(cache.path, text.split('\n').slice(0, 1).join('\n') + '\n');
       await assertRejects(cache.load(), CorruptCacheFileError, 'ECORRUPT');
+    });
+
+    it('loads back rows of every length the row builder produced', async () => {
+      const cache = new CsvCache<string, string[]>('ragged', {
+        manager,
+        contents: { a: [], b: ['1'], c: ['1', '2', '3'], d: [''] },
+        rowBuilder: (key, cells) => [key, ...cells],
+        rowReader: ([key, ...cells]) => [key as string, cells],
+        onCorrupt: 'throw',
+      });
+      await cache.save();
+      cache.clear();
+      expect(await cache.load()).to.equal(true);
+      expect(entriesOf(cache)).to.deep.equal({ a: [], b: ['1'], c: ['1', '2', '3'], d: [''] });
+    });
+
+    it('keeps a row of one empty cell (it is quoted, not a blank line)', async () => {
+      const cache = new CsvCache<string, string>('empty', { manager, contents: { k: '' }, rowBuilder: (_k, v) => [v], rowReader: ([v]) => ['k', v as string], onCorrupt: 'throw' });
+      await cache.save();
+      cache.clear();
+      await cache.load();
+      expect(entriesOf(cache)).to.deep.equal({ k: '' });
+    });
+
+    it('refuses, at save, a row builder that returns no cells, naming the key', async () => {
+      const cache = new CsvCache<string, string>('none', { manager, contents: { k: 'v' }, rowBuilder: () => [] });
+      const err = await assertRejects(cache.save(), CacheSerializationError, 'ESERIALIZE');
+      expect(err.message).to.match(/^none: .*"k"/);
+    });
+
+    it('accepts CRLF line ends and blank lines (a file from a spreadsheet or a hand edit)', async () => {
+      const cache = new CsvCache<string, string>('excel', { manager, contents: { a: '1', b: 'x\ny' }, onCorrupt: 'throw' });
+      await cache.save();
+      const text = fs.readFileSync(cache.path, 'utf8');
+      fs.writeFileSync(cache.path, `\r\n${text.replace(/\n(?=[ab#])/g, '\r\n\r\n').replace(/end\n$/, 'end\r\n')}`);
+      cache.clear();
+      expect(await cache.load()).to.equal(true);
+      expect(entriesOf(cache)).to.deep.equal({ a: '1', b: 'x\ny' });
+    });
+
+    it('still detects a file cut at a row boundary with CRLF line ends', async () => {
+      const cache = new CsvCache('cutcrlf', { manager, contents: { a: '1', b: '2' }, onCorrupt: 'throw' });
+      await cache.save();
+      const crlf = fs.readFileSync(cache.path, 'utf8').replace(/\n/g, '\r\n');
+      fs.writeFileSync(cache.path, crlf.split('\r\n').slice(0, 1).join('\r\n') + '\r\n');
+      await assertRejects(cache.load(), CorruptCacheFileError, 'ECORRUPT');
+    });
+
+    it("runs README's example: composite keys as strings, found again after a load", async () => {
+      type Price = { sku: string; year: number; price: number };
+      const options = {
+        manager,
+        header: ['sku', 'year', 'price'],
+        rowBuilder: (_key: string, { sku, year, price }: Price) => [sku, year, price],
+        rowReader: ([sku = '', year, price]: string[]) => [`${sku}/${year}`, { sku, year: Number(year), price: Number(price) }] as const,
+      };
+      const prices = await CsvCache.open<string, Price>('prices', options);
+      prices.set('A1/2024', { sku: 'A1', year: 2024, price: 9.5 });
+      await manager.deregisterCache('prices'); // saves, then forgets
+      const again = await CsvCache.open<string, Price>('prices', options);
+      expect(again.get('A1/2024')).to.deep.equal({ sku: 'A1', year: 2024, price: 9.5 });
     });
 
     it('saves itself as edits pile up (AutoSyncCsvCache)', async () => {

@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
+import { CacheSerializationError } from '../errors';
 import { FormatError } from './file-format';
 import { toJsonSafe } from './json-safe';
 import type { TextFormat } from './text-file-store';
@@ -23,27 +24,36 @@ function cell(value: unknown): string {
 
 /**
  * CSV rows through a row builder and reader (defaults: `[key, value]` and the first two cells,
- * as strings), quoted by csv-stringify and parsed strictly by csv-parse (commas, quotes and
- * newlines inside cells are safe), and a trailer line so truncation is detected.
+ * as strings), quoted by csv-stringify and parsed by csv-parse (commas, quotes and newlines
+ * inside cells are safe), and a trailer line so truncation is detected. Rows may differ in
+ * length; CRLF line ends and blank lines (a hand edit, a file saved by a spreadsheet) are
+ * accepted: the writer quotes empty cells, so no row it writes is ever a blank line.
  */
 export function csvFormat<K, V>(rowBuilder?: RowBuilder<K, V>, rowReader?: RowReader<K, V>, header?: readonly string[]): TextFormat {
   const build = rowBuilder ?? ((k: K, v: V) => [k, v]);
   const read = rowReader ?? ((row: string[]) => [row[0], row[1]] as unknown as readonly [K, V]);
   return {
     extension: '.csv',
-    encode(_name, entries) {
-      const rows = entries.map(([k, v]) => build(k as K, v as V).map(cell));
+    encode(name, entries) {
+      const rows = entries.map(([k, v]) => {
+        const cells = build(k as K, v as V);
+        if (!Array.isArray(cells) || cells.length === 0) {
+          const got = Array.isArray(cells) ? 'no cells' : `${typeof cells}, not an array of cells`;
+          throw new CacheSerializationError(name, k, true, { cause: new TypeError(`the row builder returned ${got}`) });
+        }
+        return cells.map(cell);
+      });
       const head = header ? [header.map(cell)] : [];
-      return `${stringify([...head, ...rows])}${TRAILER}\n`;
+      // quoted_empty: a row of one empty cell would otherwise be a blank line, which reads skip.
+      // quoted_match: a cell starting with '#' can never pass for the end marker.
+      return `${stringify([...head, ...rows], { quoted_empty: true, quoted_match: /^#/ })}${TRAILER}\n`;
     },
     decode(_name, text) {
-      const end = text.lastIndexOf(`${TRAILER}\n`);
-      if (end < 0 || end + TRAILER.length + 1 !== text.length || (end > 0 && text[end - 1] !== '\n')) {
-        throw new FormatError('the end marker is missing: the file is truncated');
-      }
+      const marker = END.exec(text);
+      if (marker === null) throw new FormatError('the end marker is missing: the file is truncated');
       let rows: string[][];
       try {
-        rows = parse(text.slice(0, end), { relax_column_count: false, skip_empty_lines: false }) as string[][];
+        rows = parse(text.slice(0, marker.index), { relax_column_count: true, skip_empty_lines: true }) as string[][];
       } catch (err) {
         throw new FormatError(`not valid CSV (${(err as Error).message})`);
       }
@@ -56,3 +66,6 @@ export function csvFormat<K, V>(rowBuilder?: RowBuilder<K, V>, rowReader?: RowRe
     },
   };
 }
+
+// The marker as the last line, after a line end (or alone), with LF or CRLF, the final line end optional.
+const END = /(?<=^|\n)# depcache end(?:\r?\n)?$/;
