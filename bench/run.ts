@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --json FILE] [-- --readme]
+// npm run bench [-- --quick] [-- --json FILE] [-- --readme] [-- --only getSet,saveAndLoad,...]
 // Every figure is measured in this run and every comparison is a ratio against a baseline
 // measured in this same run. Nothing here asserts: targets are shown, never enforced.
 import * as fs from 'node:fs';
@@ -32,6 +32,10 @@ const quick = args.includes('--quick');
 const jsonIndex = args.indexOf('--json');
 const jsonOut = jsonIndex >= 0 ? args[jsonIndex + 1] : undefined;
 const writeReadme = args.includes('--readme');
+const onlyIndex = args.indexOf('--only');
+// Phases to run (all by default): a partial run is for checking one figure, never for the README.
+const only = onlyIndex >= 0 ? new Set((args[onlyIndex + 1] ?? '').split(',')) : undefined;
+const phase = (name: string): boolean => only === undefined || only.has(name);
 
 const RUNS = quick ? 3 : 5;
 const SIZES = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
@@ -321,13 +325,13 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     console.error(`depcache bench (${quick ? 'quick' : 'full'}: ${RUNS} runs, medians) on ${os.cpus().length} cores, Node ${process.version}`);
-    await getSet();
-    await saveAndLoad(dir);
-    heap();
-    memoHit();
-    await pools();
-    await stall();
-    await redis();
+    if (phase('getSet')) await getSet();
+    if (phase('saveAndLoad')) await saveAndLoad(dir);
+    if (phase('heap')) heap();
+    if (phase('memoHit')) memoHit();
+    if (phase('pools')) await pools();
+    if (phase('stall')) await stall();
+    if (phase('redis')) await redis();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -338,7 +342,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(path.resolve(jsonOut)), { recursive: true });
     fs.writeFileSync(jsonOut, JSON.stringify({ quick, node: process.version, at: new Date().toISOString(), figures }, null, 2));
   }
-  if (writeReadme) {
+  if (writeReadme && only === undefined) {
     const readme = path.join(__dirname, '..', 'README.md');
     const text = fs.readFileSync(readme, 'utf8');
     const start = '<!-- bench:start -->';
