@@ -104,7 +104,7 @@ export interface ChangeSaver<K, V> {
   [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<number | undefined>;
 }
 
-/** Writes a snapshot through a store that can read the live map copy-on-write. @internal */
+/** Writes a snapshot through a store that can read the live map copy-on-write. */
 export type SnapshotWriter = (snapshot: EntrySnapshot) => Promise<number>;
 
 

@@ -1,6 +1,7 @@
 // The package's only entry point: every public name is listed here, nothing else is public.
 export { CacheManager, getCacheManager } from './manager';
 export type {
+  CacheClass,
   CacheManagerOptions,
   CacheManagerEvents,
   CustomCacheOptions,
@@ -35,7 +36,7 @@ export { EditWindow, DEFAULT_TIME_CHECKS } from './edit-window';
 export type { EditWindowOptions, TimeCheck } from './edit-window';
 export { memoize, memoized } from './memoize/memoize';
 export { RedisStore } from './redis/redis-store';
-export type { RedisStoreOptions } from './redis/redis-store';
+export type { RedisClient, RedisStoreOptions } from './redis/redis-store';
 export type { InvalidationBus, BusOptions, BusMessage, BusOperation } from './redis/bus';
 export type { Memoized, MemoizeOptions, MemoizeClearOptions } from './memoize/memoize';
 export { Pool, PoolLease, PoolScope } from './pool/pool';

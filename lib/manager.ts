@@ -3,7 +3,9 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import pidusage from 'pidusage';
 import { basename, join, resolve } from 'node:path';
-import type { AutoSyncCacheOptions } from './auto-sync-cache';
+import type { AutoSyncCache, AutoSyncCacheOptions } from './auto-sync-cache';
+import type { NonPersistentCache } from './non-persistent-cache';
+import type { PersistentCache } from './persistent-cache';
 import { CHANGE_SAVER, type AnyCacheMap, type CacheHooks, CacheMap, type CacheStats } from './cache';
 import type { Contents } from './contents';
 import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
@@ -161,11 +163,18 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     return this.#caches.has(name);
   }
 
-  /** The registered cache (CacheMan's `retrieve_raise`). @throws {CacheNotFoundError} */
-  getCache<K = unknown, V = unknown>(name: string): CacheMap<K, V> {
+  /**
+   * The registered cache (CacheMan's `retrieve_raise`). With `kind`, it is typed as that class,
+   * and checked: `manager.getCache('users', AutoSyncCache<string, User>)`.
+   * @throws {CacheNotFoundError} when no cache has that name
+   * @throws {CacheConflictError} when it is not an instance of `kind`
+   */
+  getCache<K = unknown, V = unknown>(name: string): CacheMap<K, V>;
+  getCache<C extends AnyCacheMap>(name: string, kind: CacheClass<C>): C;
+  getCache(name: string, kind?: CacheClass<AnyCacheMap>): AnyCacheMap {
     const cache = this.#caches.get(name);
     if (!cache) throw new CacheNotFoundError(name);
-    return cache as CacheMap<K, V>;
+    return kind === undefined ? cache : checkKind(this, cache, kind);
   }
 
   /** Changes whenever a cache is registered or deregistered, so holders of a cache object can tell it may be stale. @internal */
@@ -198,14 +207,15 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   async registerCache<K = unknown, V = unknown>(
     name: string,
     contents?: Contents<K, V>,
-  ): Promise<CacheMap<K, V>> {
+  ): Promise<AutoSyncCache<K, V>> {
+    const { AutoSyncCache } = cacheClasses();
     const existing = this.#caches.get(name);
     if (existing) {
-      if (contents !== undefined) existing.adoptContents(contents);
-      else if (!existing.hasContents) await existing.loadOrBuild(false);
-      return existing as CacheMap<K, V>;
+      const cache = checkKind(this, existing, AutoSyncCache<K, V>);
+      if (contents !== undefined) cache.adoptContents(contents);
+      else if (!cache.hasContents) await cache.loadOrBuild(false);
+      return cache;
     }
-    const { AutoSyncCache } = cacheClasses();
     const cache = new AutoSyncCache<K, V>(name, { manager: this, contents });
     if (contents === undefined) await cache.loadOrBuild(false);
     return cache;
@@ -216,6 +226,20 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * AutoSyncCache by default, PersistentCache with `autosync: false`, NonPersistentCache with
    * `persistent: false`, or `cache` itself. Resolves the cache, loaded or built.
    */
+  registerCustomCache<C extends AnyCacheMap>(name: string, options: { readonly cache: C }): Promise<C>;
+  registerCustomCache<K = unknown, V = unknown>(
+    name: string,
+    options: CustomCacheOptions<K, V> & { readonly persistent: false },
+  ): Promise<NonPersistentCache<K, V>>;
+  registerCustomCache<K = unknown, V = unknown>(
+    name: string,
+    options: CustomCacheOptions<K, V> & { readonly persistent?: true; readonly autosync: false },
+  ): Promise<PersistentCache<K, V>>;
+  registerCustomCache<K = unknown, V = unknown>(
+    name: string,
+    options?: CustomCacheOptions<K, V> & { readonly persistent?: true; readonly autosync?: true },
+  ): Promise<AutoSyncCache<K, V>>;
+  registerCustomCache<K = unknown, V = unknown>(name: string, options?: CustomCacheOptions<K, V>): Promise<CacheMap<K, V>>;
   async registerCustomCache<K = unknown, V = unknown>(
     name: string,
     options: CustomCacheOptions<K, V> = {},
@@ -258,12 +282,15 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * safe from inside that cache's own hooks); an unknown name registers a new AutoSyncCache,
    * loaded or built.
    */
-  async retrieveCache<K = unknown, V = unknown>(name: string): Promise<CacheMap<K, V>> {
+  retrieveCache<K = unknown, V = unknown>(name: string): Promise<CacheMap<K, V>>;
+  retrieveCache<C extends AnyCacheMap>(name: string, kind: CacheClass<C>): Promise<C>;
+  async retrieveCache(name: string, kind?: CacheClass<AnyCacheMap>): Promise<AnyCacheMap> {
     const registered = this.#caches.get(name);
-    if (registered) return registered as CacheMap<K, V>;
+    if (registered) return kind === undefined ? registered : checkKind(this, registered, kind);
     const cache = this.#ensure(name);
+    if (kind !== undefined) checkKind(this, cache, kind);
     await cache.loadOrBuild(false);
-    return cache as CacheMap<K, V>;
+    return cache;
   }
 
   registerLoader<K, V>(name: string, loader: CacheHooks<K, V>['loader']): Promise<CacheMap<K, V>> {
@@ -479,7 +506,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * @example await manager.connectBus('redis://127.0.0.1:6379', { followSaves: true });
    */
   async connectBus(
-    redis: import('ioredis').Redis | string,
+    redis: import('./redis/redis-store').RedisClient | string,
     options: import('./redis/bus').BusOptions = {},
   ): Promise<import('./redis/bus').InvalidationBus> {
     this.assertOpen();
@@ -644,6 +671,15 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 interface InvalidationBusLike {
   publish(op: 'invalidate' | 'rebuild' | 'delete' | 'save', cache: string, cascade: boolean): void;
   close(): Promise<void>;
+}
+
+/** A cache class, as `getCache(name, kind)` takes it (`AutoSyncCache<string, User>`). */
+export type CacheClass<C extends AnyCacheMap> = abstract new (...args: never[]) => C;
+
+/** `cache` as an instance of `kind`. @throws {CacheConflictError} when it is not one */
+function checkKind<C extends AnyCacheMap>(manager: CacheManager, cache: AnyCache, kind: CacheClass<C>): C {
+  if (cache instanceof kind) return cache;
+  throw new CacheConflictError(cache.name, manager.name, cache.constructor.name, kind.name);
 }
 
 /** Whether a cache's saver writes to a store other processes read (the Redis store). */

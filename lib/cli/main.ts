@@ -91,9 +91,15 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** The version in our package.json (two levels up from both lib/cli and dist/cli). */
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('depcache')
     .description("Inspect and manage a depcache manager's cache directory (no user code is loaded).")
+    .version(packageVersion(), '-V, --version', 'the version of depcache')
     .option('--dir <dir>', 'the cache directory')
     .option('--manager <name>', "a manager name: its directory under the per-user temp directory (<tmpdir>/depcache-<uid>)", 'general_cacher')
     .exitOverride()

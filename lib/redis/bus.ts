@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { newRedis } from './redis-store';
+import { newRedis, type RedisClient } from './redis-store';
 import { randomUUID } from 'node:crypto';
 import type { CacheManager } from '../manager';
 
@@ -53,9 +53,9 @@ export class InvalidationBus {
   }
 
   /** @internal use `manager.connectBus()` */
-  static async connect(manager: CacheManager, redis: Redis | string, options: BusOptions = {}): Promise<InvalidationBus> {
+  static async connect(manager: CacheManager, redis: RedisClient | string, options: BusOptions = {}): Promise<InvalidationBus> {
     const owns = typeof redis === 'string';
-    const publisher = owns ? newRedis(redis) : redis;
+    const publisher = typeof redis === 'string' ? newRedis(redis) : (redis as unknown as Redis);
     const bus = new InvalidationBus(manager, publisher, owns, options);
     await bus.#subscriber.subscribe(bus.channel);
     return bus;

@@ -6,10 +6,22 @@ import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';
 
+/**
+ * An ioredis client (`new Redis(url)` of ioredis 5), as depcache's options take it. Typed by its
+ * shape, so that depcache's published types do not need ioredis installed by those who never
+ * use Redis.
+ */
+export interface RedisClient {
+  readonly status: string;
+  hscanBuffer(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+  quit(): Promise<unknown>;
+}
+
 /** Options of a {@link RedisStore}. */
 export interface RedisStoreOptions {
   /** A connected ioredis client (shared, not closed by the store), or a redis:// URL. */
-  readonly redis: Redis | string;
+  readonly redis: RedisClient | string;
   /** First part of every key: `<prefix>:<manager>:<cache>`. @default 'depcache' */
   readonly keyPrefix?: string;
   /** Fields per HSET batch. @default 1000 */
@@ -144,7 +156,9 @@ function isPlainJson(value: unknown, depth: number): boolean {
  * const users = await store.open('users', { manager });
  */
 export class RedisStore {
-  readonly client: Redis;
+  /** The ioredis client. */
+  readonly client: RedisClient;
+  readonly #redis: Redis;
   readonly keyPrefix: string;
   readonly #batch: number;
   readonly #scanCount: number;
@@ -154,14 +168,15 @@ export class RedisStore {
   constructor(options: RedisStoreOptions) {
     const { redis, keyPrefix = 'depcache', batchSize = 1000, scanCount = 10_000, onCorrupt = 'quarantine' } = options ?? ({} as RedisStoreOptions);
     if (typeof redis === 'string') {
-      this.client = newRedis(redis);
+      this.#redis = newRedis(redis);
       this.#ownsClient = true;
-    } else if (redis && typeof (redis as Redis).hscanBuffer === 'function') {
-      this.client = redis;
+    } else if (redis && typeof redis.hscanBuffer === 'function') {
+      this.#redis = redis as unknown as Redis;
       this.#ownsClient = false;
     } else {
       throw new TypeError('redis: expected an ioredis client or a redis:// URL');
     }
+    this.client = this.#redis as unknown as RedisClient;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
     this.keyPrefix = keyPrefix;
     this.#batch = batchSize;
@@ -187,7 +202,7 @@ export class RedisStore {
     });
     cache.saver = saver;
     cache.deleter = async () => {
-      await this.client.del(key);
+      await this.#redis.del(key);
     };
     cache.trackChanges();
     return cache;
@@ -201,7 +216,7 @@ export class RedisStore {
 
   /** Quits the connection if this store opened it. */
   async close(): Promise<void> {
-    if (this.#ownsClient) await this.client.quit().catch(() => this.client.disconnect());
+    if (this.#ownsClient) await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
   async #load(manager: CacheManager, name: string, key: string): Promise<DecodedEntries | undefined> {
@@ -210,11 +225,11 @@ export class RedisStore {
     let page: Promise<[Buffer, Buffer[]]> | undefined;
     try {
       // The next page is requested before this one is decoded: Redis works while we parse.
-      page = this.client.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
+      page = this.#redis.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
       for (;;) {
         const [next, flat]: [Buffer, Buffer[]] = await page;
         const cursor: string = next.toString();
-        if (cursor !== '0') page = this.client.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
+        if (cursor !== '0') page = this.#redis.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
         if (decodePage(flat, pairs)) seenMeta = true;
         if (cursor === '0') break;
       }
@@ -231,19 +246,19 @@ export class RedisStore {
   async #corrupt(manager: CacheManager, name: string, key: string, reason: string): Promise<undefined> {
     if (this.#onCorrupt === 'throw') throw new CorruptCacheFileError(name, key, reason);
     const target = `${key}:corrupt-${Date.now()}`;
-    await this.client.rename(key, target);
+    await this.#redis.rename(key, target);
     manager.reportError(new CorruptCacheFileError(name, key, reason, { quarantinedTo: target }));
     return undefined;
   }
 
   async #save(name: string, key: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<number> {
     // A restarted (or flushed) Redis comes back empty: changes alone would lose the rest.
-    if (!changes.all && (await this.client.hexists(key, META_FIELD)) === 0) {
+    if (!changes.all && (await this.#redis.hexists(key, META_FIELD)) === 0) {
       changes = { all: true, keys: changes.keys };
     }
     // Every value is serialized before the next await: the save is the map as it is now.
     const meta = Buffer.from(JSON.stringify({ savedAt: Date.now(), entries: live.size }));
-    const multi = this.client.multi();
+    const multi = this.#redis.multi();
     let sent = 0;
     const sets: Buffer[] = [];
     const flush = () => {
@@ -286,9 +301,21 @@ function isConnectionError(err: Error): boolean {
   return /connect|Connection|ECONN|closed|MaxRetriesPerRequest|ETIMEDOUT|EPIPE/i.test(`${err.name} ${err.message}`);
 }
 
-/** ioredis is loaded only by those who use Redis: importing depcache does not pull it in. */
+/**
+ * ioredis is an optional peer dependency, loaded only by those who use Redis: importing depcache
+ * does not pull it in. @throws {Error} naming the package when it is not installed @internal
+ */
 export function newRedis(url: string): Redis {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis');
-  return new RedisClient(url);
+  let ioredis: typeof import('ioredis');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ioredis = require('ioredis') as typeof import('ioredis');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw Object.assign(
+      new Error("depcache's Redis features need the ioredis package (5.x), which is not installed: npm install ioredis@5", { cause: err }),
+      { code: 'MODULE_NOT_FOUND' },
+    );
+  }
+  return new ioredis.Redis(url);
 }

@@ -56,7 +56,7 @@ export class DecodedEntries implements Iterable<[unknown, unknown]> {
   }
 }
 
-/** What a persistent cache needs of the store that holds its file (v8 or text). @internal */
+/** What a persistent cache needs of the store that holds its file (v8 or text). */
 export interface CacheFileStore {
   readonly directory: string;
   pathFor(name: string): string;
