@@ -1,10 +1,11 @@
-// A three-step pipeline (raw → cleaned → report) on dependent caches. Each step is built once and
-// saved; rerunning the script reuses the saved steps. Rebuilding `raw` (new input) recomputes
-// the steps that depend on it, and only those.
-//   npx ts-node examples/etl.ts
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+// A three-step pipeline (raw → cleaned → report) on dependent caches, kept in a stable
+// directory: the first run builds every step and saves it; the next run reuses the saved steps
+// (and says so). `--refresh` brings new raw data: rebuilding raw recomputes the steps that
+// depend on it, in order, and only those.
+//   npx ts-node examples/etl.ts             # run it twice: the second run builds nothing
+//   npx ts-node examples/etl.ts --refresh   # new raw data: cleaned and report follow
+// Caches live in the manager 'etl' of the default per-user directory
+// (<os.tmpdir()>/depcache-<uid>/etl), or under $ETL_BASE_DIR when set.
 import { AutoSyncCache, CacheManager, JsonCache, memoize } from '../lib';
 
 interface Order {
@@ -14,24 +15,32 @@ interface Order {
   country: string;
 }
 
-/** Prints a step's progress every tenth of the way: long steps should not look hung. */
+/**
+ * A step's progress: on a terminal, one line rewritten in place every tenth of the way; in a
+ * log or a pipe, one line when the step is done (no carriage returns in a log file).
+ */
 function progress(step: string, total: number): (done: number) => void {
+  const tty = process.stdout.isTTY === true;
   let shown = -1;
   return (done) => {
     const tenth = Math.floor((done / total) * 10);
-    if (tenth !== shown) {
-      shown = tenth;
-      process.stdout.write(`\r${step}: ${tenth * 10}%${tenth === 10 ? '\n' : ''}`);
-    }
+    if (tenth === shown) return;
+    shown = tenth;
+    if (tty) process.stdout.write(`\r${step}: ${tenth * 10}%${tenth === 10 ? '\n' : ''}`);
+    else if (tenth === 10) process.stdout.write(`${step}: ${total} rows processed\n`);
   };
 }
 
 async function main(): Promise<void> {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-etl-'));
-  const manager = new CacheManager('etl', { baseDirectory: base });
-  let batch = 1;
+  const refresh = process.argv.includes('--refresh');
+  const baseDirectory = process.env.ETL_BASE_DIR || undefined; // empty: unset
+  const manager = new CacheManager('etl', baseDirectory === undefined ? {} : { baseDirectory });
+  const built = new Set<string>();
+  manager.on('build', ({ cache }) => built.add(cache));
+  // Each batch of raw data differs from every other (amounts shift by the batch number).
+  let batch = refresh ? (Date.now() % 100_000) + 2 : 1;
 
-  // Step 1: raw orders, as if fetched from an API (a different batch after invalidation).
+  // Step 1: raw orders, as if fetched from an API (a different batch after --refresh).
   const raw = await AutoSyncCache.open<number, Order>('raw', {
     manager,
     builder: () => {
@@ -39,8 +48,8 @@ async function main(): Promise<void> {
       const n = 20_000;
       const tick = progress(`raw (batch ${batch})`, n);
       for (let i = 0; i < n; i++) {
-        const country = ['FR', 'de', ' US', 'fr', 'DE '][(i * batch) % 5] as string;
-        rows.set(i, { id: i, customer: `c${i % 997}`, amount: ((i * 37 * batch) % 1000) - 20, country });
+        const country = ['FR', 'de', ' US', 'fr', 'DE '][i % 5] as string;
+        rows.set(i, { id: i, customer: `c${i % 997}`, amount: ((i * 37) % 1000) - 20 + batch, country });
         tick(i + 1);
       }
       return rows;
@@ -91,19 +100,29 @@ async function main(): Promise<void> {
   await manager.registerDependentCache('raw', 'cleaned');
   await manager.registerDependentCache('cleaned', 'report');
 
-  console.log('report:', Object.fromEntries(report));
-  const before = JSON.stringify([...report]);
+  for (const step of ['raw', 'cleaned', 'report']) {
+    console.log(`${step}: ${built.has(step) ? 'built (nothing usable was saved)' : 'reused, saved by an earlier run'}`);
+  }
+  console.log('report:', JSON.stringify(Object.fromEntries(report)));
 
-  // New input: rebuild raw; the cascade rebuilds cleaned, then report, in that order.
-  batch = 2;
-  await manager.invalidateAndRebuildCache('raw');
-  console.log('report after new raw data:', Object.fromEntries(report));
-  console.log(`classified ${classified} distinct amounts (memoized; reset when raw changed)`);
-  console.log(`inspect it: npx ts-node lib/cli/main.ts --dir ${manager.cacheDirectory} graph`);
+  if (refresh) {
+    // New input: rebuild raw; the cascade rebuilds cleaned, then report, in that order.
+    const before = JSON.stringify([...report]);
+    batch += 1;
+    built.clear();
+    await manager.invalidateAndRebuildCache('raw');
+    console.log(`rebuilt after new raw data: ${[...built].join(' → ')}`);
+    console.log('report:', JSON.stringify(Object.fromEntries(report)));
+    console.log(`classified ${classified} distinct amounts (memoized; reset when raw changed)`);
+    if (JSON.stringify([...report]) === before) throw new Error('the report did not follow its inputs');
+  }
 
+  const dir = baseDirectory === undefined ? '--manager etl' : `--dir ${manager.cacheDirectory}`;
+  console.log(`caches in ${manager.cacheDirectory}; look inside with the CLI (npx depcache, or npm run cli -- in this repository):`);
+  console.log(`  npm run cli -- ${dir} graph            # raw → cleaned → report`);
+  console.log(`  npm run cli -- ${dir} show report      # the saved report`);
+  console.log(`  npm run cli -- ${dir} invalidate raw   # the next run rebuilds raw and what depends on it`);
   await manager.close();
-  fs.rmSync(base, { recursive: true, force: true });
-  if (JSON.stringify([...report]) === before) throw new Error('the report did not follow its inputs');
 }
 
 main().catch((err) => {
