@@ -12,7 +12,7 @@ import {
 } from '../lib';
 import { assertRejects, deferred, entriesOf, useTempManager } from './helpers';
 
-// Ports of CacheMan's tests/cacher_tests.py, one `it` per scenario, plus what DESIGN.md adds.
+// Ports of CacheMan's tests/cacher_tests.py, one `it` per scenario, plus what depcache adds (README: Caches, Lifecycle).
 describe('CacheManager (CacheMan scenarios)', () => {
   let manager: CacheManager;
   useTempManager((m) => (manager = m));
@@ -243,7 +243,7 @@ describe('CacheManager (CacheMan scenarios)', () => {
       return contents;
     });
     await manager.saveCacheContents('foo_bar');
-    // DESIGN.md: unlike CacheMan (which mutates in place), memory keeps its own state.
+    // Unlike CacheMan (which mutates in place), memory keeps its own state (README: Hooks).
     expect(entriesOf(cache)).to.deep.equal({ foo: 'bar' });
     expect(entriesOf(await manager.reloadCache('foo_bar'))).to.deep.equal({ foo: 'bar', baz: 'bar' });
     expect(entriesOf(await manager.invalidateAndRebuildCache('foo_bar'))).to.deep.equal({});

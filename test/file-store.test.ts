@@ -12,7 +12,7 @@ import {
 import { FORMAT_VERSION } from '../lib/store/file-format';
 import { cacheFileName } from '../lib/store/file-name';
 import { isTempFileName, writeFileAtomic } from '../lib/store/atomic-file';
-import { assertRejects, entriesOf, useTempManager } from './helpers';
+import { assertRejects, captureWarnings, entriesOf, useTempManager } from './helpers';
 
 describe('FileStore', () => {
   let manager: CacheManager;
@@ -114,20 +114,14 @@ describe('FileStore', () => {
 
     it('warns once through process.emitWarning when nobody listens for errors', async () => {
       const cache = await savedCache('warned');
-      const warnings: Error[] = [];
-      const onWarning = (w: Error) => warnings.push(w);
-      process.on('warning', onWarning);
-      try {
+      const { warnings } = await captureWarnings(async () => {
         for (let round = 0; round < 2; round++) {
           fs.writeFileSync(cache.path, 'garbage that is not a cache file');
           await cache.load();
         }
-        await new Promise((r) => setImmediate(r));
-      } finally {
-        process.off('warning', onWarning);
-      }
+      });
       expect(warnings).to.have.length(1);
-      expect((warnings[0] as Error & { code?: string }).code).to.equal('DEPCACHE_ECORRUPT');
+      expect(warnings[0]?.code).to.equal('DEPCACHE_ECORRUPT');
     });
 
     it("raises CorruptCacheFileError and leaves the file with onCorrupt: 'throw'", async () => {

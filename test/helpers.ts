@@ -64,6 +64,26 @@ export async function assertRejects<T extends Error>(
   throw new Error('unreachable');
 }
 
+/**
+ * Runs `fn` with process.emitWarning replaced by a recorder, so a test that expects warnings
+ * checks them without printing them into the test output.
+ */
+export async function captureWarnings<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; warnings: Array<{ message: string; code?: string }> }> {
+  const original = process.emitWarning;
+  const warnings: Array<{ message: string; code?: string }> = [];
+  process.emitWarning = ((warning: string | Error, options?: unknown) => {
+    const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : undefined;
+    warnings.push({ message: typeof warning === 'string' ? warning : warning.message, code });
+  }) as typeof process.emitWarning;
+  try {
+    return { result: await fn(), warnings };
+  } finally {
+    process.emitWarning = original;
+  }
+}
+
 /** A promise resolved or rejected by hand, to control async ordering without delays. */
 export function deferred<T = void>(): {
   promise: Promise<T>;

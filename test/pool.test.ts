@@ -9,7 +9,7 @@ import {
   PoolTimeoutError,
   type PoolOptions,
 } from '../lib';
-import { assertRejects, deferred } from './helpers';
+import { assertRejects, captureWarnings, deferred } from './helpers';
 
 interface Conn {
   id: number;
@@ -202,11 +202,12 @@ describe('Pool', () => {
         settledAt = Date.now();
         throw e;
       });
+      const rejected = assertRejects(waiting, PoolTimeoutError, 'EPOOL_TIMEOUT'); // handled from the start
       const start = Date.now();
       await clock.tickAsync(999);
       expect(settledAt).to.equal(-1);
       await clock.tickAsync(1);
-      const err = await assertRejects(waiting, PoolTimeoutError, 'EPOOL_TIMEOUT');
+      const err = await rejected;
       expect(settledAt - start).to.equal(1000);
       expect(err.waitedMs).to.equal(1000);
     });
@@ -269,9 +270,9 @@ describe('Pool', () => {
           createTimeoutMs: 500,
         }),
       );
-      const waiting = pool.acquire();
+      const waiting = assertRejects(pool.acquire(), PoolCreateError, 'EPOOL_CREATE'); // handled from the start
       await clock.tickAsync(500);
-      await assertRejects(waiting, PoolCreateError, 'EPOOL_CREATE');
+      await waiting;
       expect(signal?.aborted).to.equal(true);
       const lateObject = { late: true };
       late.resolve(lateObject);
@@ -343,17 +344,8 @@ describe('Pool', () => {
           createRetryMaxMs: 4,
         }),
       );
-    const warningsDuring = async (ms: number): Promise<Array<Error & { code?: string }>> => {
-      const warnings: Error[] = [];
-      const onWarning = (w: Error) => warnings.push(w);
-      process.on('warning', onWarning);
-      try {
-        await new Promise((r) => setTimeout(r, ms));
-      } finally {
-        process.off('warning', onWarning);
-      }
-      return warnings;
-    };
+    const warningsDuring = async (ms: number): Promise<Array<{ code?: string }>> =>
+      (await captureWarnings(() => new Promise((r) => setTimeout(r, ms)))).warnings;
 
     it('warn once per pool and code when nobody listens for errors, however often they repeat', async () => {
       failingPool('warns-once');

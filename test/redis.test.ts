@@ -53,11 +53,13 @@ describe('Redis backend (real redis-server)', function () {
       await cache.save();
       expect(await client.type('depcache:redis-test:users')).to.equal('hash');
       expect(await client.hlen('depcache:redis-test:users')).to.equal(3); // two entries + the record
-      const other = new CacheManager('redis-test', { baseDirectory: makeTempDir() });
+      const otherDir = makeTempDir();
+      const other = new CacheManager('redis-test', { baseDirectory: otherDir });
       const again = await store.open<string, { since: Date; visits: bigint }>('users', { manager: other });
       expect(again.get('ada')?.since).to.be.instanceOf(Date);
       expect(again.get('ada')?.visits).to.equal(3n);
       await other.close();
+      removeDir(otherDir);
     });
 
     it('sends only the changed entries on save (counted with MONITOR)', async () => {
