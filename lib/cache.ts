@@ -1,5 +1,6 @@
 import { type Contents, fillMap, toMap } from './contents';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import {
   CacheConflictError,
   CacheContentsMissingError,
@@ -138,6 +139,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   readonly #realPrototype: object;
   // The operation running now, if any: a call from inside it into this queue would deadlock.
   #running: object | null = null;
+  // Which contents these are: new for every build or adoption, kept through saves and loads.
+  #generation = newGeneration();
   // Edits ever made, and how many of them the saved state covers; their difference is "dirty".
   #edits = 0;
   #savedEdits = 0;
@@ -211,6 +214,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     // Every path that changes the map bumps one of these: set/delete/clear/adopt/build count
     // edits, loads (and dropped contents) count loads. Both only grow, so their sum never repeats.
     return this.#edits + this.#loads;
+  }
+
+  /**
+   * Names these contents: a new value whenever they are built (or rebuilt) or replaced
+   * wholesale, kept through save and load by the stores that can (the v8 and JSON files), so a
+   * result computed from this cache can tell, even in another process, that the cache was
+   * rebuilt since. Edits do not change it. A load from a store that keeps none gives a new one.
+   */
+  get generation(): string {
+    return this.#generation;
   }
 
   /** Edits since the last successful save, load or build. */
@@ -374,7 +387,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const edits = this.#edits;
     const contents = this.preProcessor ? this.#preProcessed() : this;
     if (!this.saveOnBlank && contents.size === 0) return false;
-    this.#lastSaveBytes = write(plainSnapshot(contents));
+    this.#lastSaveBytes = write(plainSnapshot(contents, this.#generation));
     this.#savedEdits = edits;
     return true;
   }
@@ -387,6 +400,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const map = toMap<K, V>(contents, this.name, 'contents');
     if (this.#hasContents) this.clear();
     this.#replaceWith(map);
+    this.#setGeneration(newGeneration());
     this.#edits += Math.max(1, map.size);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
   }
@@ -512,7 +526,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (validator && !(await this.#isValid(validator, loaded as Map<K, V>))) {
       return this.#settleLoad(false, 'invalid');
     }
-    return this.#commitLoaded(loaded);
+    return this.#commitLoaded(loaded, savedGeneration(raw));
   }
 
   /**
@@ -537,7 +551,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       }
       if (valid !== true) return this.#settleLoad(false, 'invalid');
     }
-    return this.#commitLoaded(loaded);
+    return this.#commitLoaded(loaded, savedGeneration(raw));
   }
 
   /**
@@ -562,6 +576,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     let contents = toMap<K, V>(raw, this.name, 'builder');
     if (this.postProcessor) contents = this.#process('postProcessor', this.postProcessor, contents);
     this.#replaceWith(contents);
+    this.#setGeneration(newGeneration());
     this.#edits++;
     this.#builds++;
     this.stateSettled('build');
@@ -575,14 +590,21 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return toMap<K, V>(raw, this.name, 'loader');
   }
 
-  #commitLoaded(loaded: Map<K, V> | DecodedEntries): boolean {
+  #commitLoaded(loaded: Map<K, V> | DecodedEntries, generation: string): boolean {
     let contents = loaded;
     const postProcessor = this.postProcessor;
     if (postProcessor && contents instanceof Map) {
       contents = this.#process('postProcessor', postProcessor, contents);
     }
     this.#replaceWith(contents);
+    this.#setGeneration(generation);
     return this.#settleLoad(true);
+  }
+
+  #setGeneration(generation: string): void {
+    if (generation === this.#generation) return;
+    this.#generation = generation;
+    generationChanges++;
   }
 
   #settleLoad(loaded: boolean, reason?: 'missing' | 'invalid'): boolean {
@@ -623,7 +645,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     } else if (this.preProcessor) {
       const contents = this.#preProcessed();
       if (!this.saveOnBlank && contents.size === 0) return false;
-      if (liveWriter) bytes = await liveWriter(plainSnapshot(contents));
+      if (liveWriter) bytes = await liveWriter(plainSnapshot(contents, this.#generation));
       else await this.#callHook('saver', () => saver(this.name, contents));
     } else {
       if (!this.saveOnBlank && super.size === 0) return false;
@@ -663,7 +685,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** The live map, frozen at this moment: the snapshot keeps old values of entries changed later. */
   async #writeLiveSnapshot(writer: SnapshotWriter): Promise<number> {
-    const snapshot = new LiveSnapshot(this);
+    const snapshot = new LiveSnapshot(this, this.#generation);
     this.#snapshot = snapshot;
     try {
       return await writer(snapshot);
@@ -700,6 +722,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   async #installBuilt(contents: Map<K, V>): Promise<void> {
     this.#replaceWith(contents);
+    this.#setGeneration(newGeneration());
     // The built contents are unsaved until the save below succeeds.
     this.#edits++;
     this.#builds++;
@@ -847,6 +870,30 @@ const HOOKS = ['loader', 'saver', 'deleter', 'builder', 'validator', 'preProcess
 declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', ...HOOKS]);
 
 /** A snapshot of a map nobody mutates while it is read (a pre-processed copy, or the exit path). */
-function plainSnapshot(map: Map<unknown, unknown>): EntrySnapshot {
-  return new LiveSnapshot(map);
+function plainSnapshot(map: Map<unknown, unknown>, generation: string): EntrySnapshot {
+  return new LiveSnapshot(map, generation);
+}
+
+// How many times any cache's generation changed in this process: lets a reader (memoize) keep
+// the generations it depends on and know, with one compare, whether they may have changed.
+let generationChanges = 0;
+
+/** See {@link generationChanges}. @internal */
+export function generationChangeCount(): number {
+  return generationChanges;
+}
+
+function newGeneration(): string {
+  return randomUUID();
+}
+
+/** The generation saved with what a loader returned; a new one when the store keeps none. */
+function savedGeneration(raw: unknown): string {
+  if (raw instanceof DecodedEntries) {
+    const { generation, savedAt } = raw.meta;
+    if (typeof generation === 'string') return generation;
+    // A file from before generations were saved: its save time names its contents well enough.
+    if (savedAt > 0) return `saved-at:${savedAt}`;
+  }
+  return newGeneration();
 }

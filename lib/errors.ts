@@ -223,16 +223,21 @@ export class UnsafeDirectoryError extends DepcacheError {
   }
 }
 
-/** memoize was called with arguments that cannot be keyed (functions, symbols, cycles). */
+/**
+ * memoize was called with arguments that cannot be keyed: functions, symbols, cycles, very deep
+ * nesting, or objects whose state the key cannot see (`#private` fields, internal slots).
+ */
 export class UnkeyableArgumentsError extends DepcacheError {
   override name = 'UnkeyableArgumentsError';
   constructor(
     readonly functionName: string,
     readonly cacheName: string,
+    reason = 'a function, symbol or cycle',
   ) {
     super(
       'EUNKEYABLE',
-      `${cacheName}: cannot key the arguments of ${functionName || 'an anonymous function'} (a function, symbol or cycle); pass a key option, or onUnkeyable: 'call'`,
+      `${cacheName}: cannot key the arguments of ${functionName || 'an anonymous function'}: ${reason}; ` +
+        `pass a key option that returns what the result depends on (key: (url) => url.href, say), or onUnkeyable: 'call'`,
     );
   }
 }

@@ -121,6 +121,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   readonly store: FileStore;
   readonly #caches = new Map<string, AnyCache>();
   readonly #dependents = new Map<string, Set<string>>();
+  // Caches whose entries are computed over other caches (memoize's dependsOn), for the manifest.
+  readonly #inputs = new Map<string, Set<string>>();
   #closed = false;
   #closing: Promise<void> | undefined;
   // Set while a cascade or a remote operation runs: what happens inside is not announced again.
@@ -477,6 +479,15 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.#manifestChanged();
   }
 
+  /** Records that `cache` holds results computed over `inputs` (shown by `depcache graph`). @internal */
+  recordInputs(cache: string, inputs: readonly string[]): void {
+    let set = this.#inputs.get(cache);
+    if (!set) this.#inputs.set(cache, (set = new Set()));
+    const before = set.size;
+    for (const input of inputs) set.add(input);
+    if (set.size !== before) this.#manifestChanged();
+  }
+
   /** @internal */
   dependentsOf(name: string): ReadonlySet<string> {
     return this.#dependents.get(name) ?? new Set();
@@ -646,7 +657,9 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     }
     const dependents: Record<string, string[]> = {};
     for (const [parent, set] of this.#dependents) dependents[parent] = [...set];
-    return { format: 'depcache-manifest', version: 1, manager: this.name, updatedAt: new Date().toISOString(), caches, dependents };
+    const inputs: Record<string, string[]> = {};
+    for (const [cache, set] of this.#inputs) inputs[cache] = [...set];
+    return { format: 'depcache-manifest', version: 1, manager: this.name, updatedAt: new Date().toISOString(), caches, dependents, inputs };
   }
 
   #ensure(name: string): AnyCache {

@@ -223,10 +223,10 @@ export class CacheDirectory {
       }
       const name = typeof header.name === 'string' ? header.name : file;
       const savedAt = typeof header.savedAt === 'number' ? new Date(header.savedAt).toISOString() : undefined;
-      return { name, savedAt, entries: JSON_FORMAT.decode(name, text) };
+      return { name, savedAt, entries: JSON_FORMAT.decode(name, text).entries };
     }
     const name = this.#nameOf(file, 'csv');
-    return { name, savedAt: undefined, entries: csvFormat().decode(name, text) };
+    return { name, savedAt: undefined, entries: csvFormat().decode(name, text).entries };
   }
 
   /** A cache's name without decoding its file: the header, the manifest, or the file name. */

@@ -214,14 +214,16 @@ export function buildProgram(): Command {
       const dir = new CacheDirectory(directoryOf(program));
       const manifest = dir.manifest;
       if (!manifest) throw new CliError(`no manifest in ${dir.path}: no manager has registered a persistent cache there`, EXIT.usage);
-      if (opts.json) return out(JSON.stringify({ caches: manifest.caches, dependents: manifest.dependents }, null, 1));
+      if (opts.json) return out(JSON.stringify({ caches: manifest.caches, dependents: manifest.dependents, inputs: manifest.inputs ?? {} }, null, 1));
       const children = new Set(Object.values(manifest.dependents).flat());
       const roots = Object.keys(manifest.caches).filter((n) => !children.has(n)).sort();
       const lines: string[] = [];
       const walk = (name: string, depth: number, path: Set<string>) => {
         const kind = manifest.caches[name]?.kind ?? '?';
         const cycle = path.has(name);
-        lines.push(`${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${name} (${kind})${cycle ? ' ↺ cycle' : ''}`);
+        const over = manifest.inputs?.[name];
+        const computed = over && over.length > 0 ? ` ⇠ results computed over ${over.slice().sort().join(', ')}` : '';
+        lines.push(`${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${name} (${kind})${cycle ? ' ↺ cycle' : ''}${computed}`);
         if (cycle) return;
         for (const child of (manifest.dependents[name] ?? []).slice().sort()) walk(child, depth + 1, new Set([...path, name]));
       };

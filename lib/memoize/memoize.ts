@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import * as v8 from 'node:v8';
 import { AutoSyncCache } from '../auto-sync-cache';
 import type { CacheMap } from '../cache';
-import { UnkeyableArgumentsError } from '../errors';
+import { CacheSerializationError, UnkeyableArgumentsError } from '../errors';
+import { generationChangeCount } from '../cache';
+import { assertCacheName } from '../store/file-name';
 import { type CacheManager, getCacheManager } from '../manager';
 import { NonPersistentCache } from '../non-persistent-cache';
 import { PersistentCache } from '../persistent-cache';
-import { encodeArgs } from './arg-key';
+import { encodeArgs, encodeThis } from './arg-key';
 
 /** Options of {@link memoize} and {@link memoized}. */
 export interface MemoizeOptions {
@@ -41,8 +44,19 @@ export type Memoized<F extends (...args: never[]) => unknown> = F & {
   dispose(): void;
 };
 
-/** [result, last used (ms since the epoch), 1 when the result came from a Promise]. */
-type Entry = [unknown, number, 0 | 1];
+/**
+ * [result, last used (ms since the epoch), 1 when the result came from a Promise, the
+ * generations of the `dependsOn` caches it was computed over ('' without dependsOn; absent in
+ * entries saved by older versions)].
+ */
+type Entry = [unknown, number, 0 | 1, string?];
+
+// Functions memoized per manager and results cache, by key prefix: a second, different function
+// object under the same prefix (same name and source, another closure) would share results.
+const claims = new WeakMap<CacheManager, Map<string, unknown>>();
+// Stands for a dependsOn cache not registered here: results computed meanwhile hold in this
+// process only, until the cache is registered (and its generation known).
+const PROCESS_TOKEN = randomUUID();
 
 // A hit refreshes the stored "last used" time at most this often, so hits are not edits.
 const TOUCH_MS = 60_000;
@@ -128,6 +142,21 @@ function createMemoized<F extends (...args: never[]) => unknown>(
   }
   const id = `${name}#${createHash('sha256').update(fn.toString()).digest('hex').slice(0, 16)}`;
   const prefix = id + KEY_SEPARATOR;
+  let claimed = claims.get(manager);
+  if (claimed === undefined) claims.set(manager, (claimed = new Map()));
+  const claimKey = `${cacheName}${KEY_SEPARATOR}${id}`;
+  const holder = claimed.get(claimKey);
+  if (holder !== undefined && holder !== fn) {
+    throw new TypeError(
+      `memoize: another function named ${JSON.stringify(name)} with the same source is already memoized in cache ` +
+        `${JSON.stringify(cacheName)} of manager ${manager.name}: two closures over different values would share results. ` +
+        `Pass a distinct name option (memoize(fn, { name: 'convertToEur' })), or dispose() the other first`,
+    );
+  }
+  claimed.set(claimKey, fn);
+  const dependencies = [...new Set(dependsOn)];
+  for (const dependency of dependencies) assertCacheName(dependency);
+  if (dependencies.length > 0) manager.recordInputs(cacheName, dependencies);
   const inflight = new Map<string, Promise<unknown>>();
   let cache: CacheMap<string, Entry> | undefined;
   // This function's entries by argument key alone. A hit then hashes a short key, not the
@@ -154,7 +183,12 @@ function createMemoized<F extends (...args: never[]) => unknown>(
   const keyOf = keyFn
     ? (self: unknown, args: unknown[]) => encodeArgs([(keyFn as (...a: unknown[]) => unknown).apply(self, args)])
     : includeThis
-      ? (self: unknown, args: unknown[]) => encodeArgs([self, ...args])
+      ? (self: unknown, args: unknown[]) => {
+          const selfKey = encodeThis(self);
+          if (typeof selfKey !== 'string') return selfKey;
+          const argsKey = encodeArgs(args);
+          return typeof argsKey === 'string' ? `${selfKey}|${argsKey}` : argsKey;
+        }
       : (_self: unknown, args: unknown[]) => encodeArgs(args);
 
   // Writes an entry, and keeps the index true when nothing else changed the cache meanwhile.
@@ -167,17 +201,48 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     }
   };
 
-  const store = (argKey: string, value: unknown, kind: 0 | 1): void => {
+  // The generations of the dependsOn caches now, recomputed only when some cache's generation
+  // or the registry changed: a hit pays two compares for it.
+  let inputs = '';
+  let inputsAt = -1;
+  let inputsRegistry = -1;
+  const currentInputs = (): string => {
+    if (dependencies.length === 0) return '';
+    const at = generationChangeCount();
+    if (at !== inputsAt || manager.registryVersion !== inputsRegistry) {
+      inputsAt = at;
+      inputsRegistry = manager.registryVersion;
+      inputs = dependencies
+        .map((d) => {
+          if (!manager.cacheRegistered(d)) return `unregistered:${PROCESS_TOKEN}`;
+          const input = manager.getCache(d);
+          return input.hasContents ? input.generation : 'none';
+        })
+        .join(KEY_SEPARATOR);
+    }
+    return inputs;
+  };
+
+  const store = (argKey: string, value: unknown, kind: 0 | 1, over: string): void => {
     const c = contents();
-    put(c, argKey, [value, Date.now(), kind]);
+    // A result the store cannot write would make every later save of the shared cache fail,
+    // losing every function's results: refuse it here, at the call that made it.
+    if (c instanceof PersistentCache) {
+      try {
+        v8.serialize(value);
+      } catch (err) {
+        throw new CacheSerializationError(cacheName, `${name || 'anonymous'}(…) result`, true, { cause: err });
+      }
+    }
+    put(c, argKey, dependencies.length === 0 ? [value, Date.now(), kind] : [value, Date.now(), kind, over]);
     if (livesync) c.save().catch((err: unknown) => manager.reportError(err));
   };
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const argKey = keyOf(this, args);
-    if (argKey === undefined) {
+    if (typeof argKey !== 'string') {
       if (onUnkeyable === 'call') return fn.apply(this, args as never[]);
-      throw new UnkeyableArgumentsError(name, cacheName);
+      throw new UnkeyableArgumentsError(name, cacheName, argKey.reason);
     }
     const c = contents();
     let hit: Entry | undefined;
@@ -191,6 +256,10 @@ function createMemoized<F extends (...args: never[]) => unknown>(
       hit = c.get(prefix + argKey);
       if (hit !== undefined) index.set(argKey, hit);
     }
+    const over = currentInputs();
+    // A result computed over inputs that were rebuilt since (here, in another process, or by
+    // the CLI) is stale: compute it again.
+    if (hit !== undefined && dependencies.length > 0 && hit[3] !== over) hit = undefined;
     if (hit !== undefined) {
       const now = coarseNow();
       if (now - hit[1] > TOUCH_MS) {
@@ -203,13 +272,13 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     if (pending !== undefined) return pending;
     const result = fn.apply(this, args as never[]);
     if (!isThenable(result)) {
-      store(argKey, result, 0);
+      store(argKey, result, 0, over);
       return result;
     }
     const shared = Promise.resolve(result).then(
       (value) => {
         inflight.delete(argKey);
-        store(argKey, value, 1);
+        store(argKey, value, 1, over);
         return value;
       },
       (err: unknown) => {
@@ -234,16 +303,16 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     return doomed.length;
   };
 
-  const dependencies = new Set(dependsOn);
   const onChange = (event: { cache: string }): void => {
-    if (dependencies.has(event.cache)) clear();
+    if (dependencies.includes(event.cache)) clear();
   };
-  if (dependencies.size > 0) {
+  if (dependencies.length > 0) {
     manager.on('invalidate', onChange);
     manager.on('build', onChange);
     manager.on('delete', onChange);
   }
   const dispose = (): void => {
+    if (claimed?.get(claimKey) === fn) claimed.delete(claimKey);
     manager.off('invalidate', onChange);
     manager.off('build', onChange);
     manager.off('delete', onChange);

@@ -58,11 +58,13 @@ export function csvFormat<K, V>(rowBuilder?: RowBuilder<K, V>, rowReader?: RowRe
         throw new FormatError(`not valid CSV (${(err as Error).message})`);
       }
       if (header) rows = rows.slice(1);
-      return rows.map((row) => {
+      // CSV keeps no generation: a load gives a new one (results memoized over it are recomputed).
+      const entries = rows.map((row) => {
         const entry = read(row);
         if (!Array.isArray(entry) || entry.length !== 2) throw new FormatError('the row reader did not return [key, value]');
         return [entry[0], entry[1]] as [unknown, unknown];
       });
+      return { entries };
     },
   };
 }

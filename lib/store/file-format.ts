@@ -25,6 +25,8 @@ export interface CacheFileMeta {
   readonly name: string;
   /** Wall-clock time of the save, in ms since the epoch. */
   readonly savedAt: number;
+  /** The cache's generation when it was saved (absent in files from older versions). */
+  readonly generation?: string;
   /**
    * Distinct entries the file holds. The frames may hold a few more pairs: a key changed while
    * its save ran can be written twice with the same value, and loading keeps one.
@@ -243,6 +245,7 @@ function isMeta(value: unknown): value is CacheFileMeta {
     typeof m.savedAt === 'number' &&
     typeof m.entries === 'number' &&
     Number.isInteger(m.entries) &&
-    m.entries >= 0
+    m.entries >= 0 &&
+    (m.generation === undefined || typeof m.generation === 'string')
   );
 }

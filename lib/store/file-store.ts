@@ -225,7 +225,7 @@ export class FileStore implements CacheFileStore {
   }
 
   *#encode(name: string, snapshot: EntrySnapshot): Generator<Buffer> {
-    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size });
+    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size, generation: snapshot.generation });
     const per = this.#frameEntries;
     let frames = 0;
     let written = 0;

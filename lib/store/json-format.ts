@@ -9,12 +9,13 @@ import type { TextFormat } from './text-file-store';
  */
 export const JSON_FORMAT: TextFormat = {
   extension: '.json',
-  encode(name, entries) {
+  encode(name, entries, generation) {
     const body = {
       depcache: 'json',
       version: 1,
       name,
       savedAt: Date.now(),
+      generation,
       entries: entries.map(([k, v]) => [toJsonSafe(k), toJsonSafe(v)]),
     };
     return `${JSON.stringify(body, null, 1)}\n`;
@@ -26,7 +27,7 @@ export const JSON_FORMAT: TextFormat = {
     } catch (err) {
       throw new FormatError(`not valid JSON (${(err as Error).message})`);
     }
-    const b = body as { depcache?: unknown; version?: unknown; name?: unknown; entries?: unknown };
+    const b = body as { depcache?: unknown; version?: unknown; name?: unknown; entries?: unknown; generation?: unknown };
     if (typeof body !== 'object' || body === null || b.depcache !== 'json') {
       throw new FormatError('not a depcache JSON cache');
     }
@@ -35,6 +36,9 @@ export const JSON_FORMAT: TextFormat = {
     if (!Array.isArray(b.entries) || !b.entries.every((e) => Array.isArray(e) && e.length === 2)) {
       throw new FormatError('entries is not a list of [key, value] pairs');
     }
-    return (b.entries as Array<[unknown, unknown]>).map(([k, v]) => [fromJsonSafe(k), fromJsonSafe(v)]);
+    return {
+      entries: (b.entries as Array<[unknown, unknown]>).map(([k, v]) => [fromJsonSafe(k), fromJsonSafe(v)]),
+      generation: typeof b.generation === 'string' ? b.generation : undefined,
+    };
   },
 };

@@ -20,6 +20,8 @@ export interface Manifest {
   readonly caches: Record<string, { readonly kind: string; readonly file: string | null }>;
   /** Dependency edges: parent → dependents. */
   readonly dependents: Record<string, string[]>;
+  /** Caches holding results computed over other caches (memoize's dependsOn): cache → inputs. */
+  readonly inputs?: Record<string, string[]>;
 }
 
 // Held only while one read-merge-write runs (milliseconds); a holder that died leaves a lock
@@ -49,13 +51,19 @@ export function readManifest(directory: string): Manifest | undefined {
 /** Merges what this process knows into what is on disk (other processes may share the directory). */
 export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Manifest {
   if (!onDisk) return ours;
-  const dependents: Record<string, string[]> = {};
-  for (const source of [onDisk.dependents, ours.dependents]) {
-    for (const [parent, children] of Object.entries(source)) {
-      dependents[parent] = [...new Set([...(dependents[parent] ?? []), ...children])];
+  const union = (a: Record<string, string[]> | undefined, b: Record<string, string[]> | undefined) => {
+    const out: Record<string, string[]> = {};
+    for (const source of [a ?? {}, b ?? {}]) {
+      for (const [from, to] of Object.entries(source)) out[from] = [...new Set([...(out[from] ?? []), ...to])];
     }
-  }
-  return { ...ours, caches: { ...onDisk.caches, ...ours.caches }, dependents };
+    return out;
+  };
+  return {
+    ...ours,
+    caches: { ...onDisk.caches, ...ours.caches },
+    dependents: union(onDisk.dependents, ours.dependents),
+    inputs: union(onDisk.inputs, ours.inputs),
+  };
 }
 
 /**

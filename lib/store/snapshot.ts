@@ -5,6 +5,8 @@
 export interface EntrySnapshot {
   /** Distinct entries the map held when the snapshot was taken. */
   readonly size: number;
+  /** The cache's generation (see `CacheMap.generation`), for stores that keep it. */
+  readonly generation?: string;
   /**
    * Appends up to `max` entries to `out` as `k0, v0, k1, v1, ...` and returns how many; fewer
    * than `max` means the snapshot is exhausted. Appends with push, so an array that starts
@@ -40,7 +42,10 @@ export class LiveSnapshot implements EntrySnapshot {
   #tail: unknown[] | null = null;
   #tailIndex = 0;
 
-  constructor(map: Map<unknown, unknown>) {
+  constructor(
+    map: Map<unknown, unknown>,
+    readonly generation?: string,
+  ) {
     this.#map = map;
     this.size = mapSize.call(map);
     this.#iterator = mapEntries.call(map) as Iterator<[unknown, unknown]>;

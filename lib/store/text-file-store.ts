@@ -20,9 +20,10 @@ import type { EntrySnapshot } from './snapshot';
 export interface TextFormat {
   /** File name extension, with the dot. */
   readonly extension: string;
-  encode(name: string, entries: Array<[unknown, unknown]>): string;
+  /** `generation`: the cache's (see `CacheMap.generation`), kept by formats that can. */
+  encode(name: string, entries: Array<[unknown, unknown]>, generation?: string): string;
   /** @throws {FormatError} when the text is damaged or not of this format */
-  decode(name: string, text: string): Array<[unknown, unknown]>;
+  decode(name: string, text: string): { entries: Array<[unknown, unknown]>; generation?: string };
 }
 
 /**
@@ -68,7 +69,7 @@ export class TextFileStore {
 
   async write(name: string, snapshot: EntrySnapshot): Promise<number> {
     const path = this.pathFor(name);
-    const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
+    const data = Buffer.from(this.format.encode(name, drain(snapshot), snapshot.generation), 'utf8');
     try {
       this.place.prepareForWrite();
       await writeFileAtomic(path, async (opened) => {
@@ -82,7 +83,7 @@ export class TextFileStore {
 
   writeSync(name: string, snapshot: EntrySnapshot): number {
     const path = this.pathFor(name);
-    const data = Buffer.from(this.format.encode(name, drain(snapshot)), 'utf8');
+    const data = Buffer.from(this.format.encode(name, drain(snapshot), snapshot.generation), 'utf8');
     try {
       this.place.prepareForWrite();
       writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, data), this.place.fileMode);
@@ -104,8 +105,8 @@ export class TextFileStore {
     report: (err: CorruptCacheFileError) => void,
   ): DecodedEntries | undefined {
     try {
-      const entries = this.format.decode(name, text);
-      return new DecodedEntries([entries.flat()], { name, savedAt: 0, entries: entries.length });
+      const { entries, generation } = this.format.decode(name, text);
+      return new DecodedEntries([entries.flat()], { name, savedAt: 0, entries: entries.length, generation });
     } catch (err) {
       return handleDecodeFailure(err, name, path, onCorrupt, report);
     }
