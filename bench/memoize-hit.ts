@@ -8,6 +8,15 @@ export interface MemoizeHitFigures {
   readonly plainNs: number;
   readonly memoizeeNs: number;
   readonly depcacheNs: number;
+  /** A hit with one object argument: a Map keyed by JSON.stringify of it, and depcache. */
+  readonly jsonMapObjectNs: number;
+  readonly depcacheObjectNs: number;
+}
+
+interface Query {
+  id: number;
+  region: string;
+  tags: string[];
 }
 
 /** ns per call of a cache hit with small arguments: a plain call, memoizee (memory only), depcache. */
@@ -35,7 +44,31 @@ export function memoizeHit(runs: number): MemoizeHitFigures {
       if (run >= 0) (times[s] as number[]).push(ns);
     });
   }
-  void manager.close().then(() => fs.rmSync(dir, { recursive: true, force: true }));
   const [plainNs, memoizeeNs, depcacheNs] = times.map(median) as [number, number, number];
-  return { plainNs, memoizeeNs, depcacheNs };
+
+  // One object argument: the floor is what people write by hand, a Map keyed by JSON.stringify.
+  const query = (q: Query): number => q.id * 31 + q.region.length + q.tags.length;
+  const byJson = new Map<string, number>();
+  const jsonMap = (q: Query): number => {
+    const key = JSON.stringify(q);
+    let value = byJson.get(key);
+    if (value === undefined) byJson.set(key, (value = query(q)));
+    return value;
+  };
+  const queries = Array.from({ length: keys }, (_, i) => ({ id: i, region: 'eu-west', tags: ['a', 'b'] }));
+  const objectSubjects: Array<(q: Query) => number> = [jsonMap, memoize(query, { manager })];
+  const objectTimes = objectSubjects.map(() => [] as number[]);
+  for (let run = -1; run < runs; run++) {
+    objectSubjects.forEach((f, s) => {
+      let sum = 0;
+      const start = performance.now();
+      for (let i = 0; i < calls; i++) sum += f(queries[i % keys] as Query);
+      const ns = ((performance.now() - start) * 1e6) / calls;
+      if (sum === 0) throw new Error('unreachable');
+      if (run >= 0) (objectTimes[s] as number[]).push(ns);
+    });
+  }
+  const [jsonMapObjectNs, depcacheObjectNs] = objectTimes.map(median) as [number, number];
+  void manager.close().then(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return { plainNs, memoizeeNs, depcacheNs, jsonMapObjectNs, depcacheObjectNs };
 }

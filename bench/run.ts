@@ -256,6 +256,18 @@ function memoHit(): void {
     target: '≤ 3×',
     met: f.depcacheNs / f.memoizeeNs <= 3,
   });
+  add({ measure: 'memoized hit, object argument', entries: 100, subject: 'Map by JSON.stringify', value: f.jsonMapObjectNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
+  add({
+    measure: 'memoized hit, object argument',
+    entries: 100,
+    subject: 'depcache memoize (persistent)',
+    value: f.depcacheObjectNs,
+    unit: 'ns/op',
+    baseline: 'Map by JSON.stringify',
+    ratio: f.depcacheObjectNs / f.jsonMapObjectNs,
+    target: '≤ 1.5×',
+    met: f.depcacheObjectNs / f.jsonMapObjectNs <= 1.5,
+  });
 }
 
 async function pools(): Promise<void> {
