@@ -170,7 +170,14 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
   readonly #idle = new Deque<Slot<T>>();
   readonly #waiters = new Deque<Waiter<T>>();
   readonly #creates = new Set<AbortController>();
+  // Objects destroyed while lent, whose later release is ignored (primitives in a Set: a
+  // WeakSet cannot hold them).
   readonly #destroyedWhileLent = new WeakSet<object>();
+  readonly #destroyedWhileLentPrimitives = new Set<unknown>();
+  // validate and health checks in flight: their objects are neither idle nor lent, and close()
+  // waits for them.
+  readonly #checks = new Set<Promise<unknown>>();
+  readonly #destroying = new Set<Promise<void>>();
   #waiting = 0;
   #creating = 0;
   #borrowed = 0;
@@ -269,10 +276,7 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
   release(value: T): void {
     const slot = this.#slots.get(value);
     if (slot === undefined || slot.state !== LENT) {
-      if (isObject(value) && this.#destroyedWhileLent.has(value)) {
-        this.#destroyedWhileLent.delete(value);
-        return;
-      }
+      if (this.#forgetDestroyedWhileLent(value)) return;
       throw new PoolReleaseError(
         this.name,
         slot === undefined ? 'release() of an object this pool did not lend' : 'release() of an object that is not lent (released twice?)',
@@ -304,7 +308,7 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
     }
     if (slot.state === LENT) {
       this.#borrowed--;
-      if (isObject(value)) this.#destroyedWhileLent.add(value);
+      this.#rememberDestroyedWhileLent(value);
       if (this.#borrowed === 0) this.#drained();
     } else if (slot.state === IDLE) {
       this.#idle.removeWhere((s) => s === slot);
@@ -371,6 +375,8 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
       const idle: Slot<T>[] = [];
       for (let s = this.#idle.shift(); s !== undefined; s = this.#idle.shift()) idle.push(s);
       await Promise.all(idle.map((s) => this.#retire(s)));
+      // Objects under a validate or health check come back to a closed pool, which retires them.
+      while (this.#checks.size > 0) await Promise.all([...this.#checks]);
       if (this.#borrowed > 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
@@ -383,10 +389,12 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
         const stillLent = [...this.#slots.values()].filter((s) => s.state === LENT);
         for (const s of stillLent) {
           this.#borrowed--;
-          if (isObject(s.value)) this.#destroyedWhileLent.add(s.value);
+          this.#rememberDestroyedWhileLent(s.value);
         }
+        if (this.#borrowed === 0) this.#drained();
         await Promise.all(stillLent.map((s) => this.#retire(s)));
       }
+      while (this.#destroying.size > 0) await Promise.all([...this.#destroying]);
       this.#leakTimer = clear(this.#leakTimer);
     })();
     return this.#closing;
@@ -447,11 +455,11 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
     const validate = this.#validate as (value: T) => MaybePromise<boolean>;
     for (let slot = this.#takeIdle(); slot !== undefined; slot = this.#takeIdle()) {
       slot.state = CHECKING;
-      let ok = false;
-      try {
-        ok = (await validate(slot.value)) === true;
-      } catch (err) {
-        this.#report(err);
+      const ok = await this.#check(validate, slot);
+      // destroy() ran during the check: the object is gone, never to be lent or kept.
+      if (slot.state === GONE) {
+        if (this.#closed) throw new PoolClosedError(this.name);
+        continue;
       }
       if (ok && !this.#closed && !signal?.aborted) {
         this.#lend(slot, 0, stack);
@@ -525,19 +533,54 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
     if (this.#healthTimer === undefined && this.#healthCheck !== undefined) this.#armHealthTimer();
   }
 
+  /** Runs a validate or health check on a slot, known to close() while it runs. Never throws. */
+  async #check(check: (value: T) => MaybePromise<boolean>, slot: Slot<T>): Promise<boolean> {
+    const running = (async () => {
+      try {
+        return (await check(slot.value)) === true;
+      } catch (err) {
+        this.#report(err);
+        return false;
+      }
+    })();
+    this.#checks.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#checks.delete(running);
+    }
+  }
+
+  #rememberDestroyedWhileLent(value: T): void {
+    if (isObject(value)) this.#destroyedWhileLent.add(value);
+    else this.#destroyedWhileLentPrimitives.add(value);
+  }
+
+  /** True (and forgotten) when `value` was destroyed while lent: its late release is ignored. */
+  #forgetDestroyedWhileLent(value: T): boolean {
+    if (isObject(value)) return this.#destroyedWhileLent.delete(value);
+    return this.#destroyedWhileLentPrimitives.delete(value);
+  }
+
   /** Destroys a slot for good (never throws: hook failures are reported), then refills. */
-  async #retire(slot: Slot<T>): Promise<void> {
-    if (slot.state === GONE) return;
+  #retire(slot: Slot<T>): Promise<void> {
+    if (slot.state === GONE) return Promise.resolve();
     slot.state = GONE;
     this.#slots.delete(slot.value);
     this.#destroyed++;
-    try {
-      await this.#destroyHook?.(slot.value);
-    } catch (err) {
-      this.#report(new DepcacheError('EHOOK', `${this.name}: destroy failed: ${errorMessage(err)}`, { cause: err }));
-    }
-    this.#emitSafely('destroy', slot.value);
-    this.#fill();
+    const destroying = (async () => {
+      try {
+        await this.#destroyHook?.(slot.value);
+      } catch (err) {
+        this.#report(new DepcacheError('EHOOK', `${this.name}: destroy failed: ${errorMessage(err)}`, { cause: err }));
+      }
+      this.#emitSafely('destroy', slot.value);
+      this.#fill();
+    })();
+    // close() waits for every destroy, including those started in the background.
+    this.#destroying.add(destroying);
+    void destroying.finally(() => this.#destroying.delete(destroying));
+    return destroying;
   }
 
   /** Starts creates for waiters without one, and up to minSize; respects backoff after failures. */
@@ -606,6 +649,15 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
         // A create that timed out or outlived the pool: its late object is destroyed.
         if (!finish() || this.#closed) {
           void this.#destroyLate(value);
+          return;
+        }
+        if (this.#slots.has(value)) {
+          // A singleton, or a primitive equal to one already held: lending it again would lend
+          // one object twice at once. It belongs to its first slot, so it is not destroyed.
+          this.#createFailed(
+            new TypeError('create returned a value this pool already holds (a shared object or an equal primitive); every create must make a new one'),
+            trigger,
+          );
           return;
         }
         this.#created++;
@@ -695,12 +747,8 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
     for (const slot of batch) slot.state = CHECKING;
     await Promise.all(
       batch.map(async (slot) => {
-        let ok = false;
-        try {
-          ok = (await check(slot.value)) === true;
-        } catch (err) {
-          this.#report(err);
-        }
+        const ok = await this.#check(check, slot);
+        if (slot.state === GONE) return; // destroyed during the check
         if (ok && !this.#closed) this.#giveBack(slot, slot.since);
         else await this.#retire(slot);
       }),
@@ -824,11 +872,12 @@ export class PoolScope<T> {
         return await fn();
       } finally {
         if (slot.acquiring) {
-          const value = await slot.acquiring.then(
-            (v) => v,
+          // Boxed, so a pooled value that is itself undefined (or any falsy value) is released too.
+          const taken = await slot.acquiring.then(
+            (value) => ({ value }),
             () => undefined,
           );
-          if (value !== undefined) this.#pool.release(value);
+          if (taken !== undefined) this.#pool.release(taken.value);
         }
       }
     });
