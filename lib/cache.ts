@@ -12,7 +12,8 @@ import {
 } from './errors';
 import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue } from './options';
 import { CacheManager, getCacheManager } from './manager';
-import { DecodedEntries } from './store/file-store';
+import { type AppendResult, DecodedEntries } from './store/file-store';
+import type { JournalRecord } from './store/journal';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import { assertCacheName } from './store/file-name';
 
@@ -105,6 +106,18 @@ export interface ChangeSaver<K, V> {
   [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<number | undefined>;
 }
 
+/** What a journaling store offers a cache's saves. */
+export interface JournalWriter {
+  /** Whether there is a saved file to append to (else a save writes it whole). */
+  hasBase(): boolean;
+  /** Appends one save's record; undefined when there is nothing to append to (write whole). */
+  append(record: JournalRecord): Promise<AppendResult | undefined>;
+  /** The same, synchronously, for the exit flush. */
+  appendSync(record: JournalRecord): AppendResult | undefined;
+  /** After an append: compacts in the background when the journal has grown enough. */
+  afterAppend(result: AppendResult): void;
+}
+
 /** Writes a snapshot through a store that can read the live map copy-on-write. */
 export type SnapshotWriter = (snapshot: EntrySnapshot) => Promise<number>;
 
@@ -151,6 +164,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
   #changes: Set<K> | null = null;
   #changesAll = false; // everything must be rewritten (cleared, built, loaded elsewhere)
+  #changesReset = false; // ...and it replaces what is saved (a clear, new contents, a deleted saved state)
+  // The last load found nothing saved: contents built then merge with whatever another
+  // process saved meanwhile, where a rebuild over a saved state replaces it.
+  #foundNothingSaved = false;
   // Lifecycle operations of one cache run one at a time, in order.
   #tail: Promise<unknown> = Promise.resolve();
   #queuedSave: Promise<boolean> | null = null;
@@ -257,7 +274,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const removed = super.size;
     if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
-    this.#markAllChanged();
+    this.#markAllChanged(true);
     this.#edits += Math.max(1, removed);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
   }
@@ -344,7 +361,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.loadOrBuild(false));
     return this.#exclusive(async () => {
       if (await this.#loadNow()) return true;
-      await this.#installBuilt(await this.#produceBuilt());
+      await this.#installBuilt(await this.#produceBuilt(), !this.#foundNothingSaved);
       return false;
     }, 'loadOrBuild');
   }
@@ -387,7 +404,19 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const edits = this.#edits;
     const contents = this.preProcessor ? this.#preProcessed() : this;
     if (!this.saveOnBlank && contents.size === 0) return false;
+    // O(changes) at exit too: append to the journal when the saved state allows it.
+    const journal = this.preProcessor ? undefined : this.journalWriter(this.saver);
+    if (journal !== undefined && this.#changes !== null && !(this.#changesAll && this.#changesReset)) {
+      const appended = journal.appendSync(this.#record(this.#changesAll ? null : this.#changes));
+      if (appended !== undefined) {
+        this.#forgetChanges();
+        this.#lastSaveBytes = appended.bytes;
+        this.#savedEdits = edits;
+        return true;
+      }
+    }
     this.#lastSaveBytes = write(plainSnapshot(contents, this.#generation));
+    this.#forgetChanges();
     this.#savedEdits = edits;
     return true;
   }
@@ -413,10 +442,50 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
   }
 
-  #markAllChanged(): void {
+  #markAllChanged(reset: boolean): void {
     if (this.#changes === null) return;
     this.#changes.clear();
     this.#changesAll = true;
+    this.#changesReset ||= reset;
+  }
+
+  #forgetChanges(): void {
+    if (this.#changes === null) return;
+    this.#changes.clear();
+    this.#changesAll = false;
+    this.#changesReset = false;
+  }
+
+  /** Takes the change set for a save; keys changed while it runs go into a new one. */
+  #takeChanges(): { keys: Set<K>; all: boolean; reset: boolean } {
+    const taken = { keys: this.#changes ?? new Set<K>(), all: this.#changes === null || this.#changesAll, reset: this.#changesReset };
+    this.#changes = new Set();
+    this.#changesAll = false;
+    this.#changesReset = false;
+    return taken;
+  }
+
+  /** After a failed save: what it took is unsaved again, with what changed meanwhile. */
+  #restoreChanges(taken: { keys: Set<K>; all: boolean; reset: boolean }): void {
+    for (const key of this.#changes ?? []) taken.keys.add(key);
+    this.#changes = taken.keys;
+    this.#changesAll ||= taken.all;
+    this.#changesReset ||= taken.reset;
+  }
+
+  /** One save's journal record: the changed keys' values now (`null`: every entry). */
+  #record(keys: ReadonlySet<K> | null): JournalRecord {
+    const sets: unknown[] = [];
+    const deletes: unknown[] = [];
+    if (keys === null) {
+      Map.prototype.forEach.call(this, (value: unknown, key: unknown) => sets.push(key, value));
+    } else {
+      for (const key of keys) {
+        if (super.has(key)) sets.push(key, super.get(key));
+        else deletes.push(key);
+      }
+    }
+    return { sets, deletes, generation: this.#generation };
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */
@@ -453,6 +522,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** A writer that reads the live map copy-on-write, when `saver` allows it. */
   protected snapshotWriter(_saver: Saver<K, V> | null): SnapshotWriter | undefined {
+    return undefined;
+  }
+
+  /** Appends of changes, when `saver` writes to a journaling store (the default file store). */
+  protected journalWriter(_saver: Saver<K, V> | null): JournalWriter | undefined {
     return undefined;
   }
 
@@ -608,6 +682,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #settleLoad(loaded: boolean, reason?: 'missing' | 'invalid'): boolean {
+    this.#foundNothingSaved = reason === 'missing';
     if (!loaded) {
       super.clear();
       this.#setHasContents(false);
@@ -616,6 +691,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#changes !== null) {
       this.#changes.clear();
       this.#changesAll = !loaded; // loaded: memory equals the store
+      this.#changesReset = false;
     }
     this.#loads++;
     this.stateSettled('load');
@@ -647,9 +723,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (!this.saveOnBlank && contents.size === 0) return false;
       if (liveWriter) bytes = await liveWriter(plainSnapshot(contents, this.#generation));
       else await this.#callHook('saver', () => saver(this.name, contents));
+      this.#forgetChanges(); // a pre-processed cache is always written whole
     } else {
       if (!this.saveOnBlank && super.size === 0) return false;
-      if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
+      const journal = liveWriter ? this.journalWriter(saver) : undefined;
+      if (journal !== undefined && this.#changes !== null) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
+      else if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
       else {
         const copy = new Map<K, V>();
         fillMap(copy, this, this.name, 'cache');
@@ -665,6 +744,31 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.manager.notify('save', { cache: this.name, durationMs: this.#lastSaveMs, bytes });
     this.manager.announce('save', this.name, false); // after the data is there, so followers see it
     return true;
+  }
+
+  /**
+   * A save of a journaling store: appends the changed entries (values as they are now, before
+   * any await), or every entry when all changed without replacing the saved state (new contents
+   * built while another process saved: they merge). Writes the whole file when the saved state
+   * is to be replaced (a clear, adopted contents) or there is none to append to.
+   */
+  async #saveThroughJournal(journal: JournalWriter, whole: SnapshotWriter): Promise<number> {
+    const taken = this.#takeChanges();
+    try {
+      // Decided before any await, so a whole write still snapshots the map as the save began.
+      if (!(taken.all && taken.reset) && journal.hasBase()) {
+        const record = this.#record(taken.all ? null : taken.keys);
+        const appended = await this.#callHook('saver', () => journal.append(record));
+        if (appended !== undefined) {
+          journal.afterAppend(appended);
+          return appended.bytes;
+        }
+      }
+      return await this.#writeLiveSnapshot(whole);
+    } catch (err) {
+      this.#restoreChanges(taken);
+      throw err;
+    }
   }
 
   /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
@@ -706,7 +810,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (deleter) await this.#callHook('deleter', () => deleter(this.name));
     // Memory stays; it no longer counts as pending edits of a saved state that is gone.
     this.#savedEdits = this.#edits;
-    this.#markAllChanged();
+    this.#markAllChanged(true);
     this.stateSettled('delete');
     this.manager.notify('delete', { cache: this.name });
   }
@@ -720,8 +824,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return contents;
   }
 
-  async #installBuilt(contents: Map<K, V>): Promise<void> {
+  /** `replaces`: the built contents replace the saved state (false: they merge with it). */
+  async #installBuilt(contents: Map<K, V>, replaces = true): Promise<void> {
     this.#replaceWith(contents);
+    if (this.#changes !== null) this.#changesReset ||= replaces;
     this.#setGeneration(newGeneration());
     // The built contents are unsaved until the save below succeeds.
     this.#edits++;
@@ -732,7 +838,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #replaceWith(contents: Map<K, V> | DecodedEntries): void {
-    this.#markAllChanged(); // a load settles this back to "nothing changed"
+    this.#markAllChanged(false); // a load settles this back to "nothing changed"
     // Only adoptContents() can get here while a save reads the map; keep what it must write.
     const snapshot = this.#snapshot;
     if (snapshot !== null) {

@@ -8,6 +8,7 @@ export type DepcacheErrorCode =
   | 'EINVALID_NAME'
   | 'ECORRUPT'
   | 'EFORMAT_VERSION'
+  | 'ETORN'
   | 'ESERIALIZE'
   | 'EHOOK'
   | 'EIO'
@@ -76,7 +77,8 @@ export class InvalidCacheNameError extends DepcacheError {
 
 /**
  * A saved cache file failed its checks (magic, CRC, length, trailer) or was written by an unknown
- * format version (`code === 'EFORMAT_VERSION'`; such files are never quarantined).
+ * format version (`code === 'EFORMAT_VERSION'`; such files are never quarantined). `ETORN`
+ * reports the last journal record cut short by a crash: it is dropped, the rest loads.
  */
 export class CorruptCacheFileError extends DepcacheError {
   override name = 'CorruptCacheFileError';
@@ -85,7 +87,7 @@ export class CorruptCacheFileError extends DepcacheError {
     readonly path: string,
     reason: string,
     options?: {
-      code?: 'ECORRUPT' | 'EFORMAT_VERSION';
+      code?: 'ECORRUPT' | 'EFORMAT_VERSION' | 'ETORN';
       quarantinedTo?: string | undefined;
       cause?: unknown;
     },

@@ -410,7 +410,12 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     for (const cache of this.#caches.values()) {
       const path = (cache as { path?: unknown }).path;
       let bytesOnDisk: number | undefined;
-      if (typeof path === 'string') bytesOnDisk = await fs.promises.stat(path).then((s) => s.size, () => undefined);
+      if (typeof path === 'string') {
+        bytesOnDisk = await fs.promises.stat(path).then((s) => s.size, () => undefined);
+        // Saves append to the journal beside the file: its bytes are on disk too.
+        const journal = await fs.promises.stat(`${path}.journal`).then((s) => s.size, () => 0);
+        if (bytesOnDisk !== undefined) bytesOnDisk += journal;
+      }
       caches.push({ ...cache.stats, bytesOnDisk });
     }
     let cpuPercent: number | undefined;

@@ -1,7 +1,8 @@
 import { declareOptions } from './options';
-import { CacheMap, openCache, type CacheOptions, type Loader, type Saver, type SnapshotWriter } from './cache';
-import type { CacheFileStore, CorruptFilePolicy } from './store/file-store';
+import { CacheMap, openCache, type CacheOptions, type JournalWriter, type Loader, type Saver, type SnapshotWriter } from './cache';
+import { type CacheFileStore, type CorruptFilePolicy, FileStore } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
+import * as fs from 'node:fs';
 
 /** Options of a {@link PersistentCache}. */
 export interface PersistentCacheOptions<K, V> extends CacheOptions<K, V> {
@@ -30,6 +31,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #fileLoader: Loader<K, V>;
   readonly #fileSaver: Saver<K, V>;
   readonly #store: CacheFileStore;
+  readonly #journal: JournalWriter | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
   static override open<K = unknown, V = unknown>(
@@ -60,6 +62,20 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (options.loader === undefined) this.loader = this.#fileLoader;
     if (options.saver === undefined) this.saver = this.#fileSaver;
     if (options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
+    if (resolved instanceof FileStore && resolved.journal) {
+      // Saves append what changed since the last one: the cache records which keys changed.
+      this.trackChanges();
+      this.#journal = {
+        hasBase: () => fs.existsSync(resolved.pathFor(this.name)),
+        append: (record) => resolved.append(this.name, record),
+        appendSync: (record) => resolved.appendSync(this.name, record),
+        afterAppend: (result) => {
+          if (!resolved.compactionDue(result)) return;
+          // In the background: a failure is reported, and the journal stays valid meanwhile.
+          resolved.compact(this.name).catch((err: unknown) => this.manager.reportError(err));
+        },
+      };
+    }
   }
 
   /** Whether the loader is still the default file loader (so {@link loadSync} works). */
@@ -70,6 +86,14 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   /** Path of the cache file. */
   get path(): string {
     return this.#store.pathFor(this.name);
+  }
+
+  /**
+   * Rewrites the file and its journal as one new file now (saves trigger this by themselves once
+   * the journal outgrows its share of the file). Unsaved edits are not included: save first.
+   */
+  async compact(): Promise<void> {
+    if (this.#store instanceof FileStore && this.#store.journal) await this.#store.compact(this.name);
   }
 
   /**
@@ -91,6 +115,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (saver !== this.#fileSaver) return undefined;
     const store = this.#store;
     return (snapshot) => store.write(this.name, snapshot);
+  }
+
+  protected override journalWriter(saver: Saver<K, V> | null): JournalWriter | undefined {
+    return saver === this.#fileSaver ? this.#journal : undefined;
   }
 
   protected override syncSnapshotWriter(

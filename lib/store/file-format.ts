@@ -27,6 +27,8 @@ export interface CacheFileMeta {
   readonly savedAt: number;
   /** The cache's generation when it was saved (absent in files from older versions). */
   readonly generation?: string;
+  /** Names this base: a journal applies only to the base whose id it carries. */
+  readonly baseId?: string;
   /**
    * Distinct entries the file holds. The frames may hold a few more pairs: a key changed while
    * its save ran can be written twice with the same value, and loading keeps one.
@@ -45,14 +47,7 @@ export class FormatError extends Error {
 }
 
 export function encodeHeader(meta: CacheFileMeta): Buffer {
-  const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  const head = Buffer.allocUnsafe(HEADER_FIXED_BYTES);
-  MAGIC.copy(head, 0);
-  head.writeUInt16LE(FORMAT_VERSION, 8);
-  head.writeUInt16LE(0, 10);
-  head.writeUInt32LE(json.length, 12);
-  head.writeUInt32LE(crc32(json), 16);
-  return Buffer.concat([head, json]);
+  return encodeMetaHeader(MAGIC, meta);
 }
 
 /** The 8-byte prefix of a frame whose payload is `payload`. */
@@ -140,8 +135,21 @@ export function* decodeSteps(
 
 /** The header part of {@link decodeSteps}: the meta and the header's length in bytes. */
 export function* headerSteps(fileSize: number): Generator<number, { meta: CacheFileMeta; length: number }, Buffer> {
+  return yield* metaHeaderSteps(fileSize, MAGIC, isMeta, 'header lacks name, savedAt or entries');
+}
+
+/**
+ * A header of our layout (magic, version, flags, CRC-checked JSON meta), for cache files and
+ * journals alike; `isValid` checks the meta's fields.
+ */
+export function* metaHeaderSteps<M>(
+  fileSize: number,
+  magic: Buffer,
+  isValid: (meta: unknown) => meta is M,
+  invalidMessage: string,
+): Generator<number, { meta: M; length: number }, Buffer> {
   const head = yield* take(HEADER_FIXED_BYTES, 'header', 'file is shorter than its header');
-  if (!head.subarray(0, 8).equals(MAGIC)) throw new FormatError('not a depcache file (bad magic)');
+  if (!head.subarray(0, 8).equals(magic)) throw new FormatError('not a depcache file (bad magic)');
   const version = head.readUInt16LE(8);
   if (version !== FORMAT_VERSION) {
     throw new FormatError(
@@ -162,8 +170,20 @@ export function* headerSteps(fileSize: number): Generator<number, { meta: CacheF
   } catch {
     throw new FormatError('header is not valid JSON');
   }
-  if (!isMeta(meta)) throw new FormatError('header lacks name, savedAt or entries');
+  if (!isValid(meta)) throw new FormatError(invalidMessage);
   return { meta, length: HEADER_FIXED_BYTES + metaLength };
+}
+
+/** The header bytes of our layout for `meta` (cache files and journals). */
+export function encodeMetaHeader(magic: Buffer, meta: object): Buffer {
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  const head = Buffer.allocUnsafe(HEADER_FIXED_BYTES);
+  magic.copy(head, 0);
+  head.writeUInt16LE(FORMAT_VERSION, 8);
+  head.writeUInt16LE(0, 10);
+  head.writeUInt32LE(json.length, 12);
+  head.writeUInt32LE(crc32(json), 16);
+  return Buffer.concat([head, json]);
 }
 
 /** Runs a parser over bytes already in memory. */
@@ -186,7 +206,7 @@ export function decodeFile(buf: Buffer): { meta: CacheFileMeta; batches: unknown
 }
 
 /** Asks the parser's driver for exactly `n` bytes; fewer means the file ended early. */
-function* take(n: number, what: string, shortMessage = `${what} is truncated`): Generator<number, Buffer, Buffer> {
+export function* take(n: number, what: string, shortMessage = `${what} is truncated`): Generator<number, Buffer, Buffer> {
   if (n === 0) return Buffer.alloc(0);
   const buf: Buffer = yield n;
   if (buf.length < n) throw new FormatError(shortMessage);
@@ -206,7 +226,7 @@ const V8_SPARSE_ARRAY_TAG = 0x61; // 'a'
  * at least (two in the sparse form, index and value): the declared length must be even and fit
  * in the payload.
  */
-function checkPayloadShape(payload: Buffer, frame: number): void {
+export function checkPayloadShape(payload: Buffer, frame: number): void {
   let at = 0;
   if (payload[at++] !== V8_VERSION_TAG) throw new FormatError(`frame ${frame} is not a list of entries (no v8 header)`);
   at = readVarint(payload, at).next;
@@ -246,6 +266,7 @@ function isMeta(value: unknown): value is CacheFileMeta {
     typeof m.entries === 'number' &&
     Number.isInteger(m.entries) &&
     m.entries >= 0 &&
-    (m.generation === undefined || typeof m.generation === 'string')
+    (m.generation === undefined || typeof m.generation === 'string') &&
+    (m.baseId === undefined || typeof m.baseId === 'string')
   );
 }

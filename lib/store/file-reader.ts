@@ -56,8 +56,14 @@ export function openCacheFileSync(name: string, path: string): OpenedFile<number
  * Feeds a pull parser (it yields how many bytes it wants) from a file, through 1 MiB reads, so
  * a file of any size is read with one chunk and one frame in memory at a time.
  */
-export async function parseFile<T>(name: string, path: string, file: OpenedFile<FileHandle>, steps: Generator<number, T, Buffer>): Promise<T> {
-  const chunks = new Chunks(file.size);
+export async function parseFile<T>(
+  name: string,
+  path: string,
+  file: OpenedFile<FileHandle>,
+  steps: Generator<number, T, Buffer>,
+  start = 0,
+): Promise<T> {
+  const chunks = new Chunks(file.size, start);
   let step = steps.next();
   while (!step.done) {
     let bytes = chunks.take(step.value);
@@ -82,8 +88,14 @@ export async function parseFile<T>(name: string, path: string, file: OpenedFile<
 }
 
 /** The synchronous twin of {@link parseFile}. */
-export function parseFileSync<T>(name: string, path: string, file: OpenedFile<number>, steps: Generator<number, T, Buffer>): T {
-  const chunks = new Chunks(file.size);
+export function parseFileSync<T>(
+  name: string,
+  path: string,
+  file: OpenedFile<number>,
+  steps: Generator<number, T, Buffer>,
+  start = 0,
+): T {
+  const chunks = new Chunks(file.size, start);
   let step = steps.next();
   while (!step.done) {
     let bytes = chunks.take(step.value);
@@ -116,9 +128,15 @@ export function* wholeFile(size: number): Generator<number, Buffer, Buffer> {
 class Chunks {
   #chunk = Buffer.alloc(0);
   #at = 0;
-  #position = 0; // file offset just past the chunk
+  #position: number; // file offset just past the chunk
 
-  constructor(private size: number) {}
+  /** `start`: the file offset the parser's first byte is read from. */
+  constructor(
+    private size: number,
+    start: number,
+  ) {
+    this.#position = start;
+  }
 
   /** `want` bytes from the buffer, or undefined when a read must come first (fewer at the end of the file). */
   take(want: number): Buffer | undefined {

@@ -10,12 +10,27 @@ import {
   type CacheFileMeta,
   FormatError,
   decodeSteps,
+  headerSteps,
   encodeFrameHeader,
   encodeHeader,
   encodePayload,
   encodeTrailer,
 } from './file-format';
+import { randomUUID } from 'node:crypto';
 import { cacheFileName } from './file-name';
+import { withFileLock, withFileLockSync } from './file-lock';
+import {
+  type JournalRecord,
+  type JournalScan,
+  JOURNAL_SUFFIX,
+  applyRecords,
+  encodeJournalHeader,
+  encodeJournalRecord,
+  journalHeaderSteps,
+  journalRecordSteps,
+  readJournalHeaderSync,
+} from './journal';
+import { LiveSnapshot } from './snapshot';
 import type { SafeDirectory } from './safe-directory';
 import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import type { EntrySnapshot } from './snapshot';
@@ -30,16 +45,16 @@ import {
 /** What to do with a cache file that fails its checks. */
 export type CorruptFilePolicy = 'quarantine' | 'throw';
 
-/** Entries decoded from a file, batch by batch, each a flat `[k0, v0, k1, v1, ...]` array. */
+/**
+ * Entries decoded from a file, batch by batch, each a flat `[k0, v0, k1, v1, ...]` array, then
+ * the journal's records (sets and deletes) applied in order.
+ */
 export class DecodedEntries implements Iterable<[unknown, unknown]> {
   constructor(
     readonly batches: readonly unknown[][],
     readonly meta: CacheFileMeta,
+    readonly records: readonly JournalRecord[] = [],
   ) {}
-
-  get size(): number {
-    return this.meta.entries;
-  }
 
   /** Adds every entry to `map` with Map's own `set`, bypassing any subclass bookkeeping. */
   fillInto(map: Map<unknown, unknown>): void {
@@ -47,13 +62,27 @@ export class DecodedEntries implements Iterable<[unknown, unknown]> {
     for (const pairs of this.batches) {
       for (let i = 0; i < pairs.length; i += 2) set.call(map, pairs[i], pairs[i + 1]);
     }
+    applyRecords(map, this.records);
   }
 
   *[Symbol.iterator](): Iterator<[unknown, unknown]> {
-    for (const pairs of this.batches) {
-      for (let i = 0; i < pairs.length; i += 2) yield [pairs[i], pairs[i + 1]];
+    if (this.records.length === 0) {
+      for (const pairs of this.batches) {
+        for (let i = 0; i < pairs.length; i += 2) yield [pairs[i], pairs[i + 1]];
+      }
+      return;
     }
+    const map = new Map<unknown, unknown>(); // cold path: a validator or postProcessor reads it
+    this.fillInto(map);
+    yield* map;
   }
+}
+
+/** A journal append's outcome: what it wrote, and how big the journal and its base are now. */
+export interface AppendResult {
+  readonly bytes: number;
+  readonly journalBytes: number;
+  readonly baseBytes: number;
 }
 
 /** What a persistent cache needs of the store that holds its file (v8 or text). */
@@ -73,7 +102,20 @@ export interface FileStoreOptions {
   readonly frameEntries?: number;
   /** Longest stretch of synchronous work in an async save before it yields, in ms. @default 4 */
   readonly sliceMs?: number;
+  /**
+   * Saves append the changed entries to a journal beside the file (O(changes)) instead of
+   * rewriting it. @default true
+   */
+  readonly journal?: boolean;
+  /** The journal is compacted into a new file once it is larger than this share of the file... @default 0.5 */
+  readonly compactShare?: number;
+  /** ...and larger than this many bytes. @default 1048576 (1 MiB) */
+  readonly compactMinBytes?: number;
 }
+
+// How long a writer waits for another process's write of the same cache (a rewrite of a large
+// base can take seconds).
+const LOCK_WAIT_MS = 30_000;
 
 const FLUSH_BYTES = 4 * 1024 * 1024;
 
@@ -84,14 +126,32 @@ const FLUSH_BYTES = 4 * 1024 * 1024;
 export class FileStore implements CacheFileStore {
   readonly #frameEntries: number;
   readonly #sliceMs: number;
+  /** Whether saves append to a journal. */
+  readonly journal: boolean;
+  readonly #compactShare: number;
+  readonly #compactMinBytes: number;
   #directoryReady: Promise<void> | undefined;
+  // Per cache: the base this process last saw and the end of the journal's records it knows,
+  // so an append in the common case (no other writer) reads nothing before it writes.
+  readonly #known = new Map<string, { baseId: string; end: number }>();
+  readonly #compacting = new Map<string, Promise<void>>();
 
   /** `place`: the checked directory the files live in. */
   constructor(
     readonly place: SafeDirectory,
     options: FileStoreOptions = {},
   ) {
-    const { frameEntries = 2048, sliceMs = 4 } = options;
+    const { frameEntries = 2048, sliceMs = 4, journal = true, compactShare = 0.5, compactMinBytes = 1024 * 1024 } = options;
+    if (typeof journal !== 'boolean') throw new TypeError(`journal: expected true or false, got ${String(journal)} (${typeof journal})`);
+    if (!(typeof compactShare === 'number' && compactShare > 0)) {
+      throw new TypeError(`compactShare: expected a number > 0, got ${String(compactShare)} (${typeof compactShare})`);
+    }
+    if (!(Number.isInteger(compactMinBytes) && compactMinBytes >= 0)) {
+      throw new TypeError(`compactMinBytes: expected a whole number ≥ 0, got ${String(compactMinBytes)} (${typeof compactMinBytes})`);
+    }
+    this.journal = journal;
+    this.#compactShare = compactShare;
+    this.#compactMinBytes = compactMinBytes;
     if (!Number.isInteger(frameEntries) || frameEntries < 1) {
       throw new TypeError(
         `frameEntries: expected a positive integer, got ${String(frameEntries)} (${typeof frameEntries})`,
@@ -110,9 +170,11 @@ export class FileStore implements CacheFileStore {
   }
 
   /**
-   * Reads a cache file. Resolves `undefined` when there is none. A damaged file is moved aside
-   * and reported through `report`, then treated as absent, unless `onCorrupt` is `'throw'`.
-   * A file from an unknown format version always throws and is never moved.
+   * Reads a cache: its file, then the records of its journal. Resolves `undefined` when there is
+   * none. A damaged file (or a journal damaged anywhere but in its last record) is moved aside
+   * with its journal and reported through `report`, then treated as absent, unless `onCorrupt`
+   * is `'throw'`; a last record cut short by a crash is dropped and reported. A file from an
+   * unknown format version always throws and is never moved.
    */
   async read(
     name: string,
@@ -124,16 +186,31 @@ export class FileStore implements CacheFileStore {
     const file = await openCacheFile(name, path);
     if (file === undefined) return undefined;
     const batches: unknown[][] = [];
-    let decoded: CacheFileMeta | FormatError;
+    let meta: CacheFileMeta | FormatError;
     try {
-      decoded = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+      meta = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
-      decoded = err;
+      meta = err;
     } finally {
       await file.handle.close().catch(() => undefined); // closed before a quarantine moves it
     }
-    return this.#decoded(name, path, decoded, batches, onCorrupt, report);
+    if (meta instanceof FormatError || meta.name !== name) return this.#decoded(name, path, meta, batches, [], onCorrupt, report);
+    const records: JournalRecord[] = [];
+    let journal: JournalScan | FormatError | undefined;
+    const baseId = baseIdOf(meta);
+    const journalFile = this.journal ? await openCacheFile(name, this.journalPathFor(name)) : undefined;
+    if (journalFile !== undefined) {
+      try {
+        journal = await parseFile(name, this.journalPathFor(name), journalFile, journalSteps(journalFile.size, baseId, (r) => records.push(r)));
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        journal = err;
+      } finally {
+        await journalFile.handle.close().catch(() => undefined);
+      }
+    }
+    return this.#decoded(name, path, meta, batches, records, onCorrupt, report, journal);
   }
 
   /** The synchronous twin of {@link read}, for the first call of a sync memoized function. */
@@ -147,46 +224,74 @@ export class FileStore implements CacheFileStore {
     const file = openCacheFileSync(name, path);
     if (file === undefined) return undefined;
     const batches: unknown[][] = [];
-    let decoded: CacheFileMeta | FormatError;
+    let meta: CacheFileMeta | FormatError;
     try {
-      decoded = parseFileSync(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+      meta = parseFileSync(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
-      decoded = err;
+      meta = err;
     } finally {
       fs.closeSync(file.handle);
     }
-    return this.#decoded(name, path, decoded, batches, onCorrupt, report);
+    if (meta instanceof FormatError || meta.name !== name) return this.#decoded(name, path, meta, batches, [], onCorrupt, report);
+    const records: JournalRecord[] = [];
+    let journal: JournalScan | FormatError | undefined;
+    const baseId = baseIdOf(meta);
+    const journalFile = this.journal ? openCacheFileSync(name, this.journalPathFor(name)) : undefined;
+    if (journalFile !== undefined) {
+      try {
+        journal = parseFileSync(name, this.journalPathFor(name), journalFile, journalSteps(journalFile.size, baseId, (r) => records.push(r)));
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        journal = err;
+      } finally {
+        fs.closeSync(journalFile.handle);
+      }
+    }
+    return this.#decoded(name, path, meta, batches, records, onCorrupt, report, journal);
   }
 
-  /** Writes a snapshot atomically, yielding to the event loop every `sliceMs` of work. */
+  /** The journal's path: the cache file's, plus `.journal`. */
+  journalPathFor(name: string): string {
+    return this.pathFor(name) + JOURNAL_SUFFIX;
+  }
+
+  /**
+   * Writes a snapshot atomically as a new base (a new base id, so the old journal no longer
+   * applies), then removes the journal; yields to the event loop every `sliceMs` of work. Holds
+   * the cache's lock meanwhile, so it never interleaves with another process's append.
+   */
   async write(name: string, snapshot: EntrySnapshot): Promise<number> {
     const path = this.pathFor(name);
     await this.#prepareDirectory(name);
+    const baseId = randomUUID();
     let bytes = 0;
     try {
-      await writeFileAtomic(path, async (opened) => {
-        let pending: Buffer[] = [];
-        let pendingBytes = 0;
-        let sliceStart = performance.now();
-        for (const buf of this.#encode(name, snapshot)) {
-          pending.push(buf);
-          pendingBytes += buf.length;
-          if (pendingBytes >= FLUSH_BYTES) {
-            bytes += pendingBytes;
-            const batch = pending;
-            pending = [];
-            pendingBytes = 0;
-            await writeAll(await opened, batch);
-            sliceStart = performance.now();
-          } else if (performance.now() - sliceStart > this.#sliceMs) {
-            await new Promise<void>((resolve) => setImmediate(resolve));
-            sliceStart = performance.now();
+      await withFileLock(path, LOCK_WAIT_MS, async () => {
+        await writeFileAtomic(path, async (opened) => {
+          let pending: Buffer[] = [];
+          let pendingBytes = 0;
+          let sliceStart = performance.now();
+          for (const buf of this.#encode(name, snapshot, baseId)) {
+            pending.push(buf);
+            pendingBytes += buf.length;
+            if (pendingBytes >= FLUSH_BYTES) {
+              bytes += pendingBytes;
+              const batch = pending;
+              pending = [];
+              pendingBytes = 0;
+              await writeAll(await opened, batch);
+              sliceStart = performance.now();
+            } else if (performance.now() - sliceStart > this.#sliceMs) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              sliceStart = performance.now();
+            }
           }
-        }
-        bytes += pendingBytes;
-        await writeAll(await opened, pending);
-      }, this.place.fileMode);
+          bytes += pendingBytes;
+          await writeAll(await opened, pending);
+        }, this.place.fileMode);
+        this.#dropJournal(name, baseId);
+      });
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
@@ -196,23 +301,107 @@ export class FileStore implements CacheFileStore {
   /** Writes a snapshot atomically without ever yielding: the exit path, where nothing async runs. */
   writeSync(name: string, snapshot: EntrySnapshot): number {
     const path = this.pathFor(name);
+    const baseId = randomUUID();
     let bytes = 0;
     try {
       this.place.prepareForWrite();
-      writeFileAtomicSync(path, (fd) => {
-        const buffers = Array.from(this.#encode(name, snapshot));
-        for (const b of buffers) bytes += b.length;
-        writeAllSync(fd, buffers);
-      }, this.place.fileMode);
+      withFileLockSync(path, 1000, () => {
+        writeFileAtomicSync(path, (fd) => {
+          const buffers = Array.from(this.#encode(name, snapshot, baseId));
+          for (const b of buffers) bytes += b.length;
+          writeAllSync(fd, buffers);
+        }, this.place.fileMode);
+        this.#dropJournal(name, baseId);
+      });
     } catch (err) {
       throw wrapWriteError(name, path, err);
     }
     return bytes;
   }
 
-  /** Removes the cache file; a missing file is not an error. */
-  remove(name: string): Promise<void> {
-    return removeCacheFile(name, this.pathFor(name));
+  /**
+   * Appends one save's changes to the journal (under the cache's lock), fsynced. Resolves
+   * `undefined` when there is no base to append to (nothing saved yet, or it was deleted): the
+   * caller writes a whole file instead.
+   * @throws {CacheSerializationError} ESERIALIZE when a value cannot be written (nothing is)
+   * @throws {CorruptCacheFileError} when the journal is damaged before its end (a load quarantines it)
+   */
+  async append(name: string, record: JournalRecord): Promise<AppendResult | undefined> {
+    const path = this.pathFor(name);
+    await this.#prepareDirectory(name);
+    const bytes = encodeRecord(name, record);
+    try {
+      return await withFileLock(path, LOCK_WAIT_MS, () => this.#appendLocked(name, bytes));
+    } catch (err) {
+      throw wrapWriteError(name, this.journalPathFor(name), err);
+    }
+  }
+
+  /** The synchronous twin of {@link append}, for the exit flush: O(changes) there too. */
+  appendSync(name: string, record: JournalRecord): AppendResult | undefined {
+    const path = this.pathFor(name);
+    const bytes = encodeRecord(name, record);
+    try {
+      this.place.prepareForWrite();
+      return withFileLockSync(path, 1000, () => this.#appendLocked(name, bytes));
+    } catch (err) {
+      throw wrapWriteError(name, this.journalPathFor(name), err);
+    }
+  }
+
+  /** Whether a journal of `journalBytes` beside a base of `baseBytes` is due for compaction. */
+  compactionDue(result: AppendResult): boolean {
+    return result.journalBytes > this.#compactMinBytes && result.journalBytes > this.#compactShare * result.baseBytes;
+  }
+
+  /**
+   * Rewrites base + journal as a new base and removes the journal, from what is on disk (so the
+   * records of every process are kept), under the cache's lock. A crash at any step leaves the
+   * old base with its journal, or the new base (whose id the old journal does not carry).
+   * Concurrent calls for one cache share one run.
+   */
+  compact(name: string): Promise<void> {
+    let running = this.#compacting.get(name);
+    if (running === undefined) {
+      running = this.#compactNow(name).finally(() => this.#compacting.delete(name));
+      this.#compacting.set(name, running);
+    }
+    return running;
+  }
+
+  async #compactNow(name: string): Promise<void> {
+    const path = this.pathFor(name);
+    await withFileLock(path, LOCK_WAIT_MS, async () => {
+      // 'throw': a damaged base or journal stops the compaction (a load quarantines them); a
+      // torn last record is only reported, and was never acknowledged: it is left out.
+      const decoded = await this.read(name, 'throw', () => undefined);
+      if (decoded === undefined || decoded.records.length === 0) return;
+      const map = new Map<unknown, unknown>();
+      decoded.fillInto(map);
+      const baseId = randomUUID();
+      await writeFileAtomic(path, async (opened) => {
+        let sliceStart = performance.now();
+        let pending: Buffer[] = [];
+        for (const buf of this.#encode(name, new LiveSnapshot(map, decoded.meta.generation), baseId)) {
+          pending.push(buf);
+          if (performance.now() - sliceStart > this.#sliceMs) {
+            await writeAll(await opened, pending);
+            pending = [];
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            sliceStart = performance.now();
+          }
+        }
+        await writeAll(await opened, pending);
+      }, this.place.fileMode);
+      this.#dropJournal(name, baseId);
+    });
+  }
+
+  /** Removes the cache file and its journal; missing files are not an error. */
+  async remove(name: string): Promise<void> {
+    await removeCacheFile(name, this.pathFor(name));
+    await removeCacheFile(name, this.journalPathFor(name));
+    this.#known.delete(name);
   }
 
   /** Size of the cache file in bytes, or undefined when there is none. */
@@ -224,8 +413,79 @@ export class FileStore implements CacheFileStore {
     }
   }
 
-  *#encode(name: string, snapshot: EntrySnapshot): Generator<Buffer> {
-    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size, generation: snapshot.generation });
+  /** The append itself, run under the lock (synchronous: a few small writes and one fsync). */
+  #appendLocked(name: string, record: Buffer): AppendResult | undefined {
+    const base = readBaseMetaSync(this.pathFor(name));
+    if (base === undefined) return undefined;
+    const baseId = baseIdOf(base.meta);
+    const journalPath = this.journalPathFor(name);
+    const header = readJournalHeaderSync(journalPath);
+    let end: number;
+    if (header === undefined || header.meta.baseId !== baseId) {
+      // None yet, or one left by an earlier base (a rewrite that crashed after its rename,
+      // whose records are in the base now): start this base's journal.
+      const head = encodeJournalHeader({ name, baseId });
+      writeFileAtomicSync(journalPath, (fd) => writeAllSync(fd, [head]), this.place.fileMode);
+      end = head.length;
+    } else {
+      const known = this.#known.get(name);
+      let from = header.length;
+      if (known !== undefined && known.baseId === baseId && known.end >= header.length && known.end <= header.size) from = known.end;
+      end = header.size;
+      if (from !== header.size) {
+        // Other processes appended since (or a crash left a torn tail): check what follows.
+        const file = openCacheFileSync(name, journalPath);
+        if (file === undefined) return undefined; // removed meanwhile; the next save writes whole
+        let scan: JournalScan;
+        try {
+          scan = parseFileSync(name, journalPath, file, journalRecordSteps(file.size, from, () => undefined), from);
+        } catch (err) {
+          if (err instanceof FormatError) throw new CorruptCacheFileError(name, journalPath, err.message);
+          throw err;
+        } finally {
+          fs.closeSync(file.handle);
+        }
+        // A torn tail was never acknowledged to anyone: cut it off, so records follow whole ones.
+        if (scan.torn) fs.truncateSync(journalPath, scan.end);
+        end = scan.end;
+      }
+    }
+    const fd = fs.openSync(journalPath, 'r+');
+    try {
+      let written = 0;
+      while (written < record.length) {
+        const n = fs.writeSync(fd, record, written, record.length - written, end + written);
+        if (n <= 0) throw Object.assign(new Error(`a write of ${record.length - written} bytes wrote nothing`), { code: 'EIO' });
+        written += n;
+      }
+      fs.fsyncSync(fd);
+    } catch (err) {
+      // Leave no half record: the next append would take it for corruption.
+      try {
+        fs.ftruncateSync(fd, end);
+      } catch {
+        // the next append finds and cuts the torn tail
+      }
+      throw err;
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.#known.set(name, { baseId, end: end + record.length });
+    return { bytes: record.length, journalBytes: end + record.length, baseBytes: base.size };
+  }
+
+  /** After a new base: the old journal no longer applies; remove it (a leftover is ignored anyway). */
+  #dropJournal(name: string, baseId: string): void {
+    try {
+      fs.unlinkSync(this.journalPathFor(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.#known.set(name, { baseId, end: -1 });
+  }
+
+  *#encode(name: string, snapshot: EntrySnapshot, baseId: string): Generator<Buffer> {
+    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size, generation: snapshot.generation, baseId });
     const per = this.#frameEntries;
     let frames = 0;
     let written = 0;
@@ -255,17 +515,42 @@ export class FileStore implements CacheFileStore {
   #decoded(
     name: string,
     path: string,
-    decoded: CacheFileMeta | FormatError,
+    meta: CacheFileMeta | FormatError,
     batches: unknown[][],
+    records: JournalRecord[],
     onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
+    journal?: JournalScan | FormatError,
   ): DecodedEntries | undefined {
-    let failure = decoded instanceof FormatError ? decoded : undefined;
-    if (!(decoded instanceof FormatError) && decoded.name !== name) {
-      failure = new FormatError(`file holds cache ${JSON.stringify(decoded.name)}, not this one`);
+    let failure = meta instanceof FormatError ? meta : undefined;
+    if (!(meta instanceof FormatError) && meta.name !== name) {
+      failure = new FormatError(`file holds cache ${JSON.stringify(meta.name)}, not this one`);
     }
-    if (failure !== undefined) return handleDecodeFailure(failure, name, path, onCorrupt, report);
-    return new DecodedEntries(batches, decoded as CacheFileMeta);
+    if (failure === undefined && journal instanceof FormatError) {
+      // The base is whole but its journal is not: together they are not a state anyone saved.
+      failure = new FormatError(`its journal is damaged: ${journal.message}`);
+    }
+    if (failure !== undefined) {
+      const handled = handleDecodeFailure(failure, name, path, onCorrupt, report);
+      // The journal goes aside with its base: kept for inspection, never applied to another.
+      if (onCorrupt !== 'throw' && this.journal) quarantineIfPresent(name, this.journalPathFor(name));
+      return handled;
+    }
+    const base = meta as CacheFileMeta;
+    const baseId = baseIdOf(base);
+    if (journal !== undefined && !(journal instanceof FormatError)) {
+      this.#known.set(name, { baseId, end: journal.end });
+      if (journal.torn) {
+        report(
+          new CorruptCacheFileError(name, this.journalPathFor(name), `the last journal record was cut short (a save interrupted by a crash): dropped; the ${records.length} whole record(s) before it are loaded`, {
+            code: 'ETORN',
+          }),
+        );
+      }
+    } else this.#known.set(name, { baseId, end: -1 });
+    const last = records[records.length - 1];
+    const generation = last?.generation ?? base.generation;
+    return new DecodedEntries(batches, generation === base.generation ? base : { ...base, generation }, records);
   }
 
   async #prepareDirectory(name: string): Promise<void> {
@@ -380,6 +665,58 @@ function renameAside(name: string, path: string, first: string): string {
 
 /** Names of quarantined files, as {@link quarantine} makes them. @internal */
 export const QUARANTINED_FILE = /\.corrupt-\d+(-\d+)?$/;
+
+/** The id a journal must carry to apply to this base (files from before journals: their save time). */
+function baseIdOf(meta: CacheFileMeta): string {
+  return meta.baseId ?? `saved-at:${meta.savedAt}`;
+}
+
+/** A journal's header, then its records, when it belongs to base `baseId`; another base's journal is skipped. */
+function* journalSteps(
+  fileSize: number,
+  baseId: string,
+  onRecord: (record: JournalRecord) => void,
+): Generator<number, JournalScan | undefined, Buffer> {
+  const { meta, length } = yield* journalHeaderSteps(fileSize);
+  if (meta.baseId !== baseId) return undefined; // left by a rewrite that crashed after its rename
+  return yield* journalRecordSteps(fileSize, length, onRecord);
+}
+
+/** The header of a base file, read synchronously; undefined when there is none (or it is damaged). */
+function readBaseMetaSync(path: string): { meta: CacheFileMeta; size: number } | undefined {
+  const file = openCacheFileSync(path, path);
+  if (file === undefined) return undefined;
+  try {
+    return { meta: parseFileSync(path, path, file, headerSteps(file.size)).meta, size: file.size };
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
+  } finally {
+    fs.closeSync(file.handle);
+  }
+}
+
+/** A record's bytes, or the error naming the entry v8 refused. */
+function encodeRecord(name: string, record: JournalRecord): Buffer {
+  try {
+    return encodeJournalRecord(record);
+  } catch (err) {
+    const culprit = findUnserializable(name, record.sets, err);
+    if (culprit.hasKey) throw culprit;
+    for (const key of record.deletes) {
+      try {
+        encodePayload([key]);
+      } catch (keyErr) {
+        throw new CacheSerializationError(name, key, true, { cause: keyErr });
+      }
+    }
+    throw culprit;
+  }
+}
+
+function quarantineIfPresent(name: string, path: string): void {
+  if (fs.existsSync(path)) quarantine(name, path);
+}
 
 /** @internal */
 export function wrapWriteError(name: string, path: string, err: unknown): Error {

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import * as lockfile from 'proper-lockfile';
 import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
+import { withFileLock, withFileLockSync } from './file-lock';
 import { FormatError } from './file-format';
 import { quarantine, readCacheFileSync } from './file-store';
 import type { SafeDirectory } from './safe-directory';
@@ -24,9 +24,7 @@ export interface Manifest {
   readonly inputs?: Record<string, string[]>;
 }
 
-// Held only while one read-merge-write runs (milliseconds); a holder that died leaves a lock
-// whose mtime stops moving, and it is taken over once it is this old (proper-lockfile's least).
-const LOCK_STALE_MS = 2_000;
+// Held only while one read-merge-write runs (milliseconds).
 const LOCK_WAIT_MS = 5_000;
 // Manifests this process is writing asynchronously: at exit their lock may be ours, abandoned.
 const writingHere = new Set<string>();
@@ -77,19 +75,12 @@ export async function writeManifest(place: SafeDirectory, manifest: Manifest, re
   writingHere.add(path);
   try {
     place.prepareForWrite();
-    const release = await lockfile.lock(path, {
-      realpath: false,
-      stale: LOCK_STALE_MS,
-      retries: { retries: Math.ceil(LOCK_WAIT_MS / 100), minTimeout: 5, maxTimeout: 100, factor: 1.5 },
-    });
-    try {
+    await withFileLock(path, LOCK_WAIT_MS, async () => {
       const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
       await writeFileAtomic(path, async (opened) => {
         await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
       }, place.fileMode);
-    } finally {
-      await release().catch(() => undefined);
-    }
+    });
   } catch (err) {
     throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
   } finally {
@@ -102,13 +93,10 @@ export function writeManifestSync(place: SafeDirectory, manifest: Manifest, repo
   const path = join(place.path, MANIFEST_FILE);
   try {
     place.prepareForWrite();
-    const release = lockSyncWaiting(path, writingHere.has(path) ? 0 : 1000);
-    try {
+    withFileLockSync(path, writingHere.has(path) ? 0 : 1000, () => {
       const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
       writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
-    } finally {
-      release?.();
-    }
+    });
   } catch (err) {
     throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
   }
@@ -124,23 +112,6 @@ function readOrSetAside(directory: string, report: (err: Error) => void): Manife
     const quarantinedTo = quarantine(MANIFEST_FILE, path);
     report(new CorruptCacheFileError(MANIFEST_FILE, path, `${err.message}; a new one is written from the caches registered now`, { quarantinedTo }));
     return undefined;
-  }
-}
-
-/**
- * The sync API of proper-lockfile takes no retries; at exit we may still wait a little for a
- * writer in another process. Gives up after `waitMs` and writes without the lock (a merge that
- * may race beats losing what this process knows).
- */
-function lockSyncWaiting(path: string, waitMs: number): (() => void) | undefined {
-  const until = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return lockfile.lockSync(path, { realpath: false, stale: LOCK_STALE_MS });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > until) return undefined;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    }
   }
 }
 

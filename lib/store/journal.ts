@@ -1,0 +1,153 @@
+import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import { crc32 } from 'node:zlib';
+import { FRAME_HEADER_BYTES, FormatError, checkPayloadShape, encodeMetaHeader, metaHeaderSteps, take } from './file-format';
+
+/*
+ * The journal of a cache file, `<file>.journal` (integers little-endian):
+ *
+ *   header   "DCJOURNL" | u16 version | u16 flags (0) | u32 metaLength | u32 crc32(meta) | meta JSON {name, baseId}
+ *   record*  u32 payloadLength (> 0) | u32 crc32(payload) | payload = v8.serialize([sets, deletes, generation])
+ *            sets = [k0, v0, k1, v1, ...], deletes = [k0, k1, ...]
+ *
+ * One save appends one record, so a save is in the journal whole or not at all. The journal
+ * belongs to the base whose `baseId` it names: a full rewrite of the base gives it a new id, so
+ * a journal left by a rewrite that crashed half-way is never applied to the wrong base. A record
+ * cut short at the end of the file is the save a crash interrupted (nobody was told it was
+ * saved): it is dropped. A damaged record followed by more bytes is corruption.
+ */
+
+export const JOURNAL_SUFFIX = '.journal';
+const JOURNAL_MAGIC = Buffer.from('DCJOURNL', 'latin1');
+
+/** What the journal's header says. */
+export interface JournalMeta {
+  readonly name: string;
+  readonly baseId: string;
+}
+
+/** One save: the entries set and the keys deleted, and the cache's generation then. */
+export interface JournalRecord {
+  readonly sets: unknown[];
+  readonly deletes: unknown[];
+  readonly generation: string | undefined;
+}
+
+/** How far a scan got: `end` is the offset after the last whole record. */
+export interface JournalScan {
+  readonly end: number;
+  /** The bytes after `end` are a record cut short (a crash during an append), not corruption. */
+  readonly torn: boolean;
+}
+
+export function encodeJournalHeader(meta: JournalMeta): Buffer {
+  return encodeMetaHeader(JOURNAL_MAGIC, meta);
+}
+
+/** A record's bytes. @throws what v8.serialize throws for a value it cannot write */
+export function encodeJournalRecord(record: JournalRecord): Buffer {
+  // Arrays filled by push stay dense, which the reader requires (see checkPayloadShape).
+  const payload = v8.serialize([record.sets, record.deletes, record.generation ?? null, 0]);
+  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  head.writeUInt32LE(payload.length, 0);
+  head.writeUInt32LE(crc32(payload), 4);
+  return Buffer.concat([head, payload]);
+}
+
+/** The journal's header: its meta and length. */
+export function* journalHeaderSteps(fileSize: number): Generator<number, { meta: JournalMeta; length: number }, Buffer> {
+  return yield* metaHeaderSteps(fileSize, JOURNAL_MAGIC, isJournalMeta, 'journal header lacks name or baseId');
+}
+
+/**
+ * The records from `start` (just after the header, or after records already read) to the end
+ * of a file of `fileSize` bytes, each handed to `onRecord` once its CRC and shape passed.
+ * @throws {FormatError} for a damaged record that is not the last thing in the file
+ */
+export function* journalRecordSteps(
+  fileSize: number,
+  start: number,
+  onRecord: (record: JournalRecord) => void,
+): Generator<number, JournalScan, Buffer> {
+  let offset = start;
+  for (let index = 0; ; index++) {
+    if (offset === fileSize) return { end: offset, torn: false };
+    if (offset + FRAME_HEADER_BYTES > fileSize) return { end: offset, torn: true };
+    const head = yield* take(FRAME_HEADER_BYTES, 'journal');
+    const length = head.readUInt32LE(0);
+    const recordEnd = offset + FRAME_HEADER_BYTES + length;
+    if (recordEnd > fileSize) return { end: offset, torn: true };
+    const payload = yield* take(length, 'journal');
+    const record = length === 0 || crc32(payload) !== head.readUInt32LE(4) ? undefined : decodeRecord(payload, index);
+    if (record === undefined) {
+      // The last record, damaged: the append a crash cut short. Anywhere else: corruption.
+      if (recordEnd === fileSize) return { end: offset, torn: true };
+      throw new FormatError(`journal record ${index} is damaged (checksum mismatch), and records follow it`);
+    }
+    onRecord(record);
+    offset = recordEnd;
+  }
+}
+
+/** A record's payload, or undefined when it is not one (a damaged record). */
+function decodeRecord(payload: Buffer, index: number): JournalRecord | undefined {
+  try {
+    checkPayloadShape(payload, index);
+    const value = v8.deserialize(payload) as unknown;
+    if (!Array.isArray(value) || value.length !== 4) return undefined;
+    const [sets, deletes, generation] = value as [unknown, unknown, unknown];
+    if (!Array.isArray(sets) || sets.length % 2 !== 0 || !Array.isArray(deletes)) return undefined;
+    if (generation !== null && typeof generation !== 'string') return undefined;
+    return { sets, deletes, generation: generation ?? undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Applies records to a map, in order: sets, then deletes (a save never both sets and deletes a key). */
+export function applyRecords(map: Map<unknown, unknown>, records: readonly JournalRecord[]): void {
+  const set = Map.prototype.set;
+  const del = Map.prototype.delete;
+  for (const { sets, deletes } of records) {
+    for (let i = 0; i < sets.length; i += 2) set.call(map, sets[i], sets[i + 1]);
+    for (const key of deletes) del.call(map, key);
+  }
+}
+
+/**
+ * Reads the header of the journal at `path` (sync: it is a few bytes): undefined when there is
+ * no journal or it is damaged (an unreadable header is treated as no journal only by writers,
+ * which then replace it; readers report it).
+ */
+export function readJournalHeaderSync(path: string): { meta: JournalMeta; length: number; size: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const steps = journalHeaderSteps(size);
+    let step = steps.next();
+    let position = 0;
+    while (!step.done) {
+      const buf = Buffer.alloc(Math.min(step.value, Math.max(0, size - position)));
+      const n = fs.readSync(fd, buf, 0, buf.length, position);
+      position += n;
+      step = steps.next(buf.subarray(0, n));
+    }
+    return { ...step.value, size };
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function isJournalMeta(value: unknown): value is JournalMeta {
+  const m = value as Partial<JournalMeta> | null;
+  return typeof m === 'object' && m !== null && typeof m.name === 'string' && typeof m.baseId === 'string';
+}
