@@ -754,6 +754,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   async #saveThroughJournal(journal: JournalWriter, whole: SnapshotWriter): Promise<number> {
     const taken = this.#takeChanges();
+    if (!taken.all && taken.keys.size === 0 && journal.hasBase()) return 0; // nothing changed
     try {
       // Decided before any await, so a whole write still snapshots the map as the save began.
       if (!(taken.all && taken.reset) && journal.hasBase()) {

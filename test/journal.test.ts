@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CacheManager, CorruptCacheFileError, PersistentCache } from '../lib';
+import { main as cliMain } from '../lib/cli/main';
 import { FIXTURES, makeTempDir, removeDir, runFixture } from './helpers';
 
 describe('journal (O(changes) saves)', () => {
@@ -256,5 +257,53 @@ describe('journal (O(changes) saves)', () => {
       }
       await m.close();
     }
+  });
+});
+
+describe('CLI over base + journal', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = makeTempDir();
+  });
+  afterEach(() => removeDir(dir));
+
+  async function cli(args: string[]): Promise<{ code: number; out: string }> {
+    let out = '';
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+    try {
+      return { code: await cliMain(args), out };
+    } finally {
+      process.stdout.write = write;
+    }
+  }
+
+  it('list, show, export and verify see the journal; compact folds it into the file', async () => {
+    const manager = new CacheManager('c', { baseDirectory: dir });
+    const cache = new PersistentCache<string, number>('users', { manager, contents: { a: 1, b: 2 } });
+    await cache.save();
+    cache.set('c', 3);
+    cache.delete('a');
+    await cache.save();
+    await manager.close();
+    const at = ['--dir', path.join(dir, 'c')];
+    const list = await cli([...at, 'list', '--json']);
+    const [info] = JSON.parse(list.out) as Array<{ entries: number; journalRecords: number }>;
+    expect(info).to.include({ entries: 2, journalRecords: 1 });
+    const shown = await cli([...at, 'export', 'users', '--format', 'json']);
+    expect(JSON.parse(shown.out)).to.deep.equal([['b', 2], ['c', 3]]);
+    expect((await cli([...at, 'verify'])).code).to.equal(0);
+    const journal = path.join(dir, 'c', 'users.v8.journal');
+    const buf = fs.readFileSync(journal);
+    buf[buf.length - 3] = (buf[buf.length - 3] as number) ^ 0xff; // the last record: torn, not corrupt
+    fs.writeFileSync(journal, Buffer.concat([buf, Buffer.from(fs.readFileSync(journal).subarray(-40))]));
+    expect((await cli([...at, 'verify'])).code).to.equal(1); // damaged with bytes after it: corrupt
+    fs.writeFileSync(journal, buf.subarray(0, buf.length - 40)); // cut: a torn tail
+    const torn = await cli([...at, 'list']);
+    expect(torn.out).to.match(/torn by a crash/);
+    const compacted = await cli([...at, 'compact', 'users']);
+    expect(compacted.code).to.equal(0);
+    expect(fs.existsSync(journal)).to.equal(false);
+    expect(JSON.parse((await cli([...at, 'export', 'users', '--format', 'json'])).out)).to.deep.equal([['a', 1], ['b', 2]]);
   });
 });

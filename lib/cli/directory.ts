@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { isTempFileName, removeStaleTempFiles } from '../store/atomic-file';
 import { csvFormat } from '../store/csv-format';
 import { CacheIOError } from '../errors';
-import { decodeSteps, FormatError, headerSteps } from '../store/file-format';
+import { FormatError, headerSteps } from '../store/file-format';
 import { openCacheFileSync, parseFileSync } from '../store/file-reader';
-import { QUARANTINED_FILE, readCacheFileSync } from '../store/file-store';
+import { DecodedEntries, QUARANTINED_FILE, readCacheFileSync, readCacheFilesSync } from '../store/file-store';
+import { JOURNAL_SUFFIX } from '../store/journal';
 import { cacheFileName } from '../store/file-name';
 import { JSON_FORMAT } from '../store/json-format';
 import { MANIFEST_FILE, type Manifest, readManifest } from '../store/manifest';
@@ -32,6 +33,10 @@ export interface CacheFileInfo {
   readonly savedAt: string | undefined;
   readonly verifies: boolean;
   readonly problem: string | undefined;
+  /** Records in the journal beside a v8 file (saves not yet compacted into it). */
+  readonly journalRecords: number;
+  /** The journal's last record was cut short by a crash: it is dropped on load. */
+  readonly journalTorn: boolean;
 }
 
 const FORMATS = [
@@ -181,35 +186,38 @@ export class CacheDirectory {
 
   #inspect(file: string, format: 'v8' | 'json' | 'csv'): CacheFileInfo {
     // lstat: a link (even a dangling one) is reported as what it is, never followed.
-    const bytes = fs.lstatSync(join(this.path, file)).size;
+    let bytes = fs.lstatSync(join(this.path, file)).size;
+    if (format === 'v8') bytes += fileBytes(join(this.path, file + JOURNAL_SUFFIX));
     try {
-      const { name, savedAt, entries } = this.#decode(file, format);
-      return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined };
+      const { name, savedAt, entries, journalRecords = 0, journalTorn = false } = this.#decode(file, format);
+      return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined, journalRecords, journalTorn };
     } catch (err) {
       if (!(err instanceof FormatError) && !(err instanceof CacheIOError)) throw err;
       const problem = err instanceof CacheIOError ? errorText(err) : err.message;
-      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem };
+      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem, journalRecords: 0, journalTorn: false };
     }
   }
 
-  #decode(file: string, format: 'v8' | 'json' | 'csv'): { name: string; savedAt: string | undefined; entries: Array<[unknown, unknown]> } {
+  #decode(
+    file: string,
+    format: 'v8' | 'json' | 'csv',
+  ): { name: string; savedAt: string | undefined; entries: Array<[unknown, unknown]>; journalRecords?: number; journalTorn?: boolean } {
     const path = join(this.path, file);
     if (format === 'v8') {
-      const opened = openCacheFileSync(file, path);
-      if (opened === undefined) throw new FormatError('the file vanished while it was read');
-      const batches: unknown[][] = [];
-      let meta;
-      try {
-        meta = parseFileSync(file, path, opened, decodeSteps(opened.size, (pairs) => batches.push(pairs)));
-      } finally {
-        fs.closeSync(opened.handle);
-      }
-      const entries: Array<[unknown, unknown]> = [];
-      // A key written twice (changed mid-save) counts once, as loading would.
-      const map = new Map<unknown, unknown>();
-      for (const pairs of batches) for (let i = 0; i < pairs.length; i += 2) map.set(pairs[i], pairs[i + 1]);
-      for (const entry of map) entries.push(entry);
-      return { name: meta.name, savedAt: new Date(meta.savedAt).toISOString(), entries };
+      // The file, then its journal's records (every CRC checked), as a load would apply them.
+      const raw = readCacheFilesSync(file, path, path + JOURNAL_SUFFIX);
+      if (raw === undefined) throw new FormatError('the file vanished while it was read');
+      if (raw.meta instanceof FormatError) throw raw.meta;
+      if (raw.journal instanceof FormatError) throw new FormatError(`its journal is damaged: ${raw.journal.message}`);
+      const map = new Map<unknown, unknown>(); // a key written twice counts once, as loading would
+      new DecodedEntries(raw.batches, raw.meta, raw.records).fillInto(map);
+      return {
+        name: raw.meta.name,
+        savedAt: new Date(raw.meta.savedAt).toISOString(),
+        entries: [...map],
+        journalRecords: raw.records.length,
+        journalTorn: raw.journal?.torn === true,
+      };
     }
     const buf = readCacheFileSync(file, path);
     if (buf === undefined) throw new FormatError('the file vanished while it was read');
@@ -252,6 +260,15 @@ export class CacheDirectory {
       // a damaged manifest names nothing
     }
     return fromManifest ?? file.replace(/\.(v8|json|csv)$/, '');
+  }
+}
+
+/** Size of a file, 0 when there is none. */
+function fileBytes(path: string): number {
+  try {
+    return fs.lstatSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -12,7 +12,7 @@ import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
 import { LiveSnapshot } from '../store/snapshot';
-import { CacheDirectory, CliError, EXIT } from './directory';
+import { CacheDirectory, type CacheFileInfo, CliError, EXIT } from './directory';
 
 interface GlobalOptions {
   dir?: string;
@@ -91,6 +91,14 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** The OK column of `list`: verified, and what the journal holds. */
+function okText(c: CacheFileInfo): string {
+  const notes: string[] = [];
+  if (c.journalRecords > 0) notes.push(`${c.journalRecords} journal record(s)`);
+  if (c.journalTorn) notes.push('last journal record torn by a crash: dropped on load');
+  return notes.length === 0 ? 'yes' : `yes (${notes.join('; ')})`;
+}
+
 /** The version in our package.json (two levels up from both lib/cli and dist/cli). */
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -117,7 +125,7 @@ export function buildProgram(): Command {
       out(
         table([
           ['NAME', 'ENTRIES', 'BYTES', 'SAVED', 'FORMAT', 'OK'],
-          ...caches.map((c) => [c.name, String(c.entries ?? '?'), String(c.bytes), c.savedAt ?? '', c.format, c.verifies ? 'yes' : `NO: ${c.problem}`]),
+          ...caches.map((c) => [c.name, String(c.entries ?? '?'), String(c.bytes), c.savedAt ?? '', c.format, c.verifies ? okText(c) : `NO: ${c.problem}`]),
         ]),
       );
       const temps = dir.tempFiles();
@@ -185,8 +193,20 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('compact <name>')
+    .description("fold a cache's journal into a new file now (saves do this by themselves past a share of the file)")
+    .action(async (name: string) => {
+      const dir = new CacheDirectory(directoryOf(program));
+      const info = dir.locate(name);
+      if (info.format !== 'v8') throw new CliError(`${name}: ${info.format} caches have no journal: they are written whole`, EXIT.usage);
+      if (!info.verifies) throw new CliError(`${name}: the file is corrupt (${info.problem}): ${join(dir.path, info.file)}`, EXIT.corrupt);
+      await new FileStore(new SafeDirectory(dir.path)).compact(info.name);
+      out(info.journalRecords === 0 ? `${info.name}: no journal to compact` : `${info.name}: ${info.journalRecords} journal record(s) folded into ${info.file}`);
+    });
+
+  program
     .command('verify')
-    .description('check the CRC of every frame of every file; exit 1 if any is corrupt')
+    .description('check the CRC of every frame and journal record of every file; exit 1 if any is corrupt')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => {
       const caches = new CacheDirectory(directoryOf(program)).list();
@@ -248,6 +268,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Commands set process.exitCode (verify); a run starts from none and leaves the caller's as it was.
+  const callers = process.exitCode;
+  process.exitCode = undefined;
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
@@ -263,6 +286,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`depcache: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.verifyFailed;
+  } finally {
+    process.exitCode = callers;
   }
 }
 

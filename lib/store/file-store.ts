@@ -183,34 +183,8 @@ export class FileStore implements CacheFileStore {
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
     if (!this.place.checkForRead()) return undefined;
-    const file = await openCacheFile(name, path);
-    if (file === undefined) return undefined;
-    const batches: unknown[][] = [];
-    let meta: CacheFileMeta | FormatError;
-    try {
-      meta = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      meta = err;
-    } finally {
-      await file.handle.close().catch(() => undefined); // closed before a quarantine moves it
-    }
-    if (meta instanceof FormatError || meta.name !== name) return this.#decoded(name, path, meta, batches, [], onCorrupt, report);
-    const records: JournalRecord[] = [];
-    let journal: JournalScan | FormatError | undefined;
-    const baseId = baseIdOf(meta);
-    const journalFile = this.journal ? await openCacheFile(name, this.journalPathFor(name)) : undefined;
-    if (journalFile !== undefined) {
-      try {
-        journal = await parseFile(name, this.journalPathFor(name), journalFile, journalSteps(journalFile.size, baseId, (r) => records.push(r)));
-      } catch (err) {
-        if (!(err instanceof FormatError)) throw err;
-        journal = err;
-      } finally {
-        await journalFile.handle.close().catch(() => undefined);
-      }
-    }
-    return this.#decoded(name, path, meta, batches, records, onCorrupt, report, journal);
+    const raw = await readCacheFiles(name, path, this.journal ? this.journalPathFor(name) : undefined);
+    return raw === undefined ? undefined : this.#decoded(name, path, raw, onCorrupt, report);
   }
 
   /** The synchronous twin of {@link read}, for the first call of a sync memoized function. */
@@ -221,34 +195,8 @@ export class FileStore implements CacheFileStore {
   ): DecodedEntries | undefined {
     const path = this.pathFor(name);
     if (!this.place.checkForRead()) return undefined;
-    const file = openCacheFileSync(name, path);
-    if (file === undefined) return undefined;
-    const batches: unknown[][] = [];
-    let meta: CacheFileMeta | FormatError;
-    try {
-      meta = parseFileSync(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      meta = err;
-    } finally {
-      fs.closeSync(file.handle);
-    }
-    if (meta instanceof FormatError || meta.name !== name) return this.#decoded(name, path, meta, batches, [], onCorrupt, report);
-    const records: JournalRecord[] = [];
-    let journal: JournalScan | FormatError | undefined;
-    const baseId = baseIdOf(meta);
-    const journalFile = this.journal ? openCacheFileSync(name, this.journalPathFor(name)) : undefined;
-    if (journalFile !== undefined) {
-      try {
-        journal = parseFileSync(name, this.journalPathFor(name), journalFile, journalSteps(journalFile.size, baseId, (r) => records.push(r)));
-      } catch (err) {
-        if (!(err instanceof FormatError)) throw err;
-        journal = err;
-      } finally {
-        fs.closeSync(journalFile.handle);
-      }
-    }
-    return this.#decoded(name, path, meta, batches, records, onCorrupt, report, journal);
+    const raw = readCacheFilesSync(name, path, this.journal ? this.journalPathFor(name) : undefined);
+    return raw === undefined ? undefined : this.#decoded(name, path, raw, onCorrupt, report);
   }
 
   /** The journal's path: the cache file's, plus `.journal`. */
@@ -375,7 +323,12 @@ export class FileStore implements CacheFileStore {
       // 'throw': a damaged base or journal stops the compaction (a load quarantines them); a
       // torn last record is only reported, and was never acknowledged: it is left out.
       const decoded = await this.read(name, 'throw', () => undefined);
-      if (decoded === undefined || decoded.records.length === 0) return;
+      if (decoded === undefined) return;
+      if (decoded.records.length === 0) {
+        // Nothing whole to fold in (at most a torn record nobody was told was saved).
+        this.#dropJournal(name, baseIdOf(decoded.meta));
+        return;
+      }
       const map = new Map<unknown, unknown>();
       decoded.fillInto(map);
       const baseId = randomUUID();
@@ -515,12 +468,9 @@ export class FileStore implements CacheFileStore {
   #decoded(
     name: string,
     path: string,
-    meta: CacheFileMeta | FormatError,
-    batches: unknown[][],
-    records: JournalRecord[],
+    { meta, batches, records, journal }: CacheFilesRead,
     onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
-    journal?: JournalScan | FormatError,
   ): DecodedEntries | undefined {
     let failure = meta instanceof FormatError ? meta : undefined;
     if (!(meta instanceof FormatError) && meta.name !== name) {
@@ -665,6 +615,79 @@ function renameAside(name: string, path: string, first: string): string {
 
 /** Names of quarantined files, as {@link quarantine} makes them. @internal */
 export const QUARANTINED_FILE = /\.corrupt-\d+(-\d+)?$/;
+
+/** A base and its journal as read, before anything is judged: errors are values here. */
+export interface CacheFilesRead {
+  readonly meta: CacheFileMeta | FormatError;
+  readonly batches: unknown[][];
+  readonly records: JournalRecord[];
+  /** undefined: no journal (or none that applies to this base). */
+  readonly journal: JournalScan | FormatError | undefined;
+}
+
+/**
+ * Reads a cache file and, when `journalPath` is given, the journal records that apply to it,
+ * catching format damage as values (the caller decides what it means). Undefined when there is
+ * no file. @internal
+ */
+export async function readCacheFiles(name: string, path: string, journalPath: string | undefined): Promise<CacheFilesRead | undefined> {
+  const file = await openCacheFile(name, path);
+  if (file === undefined) return undefined;
+  const batches: unknown[][] = [];
+  const records: JournalRecord[] = [];
+  let meta: CacheFileMeta | FormatError;
+  try {
+    meta = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    meta = err;
+  } finally {
+    await file.handle.close().catch(() => undefined); // closed before a quarantine moves it
+  }
+  if (meta instanceof FormatError || journalPath === undefined) return { meta, batches, records, journal: undefined };
+  const journalFile = await openCacheFile(name, journalPath);
+  if (journalFile === undefined) return { meta, batches, records, journal: undefined };
+  let journal: JournalScan | FormatError | undefined;
+  try {
+    journal = await parseFile(name, journalPath, journalFile, journalSteps(journalFile.size, baseIdOf(meta), (r) => records.push(r)));
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    journal = err;
+  } finally {
+    await journalFile.handle.close().catch(() => undefined);
+  }
+  return { meta, batches, records, journal };
+}
+
+/** The synchronous twin of {@link readCacheFiles}. @internal */
+export function readCacheFilesSync(name: string, path: string, journalPath: string | undefined): CacheFilesRead | undefined {
+  const file = openCacheFileSync(name, path);
+  if (file === undefined) return undefined;
+  const batches: unknown[][] = [];
+  const records: JournalRecord[] = [];
+  let meta: CacheFileMeta | FormatError;
+  try {
+    meta = parseFileSync(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    meta = err;
+  } finally {
+    fs.closeSync(file.handle);
+  }
+  if (meta instanceof FormatError || journalPath === undefined) return { meta, batches, records, journal: undefined };
+  const journalFile = openCacheFileSync(name, journalPath);
+  if (journalFile === undefined) return { meta, batches, records, journal: undefined };
+  let journal: JournalScan | FormatError | undefined;
+  try {
+    journal = parseFileSync(name, journalPath, journalFile, journalSteps(journalFile.size, baseIdOf(meta), (r) => records.push(r)));
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    journal = err;
+  } finally {
+    fs.closeSync(journalFile.handle);
+  }
+  return { meta, batches, records, journal };
+}
 
 /** The id a journal must carry to apply to this base (files from before journals: their save time). */
 function baseIdOf(meta: CacheFileMeta): string {
