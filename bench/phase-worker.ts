@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { journalBench } from './journal-bench';
 import { redisBench } from './redis-bench';
 import { saveStall } from './stall';
 import { makeEntries } from './workload';
@@ -15,6 +16,14 @@ async function main(): Promise<unknown> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-stall-'));
     try {
       return await saveStall(makeEntries(entries), runs, dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  if (phase === 'journal') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-journal-'));
+    try {
+      return await journalBench(makeEntries(entries), runs, dir);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -9,6 +9,7 @@ import type { StallFigures } from './stall';
 import { formatCount, formatMs, gc, measure } from './stats';
 import { memoizeHit } from './memoize-hit';
 import { poolBench } from './pool-bench';
+import type { JournalFigures } from './journal-bench';
 import type { RedisFigures } from './redis-bench';
 import { heapPerEntry, throughput } from './throughput';
 import { runWorker } from './worker-process';
@@ -19,7 +20,7 @@ interface Figure {
   entries: number;
   subject: string;
   value: number;
-  unit: 'ms' | 'ns/op' | 'B/entry';
+  unit: 'ms' | 'ns/op' | 'B/entry' | 'B';
   baseline: string;
   ratio: number | null;
   target: string;
@@ -299,6 +300,20 @@ async function pools(): Promise<void> {
   }
 }
 
+async function journal(): Promise<void> {
+  const n = quick ? 100_000 : 1_000_000;
+  const f = inFreshProcess<JournalFigures>('journal', n, quick ? 3 : 5);
+  const big = n >= 1_000_000;
+  add({ measure: 'save, whole file', entries: n, subject: 'depcache', value: f.fullSaveMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null, note: `${f.fullSaveBytes} bytes` });
+  const bytesRatio = f.tenEditSaveBytes / f.fullSaveBytes;
+  add({ measure: 'save after 10 edits (journal)', entries: n, subject: 'depcache', value: f.tenEditSaveMs, unit: 'ms', baseline: 'save, whole file', ratio: f.tenEditSaveMs / f.fullSaveMs, target: big ? '≤ 0.02× (time)' : '', met: big ? f.tenEditSaveMs / f.fullSaveMs <= 0.02 : null });
+  add({ measure: 'bytes written after 10 edits (journal)', entries: n, subject: 'depcache', value: f.tenEditSaveBytes, unit: 'B', baseline: 'save, whole file', ratio: bytesRatio, target: big ? '≤ 0.001×' : '', met: big ? bytesRatio <= 0.001 : null });
+  add({ measure: 'load, file + journal at the compaction threshold', entries: n, subject: 'depcache', value: f.loadWithJournalMs, unit: 'ms', baseline: 'load, compacted', ratio: f.loadWithJournalMs / f.loadCompactedMs, target: '≤ 1.15×', met: f.loadWithJournalMs / f.loadCompactedMs <= 1.15, note: `journal ${(f.journalShare * 100).toFixed(0)}% of the file` });
+  add({ measure: 'load, compacted', entries: n, subject: 'depcache', value: f.loadCompactedMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
+  add({ measure: 'exit flush, 100 dirty keys', entries: n, subject: 'depcache', value: f.exitFlush100Ms, unit: 'ms', baseline: '', ratio: null, target: big ? '≤ 20 ms' : '', met: big ? f.exitFlush100Ms <= 20 : null });
+  add({ measure: 'longest stall during compaction', entries: n, subject: 'depcache', value: f.compactionStallMs, unit: 'ms', baseline: '', ratio: null, target: big ? '≤ 20 ms' : '', met: big ? f.compactionStallMs <= 20 : null, note: `compaction took ${formatMs(f.compactionMs)}` });
+}
+
 async function redis(): Promise<void> {
   const big = quick ? 100_000 : 1_000_000;
   const f = inFreshProcess<RedisFigures | null>('redis', big, quick ? 3 : 5);
@@ -343,6 +358,7 @@ async function main(): Promise<void> {
     if (phase('memoHit')) memoHit();
     if (phase('pools')) await pools();
     if (phase('stall')) await stall();
+    if (phase('journal')) await journal();
     if (phase('redis')) await redis();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

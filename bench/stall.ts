@@ -6,7 +6,7 @@ import { median } from './stats';
 import type { Row } from './workload';
 
 /** Longest gap between event-loop turns while `work` runs, and how long the work took. */
-async function probe(work: () => Promise<unknown>): Promise<{ stallMs: number; totalMs: number }> {
+export async function probe(work: () => Promise<unknown>): Promise<{ stallMs: number; totalMs: number }> {
   let running = true;
   let last = performance.now();
   let worst = 0;
@@ -38,7 +38,8 @@ export interface StallFigures {
  * same map (no fsync: the plainest save there is), medians of `runs`.
  */
 export async function saveStall(entries: Map<string, Row>, runs: number, dir: string): Promise<StallFigures> {
-  const manager = new CacheManager('stall', { baseDirectory: dir });
+  // Whole saves (journal off): with it, saving an unchanged cache again would write nothing.
+  const manager = new CacheManager('stall', { baseDirectory: dir, fileStore: { journal: false } });
   const cache = new PersistentCache<string, Row>('big', { manager, contents: entries });
   const file = path.join(dir, 'floor-stall.v8');
   const ours: Array<{ stallMs: number; totalMs: number }> = [];

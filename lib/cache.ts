@@ -110,6 +110,11 @@ export interface ChangeSaver<K, V> {
 export interface JournalWriter {
   /** Whether there is a saved file to append to (else a save writes it whole). */
   hasBase(): boolean;
+  /**
+   * Writes the snapshot as the whole file unless, once the lock is held, a file exists (another
+   * process saved first): then resolves undefined, and the caller appends instead.
+   */
+  writeIfNoBase(snapshot: EntrySnapshot): Promise<number | undefined>;
   /** Appends one save's record; undefined when there is nothing to append to (write whole). */
   append(record: JournalRecord): Promise<AppendResult | undefined>;
   /** The same, synchronously, for the exit flush. */
@@ -765,10 +770,34 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
           return appended.bytes;
         }
       }
+      // No file to append to: write one, unless another process saved first (then merge).
+      if (!taken.reset) return await this.#writeOrMerge(journal);
       return await this.#writeLiveSnapshot(whole);
     } catch (err) {
       this.#restoreChanges(taken);
       throw err;
+    }
+  }
+
+  /**
+   * Contents that merge with the saved state (built after finding nothing saved): written whole
+   * if still nothing is saved once the lock is held, else appended in full, as they were when
+   * the save began (the snapshot keeps them), so another process's first save is never replaced.
+   */
+  async #writeOrMerge(journal: JournalWriter): Promise<number> {
+    const snapshot = new LiveSnapshot(this, this.#generation);
+    this.#snapshot = snapshot;
+    try {
+      const written = await journal.writeIfNoBase(snapshot);
+      if (written !== undefined) return written;
+      const sets: unknown[] = [];
+      while (snapshot.fill(sets, 4096) === 4096);
+      const appended = await this.#callHook('saver', () => journal.append({ sets, deletes: [], generation: snapshot.generation }));
+      if (appended === undefined) throw new DepcacheError('EIO', `${this.name}: the saved file vanished during the save; save again`);
+      journal.afterAppend(appended);
+      return appended.bytes;
+    } finally {
+      this.#snapshot = null;
     }
   }
 

@@ -67,6 +67,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       this.trackChanges();
       this.#journal = {
         hasBase: () => fs.existsSync(resolved.pathFor(this.name)),
+        writeIfNoBase: (snapshot) => resolved.writeWhole(this.name, snapshot, true),
         append: (record) => resolved.append(this.name, record),
         appendSync: (record) => resolved.appendSync(this.name, record),
         afterAppend: (result) => {

@@ -113,6 +113,7 @@ describe('AutoSyncCache', () => {
       cache.set(2, 2); // the save has not read the map yet: it includes this
       await saving;
       expect(cache.dirtyEdits).to.equal(0);
+      cache.set(10, 10); // something to write, so the save below takes a while (a save with nothing changed writes nothing)
       const gate = cache.save();
       await new Promise((r) => setImmediate(r));
       cache.set(3, 3);

@@ -62,8 +62,9 @@ export async function parseFile<T>(
   file: OpenedFile<FileHandle>,
   steps: Generator<number, T, Buffer>,
   start = 0,
+  chunkBytes = CHUNK_BYTES,
 ): Promise<T> {
-  const chunks = new Chunks(file.size, start);
+  const chunks = new Chunks(file.size, start, chunkBytes);
   let step = steps.next();
   while (!step.done) {
     let bytes = chunks.take(step.value);
@@ -95,7 +96,7 @@ export function parseFileSync<T>(
   steps: Generator<number, T, Buffer>,
   start = 0,
 ): T {
-  const chunks = new Chunks(file.size, start);
+  const chunks = new Chunks(file.size, start, CHUNK_BYTES);
   let step = steps.next();
   while (!step.done) {
     let bytes = chunks.take(step.value);
@@ -134,6 +135,7 @@ class Chunks {
   constructor(
     private size: number,
     start: number,
+    private readonly chunkBytes: number,
   ) {
     this.#position = start;
   }
@@ -149,7 +151,7 @@ class Chunks {
   /** A new buffer holding the unread rest, and the read that completes it. */
   refill(want: number): { buffer: Buffer; offset: number; length: number; position: number } {
     const rest = this.#chunk.subarray(this.#at);
-    const length = Math.min(Math.max(want, CHUNK_BYTES) - rest.length, this.size - this.#position);
+    const length = Math.min(Math.max(want, this.chunkBytes) - rest.length, this.size - this.#position);
     const buffer = Buffer.allocUnsafe(rest.length + length);
     rest.copy(buffer, 0);
     this.#chunk = buffer;

@@ -18,7 +18,7 @@ import {
 } from './file-format';
 import { randomUUID } from 'node:crypto';
 import { cacheFileName } from './file-name';
-import { withFileLock, withFileLockSync } from './file-lock';
+import { CACHE_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock';
 import {
   type JournalRecord,
   type JournalScan,
@@ -30,7 +30,6 @@ import {
   journalRecordSteps,
   readJournalHeaderSync,
 } from './journal';
-import { LiveSnapshot } from './snapshot';
 import type { SafeDirectory } from './safe-directory';
 import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import type { EntrySnapshot } from './snapshot';
@@ -107,7 +106,7 @@ export interface FileStoreOptions {
    * rewriting it. @default true
    */
   readonly journal?: boolean;
-  /** The journal is compacted into a new file once it is larger than this share of the file... @default 0.5 */
+  /** The journal is compacted into a new file once it is larger than this share of the file... @default 0.1 */
   readonly compactShare?: number;
   /** ...and larger than this many bytes. @default 1048576 (1 MiB) */
   readonly compactMinBytes?: number;
@@ -141,7 +140,7 @@ export class FileStore implements CacheFileStore {
     readonly place: SafeDirectory,
     options: FileStoreOptions = {},
   ) {
-    const { frameEntries = 2048, sliceMs = 4, journal = true, compactShare = 0.5, compactMinBytes = 1024 * 1024 } = options;
+    const { frameEntries = 2048, sliceMs = 4, journal = true, compactShare = 0.1, compactMinBytes = 1024 * 1024 } = options;
     if (typeof journal !== 'boolean') throw new TypeError(`journal: expected true or false, got ${String(journal)} (${typeof journal})`);
     if (!(typeof compactShare === 'number' && compactShare > 0)) {
       throw new TypeError(`compactShare: expected a number > 0, got ${String(compactShare)} (${typeof compactShare})`);
@@ -210,12 +209,26 @@ export class FileStore implements CacheFileStore {
    * the cache's lock meanwhile, so it never interleaves with another process's append.
    */
   async write(name: string, snapshot: EntrySnapshot): Promise<number> {
+    return (await this.writeWhole(name, snapshot, false)) as number;
+  }
+
+  /**
+   * {@link write}, or, with `onlyIfNoBase`, nothing when a base exists by the time the lock is
+   * held (resolves undefined): contents that are to merge with what another process saved
+   * meanwhile must not replace it.
+   */
+  async writeWhole(name: string, snapshot: EntrySnapshot, onlyIfNoBase: boolean): Promise<number | undefined> {
     const path = this.pathFor(name);
     await this.#prepareDirectory(name);
     const baseId = randomUUID();
-    let bytes = 0;
+    let bytes: number | undefined = 0;
     try {
-      await withFileLock(path, LOCK_WAIT_MS, async () => {
+      await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
+        if (onlyIfNoBase && fs.existsSync(path)) {
+          bytes = undefined;
+          return;
+        }
+        let written = 0;
         await writeFileAtomic(path, async (opened) => {
           let pending: Buffer[] = [];
           let pendingBytes = 0;
@@ -224,7 +237,7 @@ export class FileStore implements CacheFileStore {
             pending.push(buf);
             pendingBytes += buf.length;
             if (pendingBytes >= FLUSH_BYTES) {
-              bytes += pendingBytes;
+              written += pendingBytes;
               const batch = pending;
               pending = [];
               pendingBytes = 0;
@@ -235,10 +248,11 @@ export class FileStore implements CacheFileStore {
               sliceStart = performance.now();
             }
           }
-          bytes += pendingBytes;
+          written += pendingBytes;
           await writeAll(await opened, pending);
         }, this.place.fileMode);
         this.#dropJournal(name, baseId);
+        bytes = written;
       });
     } catch (err) {
       throw wrapWriteError(name, path, err);
@@ -253,7 +267,7 @@ export class FileStore implements CacheFileStore {
     let bytes = 0;
     try {
       this.place.prepareForWrite();
-      withFileLockSync(path, 1000, () => {
+      withFileLockSync(path, 1000, CACHE_LOCK_STALE_MS, () => {
         writeFileAtomicSync(path, (fd) => {
           const buffers = Array.from(this.#encode(name, snapshot, baseId));
           for (const b of buffers) bytes += b.length;
@@ -279,7 +293,7 @@ export class FileStore implements CacheFileStore {
     await this.#prepareDirectory(name);
     const bytes = encodeRecord(name, record);
     try {
-      return await withFileLock(path, LOCK_WAIT_MS, () => this.#appendLocked(name, bytes));
+      return await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, () => this.#appendLocked(name, bytes));
     } catch (err) {
       throw wrapWriteError(name, this.journalPathFor(name), err);
     }
@@ -291,7 +305,7 @@ export class FileStore implements CacheFileStore {
     const bytes = encodeRecord(name, record);
     try {
       this.place.prepareForWrite();
-      return withFileLockSync(path, 1000, () => this.#appendLocked(name, bytes));
+      return withFileLockSync(path, 1000, CACHE_LOCK_STALE_MS, () => this.#appendLocked(name, bytes));
     } catch (err) {
       throw wrapWriteError(name, this.journalPathFor(name), err);
     }
@@ -319,34 +333,94 @@ export class FileStore implements CacheFileStore {
 
   async #compactNow(name: string): Promise<void> {
     const path = this.pathFor(name);
-    await withFileLock(path, LOCK_WAIT_MS, async () => {
-      // 'throw': a damaged base or journal stops the compaction (a load quarantines them); a
-      // torn last record is only reported, and was never acknowledged: it is left out.
-      const decoded = await this.read(name, 'throw', () => undefined);
-      if (decoded === undefined) return;
-      if (decoded.records.length === 0) {
-        // Nothing whole to fold in (at most a torn record nobody was told was saved).
-        this.#dropJournal(name, baseIdOf(decoded.meta));
+    const journalPath = this.journalPathFor(name);
+    await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
+      const base = readBaseMetaSync(path);
+      if (base === undefined) return;
+      const baseId = baseIdOf(base.meta);
+      // The journal's net effect, key by key (DELETED for a delete): small next to the base.
+      const latest = new Map<unknown, unknown>();
+      let generation = base.meta.generation;
+      let records = 0;
+      const journal = await openCacheFile(name, journalPath);
+      if (journal === undefined) return;
+      let scan: JournalScan | undefined;
+      try {
+        scan = await parseFile(name, journalPath, journal, journalSteps(journal.size, baseId, (record) => {
+          records++;
+          generation = record.generation ?? generation;
+          for (let i = 0; i < record.sets.length; i += 2) {
+            latest.delete(record.sets[i]); // re-set: its place is its last write
+            latest.set(record.sets[i], record.sets[i + 1]);
+          }
+          for (const key of record.deletes) {
+            latest.delete(key);
+            latest.set(key, DELETED);
+          }
+        }), 0, COMPACTION_CHUNK_BYTES);
+      } catch (err) {
+        if (err instanceof FormatError) throw new CorruptCacheFileError(name, journalPath, `not compacted: ${err.message}`);
+        throw err;
+      } finally {
+        await journal.handle.close().catch(() => undefined);
+      }
+      if (scan === undefined || records === 0) {
+        // Nothing whole to fold in (a stale journal, or only a torn record nobody was told was saved).
+        this.#dropJournal(name, baseId);
         return;
       }
-      const map = new Map<unknown, unknown>();
-      decoded.fillInto(map);
-      const baseId = randomUUID();
-      await writeFileAtomic(path, async (opened) => {
-        let sliceStart = performance.now();
-        let pending: Buffer[] = [];
-        for (const buf of this.#encode(name, new LiveSnapshot(map, decoded.meta.generation), baseId)) {
-          pending.push(buf);
-          if (performance.now() - sliceStart > this.#sliceMs) {
-            await writeAll(await opened, pending);
-            pending = [];
-            await new Promise<void>((resolve) => setImmediate(resolve));
-            sliceStart = performance.now();
+      // The new base streams the old one frame by frame, leaving out the keys the journal
+      // changed, then the journal's values: no map of the whole cache is built (a 1M-entry map
+      // would stall the event loop on its own rehashes), and every step is a frame or a chunk.
+      const newBaseId = randomUUID();
+      let frames = 0;
+      let pairs = 0;
+      let sliceStart = performance.now();
+      const per = this.#frameEntries;
+      const lowerBound = Math.max(0, base.meta.entries - latest.size);
+      try {
+        await writeFileAtomic(path, async (opened) => {
+          const handle = await opened;
+          const put = (bufs: Buffer[]) => writeAllSync(handle.fd, bufs);
+          const frame = (batch: unknown[]) => {
+            const payload = encodePayload(batch);
+            put([encodeFrameHeader(payload), payload]);
+            frames++;
+            pairs += batch.length / 2;
+          };
+          put([encodeHeader({ name, savedAt: Date.now(), entries: lowerBound, generation, baseId: newBaseId })]);
+          const file = await openCacheFile(name, path);
+          if (file === undefined) throw new FormatError('the file vanished while it was compacted');
+          try {
+            await parseFile(name, path, file, decodeSteps(file.size, (batch) => {
+              const kept: unknown[] = [];
+              for (let i = 0; i < batch.length; i += 2) if (!latest.has(batch[i])) kept.push(batch[i], batch[i + 1]);
+              if (kept.length > 0) frame(kept);
+            }), 0, COMPACTION_CHUNK_BYTES);
+          } finally {
+            await file.handle.close().catch(() => undefined);
           }
-        }
-        await writeAll(await opened, pending);
-      }, this.place.fileMode);
-      this.#dropJournal(name, baseId);
+          let batch: unknown[] = [];
+          for (const [key, value] of latest) {
+            if (value === DELETED) continue;
+            batch.push(key, value);
+            if (batch.length === per * 2) {
+              frame(batch);
+              batch = [];
+              if (performance.now() - sliceStart > this.#sliceMs) {
+                await new Promise<void>((resolve) => setImmediate(resolve));
+                sliceStart = performance.now();
+              }
+            }
+          }
+          if (batch.length > 0) frame(batch);
+          put([encodeTrailer(frames, pairs)]);
+        }, this.place.fileMode);
+      } catch (err) {
+        if (err instanceof FormatError) throw new CorruptCacheFileError(name, path, `not compacted: ${err.message}`);
+        throw err;
+      }
+      this.#dropJournal(name, newBaseId);
     });
   }
 
@@ -615,6 +689,13 @@ function renameAside(name: string, path: string, first: string): string {
 
 /** Names of quarantined files, as {@link quarantine} makes them. @internal */
 export const QUARANTINED_FILE = /\.corrupt-\d+(-\d+)?$/;
+
+// Compaction decodes and re-encodes each frame it reads: smaller reads keep each stretch of
+// synchronous work between two awaits short (a frame or two, not a megabyte's worth).
+const COMPACTION_CHUNK_BYTES = 128 * 1024;
+
+// Marks a key the journal deleted, in compaction's map of the journal's net effect.
+const DELETED: unique symbol = Symbol('deleted');
 
 /** A base and its journal as read, before anything is judged: errors are values here. */
 export interface CacheFilesRead {

@@ -7,10 +7,13 @@ import { FRAME_HEADER_BYTES, FormatError, checkPayloadShape, encodeMetaHeader, m
  * The journal of a cache file, `<file>.journal` (integers little-endian):
  *
  *   header   "DCJOURNL" | u16 version | u16 flags (0) | u32 metaLength | u32 crc32(meta) | meta JSON {name, baseId}
- *   record*  u32 payloadLength (> 0) | u32 crc32(payload) | payload = v8.serialize([sets, deletes, generation])
- *            sets = [k0, v0, k1, v1, ...], deletes = [k0, k1, ...]
+ *   record*  part+, each: u32 payloadLength (> 0) | u32 crc32(payload) |
+ *            payload = v8.serialize([sets, deletes, generation, last])
+ *            sets = [k0, v0, k1, v1, ...], deletes = [k0, k1, ...], last = 1 on a record's last part
  *
- * One save appends one record, so a save is in the journal whole or not at all. The journal
+ * One save appends one record, so a save is in the journal whole or not at all: a record counts
+ * only once its last part is read. It is split into parts of a bounded number of entries so that
+ * no single deserialize holds the event loop long, however large the save. The journal
  * belongs to the base whose `baseId` it names: a full rewrite of the base gives it a new id, so
  * a journal left by a rewrite that crashed half-way is never applied to the wrong base. A record
  * cut short at the end of the file is the save a crash interrupted (nobody was told it was
@@ -44,14 +47,24 @@ export function encodeJournalHeader(meta: JournalMeta): Buffer {
   return encodeMetaHeader(JOURNAL_MAGIC, meta);
 }
 
-/** A record's bytes. @throws what v8.serialize throws for a value it cannot write */
-export function encodeJournalRecord(record: JournalRecord): Buffer {
-  // Arrays filled by push stay dense, which the reader requires (see checkPayloadShape).
-  const payload = v8.serialize([record.sets, record.deletes, record.generation ?? null, 0]);
-  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  head.writeUInt32LE(payload.length, 0);
-  head.writeUInt32LE(crc32(payload), 4);
-  return Buffer.concat([head, payload]);
+/**
+ * A record's bytes: parts of at most `perPart` entries (sets and deletes each).
+ * @throws what v8.serialize throws for a value it cannot write
+ */
+export function encodeJournalRecord(record: JournalRecord, perPart = 2048): Buffer {
+  const buffers: Buffer[] = [];
+  const parts = Math.max(1, Math.ceil(Math.max(record.sets.length / 2, record.deletes.length) / perPart));
+  for (let p = 0; p < parts; p++) {
+    // slice() of a dense array is dense, which the reader requires (see checkPayloadShape).
+    const sets = record.sets.slice(p * perPart * 2, (p + 1) * perPart * 2);
+    const deletes = record.deletes.slice(p * perPart, (p + 1) * perPart);
+    const payload = v8.serialize([sets, deletes, record.generation ?? null, p === parts - 1 ? 1 : 0]);
+    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    head.writeUInt32LE(payload.length, 0);
+    head.writeUInt32LE(crc32(payload), 4);
+    buffers.push(head, payload);
+  }
+  return Buffer.concat(buffers);
 }
 
 /** The journal's header: its meta and length. */
@@ -70,35 +83,59 @@ export function* journalRecordSteps(
   onRecord: (record: JournalRecord) => void,
 ): Generator<number, JournalScan, Buffer> {
   let offset = start;
+  let recordStart = start; // where the record being read began: the end of the whole ones
+  let parts: Part[] = [];
   for (let index = 0; ; index++) {
-    if (offset === fileSize) return { end: offset, torn: false };
-    if (offset + FRAME_HEADER_BYTES > fileSize) return { end: offset, torn: true };
+    // A record whose last part never came is the append a crash cut short.
+    if (offset === fileSize) return { end: recordStart, torn: parts.length > 0 };
+    if (offset + FRAME_HEADER_BYTES > fileSize) return { end: recordStart, torn: true };
     const head = yield* take(FRAME_HEADER_BYTES, 'journal');
     const length = head.readUInt32LE(0);
-    const recordEnd = offset + FRAME_HEADER_BYTES + length;
-    if (recordEnd > fileSize) return { end: offset, torn: true };
+    const partEnd = offset + FRAME_HEADER_BYTES + length;
+    if (partEnd > fileSize) return { end: recordStart, torn: true };
     const payload = yield* take(length, 'journal');
-    const record = length === 0 || crc32(payload) !== head.readUInt32LE(4) ? undefined : decodeRecord(payload, index);
-    if (record === undefined) {
-      // The last record, damaged: the append a crash cut short. Anywhere else: corruption.
-      if (recordEnd === fileSize) return { end: offset, torn: true };
-      throw new FormatError(`journal record ${index} is damaged (checksum mismatch), and records follow it`);
+    const part = length === 0 || crc32(payload) !== head.readUInt32LE(4) ? undefined : decodePart(payload, index);
+    if (part === undefined) {
+      // Damaged as the last thing in the file: the append a crash cut short. Else: corruption.
+      if (partEnd === fileSize) return { end: recordStart, torn: true };
+      throw new FormatError(`journal part ${index} is damaged (checksum mismatch), and more follows it`);
     }
-    onRecord(record);
-    offset = recordEnd;
+    parts.push(part);
+    offset = partEnd;
+    if (part.last) {
+      onRecord(joinParts(parts));
+      parts = [];
+      recordStart = offset;
+    }
   }
 }
 
-/** A record's payload, or undefined when it is not one (a damaged record). */
-function decodeRecord(payload: Buffer, index: number): JournalRecord | undefined {
+interface Part extends JournalRecord {
+  readonly last: boolean;
+}
+
+function joinParts(parts: readonly Part[]): JournalRecord {
+  if (parts.length === 1) return parts[0] as Part;
+  const sets: unknown[] = [];
+  const deletes: unknown[] = [];
+  for (const part of parts) {
+    for (const item of part.sets) sets.push(item);
+    for (const key of part.deletes) deletes.push(key);
+  }
+  return { sets, deletes, generation: (parts[parts.length - 1] as Part).generation };
+}
+
+/** A part's payload, or undefined when it is not one (a damaged part). */
+function decodePart(payload: Buffer, index: number): Part | undefined {
   try {
     checkPayloadShape(payload, index);
     const value = v8.deserialize(payload) as unknown;
     if (!Array.isArray(value) || value.length !== 4) return undefined;
-    const [sets, deletes, generation] = value as [unknown, unknown, unknown];
+    const [sets, deletes, generation, last] = value as [unknown, unknown, unknown, unknown];
     if (!Array.isArray(sets) || sets.length % 2 !== 0 || !Array.isArray(deletes)) return undefined;
     if (generation !== null && typeof generation !== 'string') return undefined;
-    return { sets, deletes, generation: generation ?? undefined };
+    if (last !== 0 && last !== 1) return undefined;
+    return { sets, deletes, generation: generation ?? undefined, last: last === 1 };
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-file';
-import { withFileLock, withFileLockSync } from './file-lock';
+import { MANIFEST_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock';
 import { FormatError } from './file-format';
 import { quarantine, readCacheFileSync } from './file-store';
 import type { SafeDirectory } from './safe-directory';
@@ -26,8 +26,6 @@ export interface Manifest {
 
 // Held only while one read-merge-write runs (milliseconds).
 const LOCK_WAIT_MS = 5_000;
-// Manifests this process is writing asynchronously: at exit their lock may be ours, abandoned.
-const writingHere = new Set<string>();
 
 /**
  * The manifest in `directory`: undefined when there is none.
@@ -72,10 +70,9 @@ export function mergeManifest(onDisk: Manifest | undefined, ours: Manifest): Man
  */
 export async function writeManifest(place: SafeDirectory, manifest: Manifest, report: (err: Error) => void): Promise<void> {
   const path = join(place.path, MANIFEST_FILE);
-  writingHere.add(path);
   try {
     place.prepareForWrite();
-    await withFileLock(path, LOCK_WAIT_MS, async () => {
+    await withFileLock(path, LOCK_WAIT_MS, MANIFEST_LOCK_STALE_MS, async () => {
       const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
       await writeFileAtomic(path, async (opened) => {
         await (await opened).writeFile(`${JSON.stringify(merged, null, 1)}\n`);
@@ -83,8 +80,6 @@ export async function writeManifest(place: SafeDirectory, manifest: Manifest, re
     });
   } catch (err) {
     throw err instanceof DepcacheError ? err : new CacheIOError(MANIFEST_FILE, path, 'write manifest', err);
-  } finally {
-    writingHere.delete(path);
   }
 }
 
@@ -93,7 +88,7 @@ export function writeManifestSync(place: SafeDirectory, manifest: Manifest, repo
   const path = join(place.path, MANIFEST_FILE);
   try {
     place.prepareForWrite();
-    withFileLockSync(path, writingHere.has(path) ? 0 : 1000, () => {
+    withFileLockSync(path, 1000, MANIFEST_LOCK_STALE_MS, () => {
       const merged = mergeManifest(readOrSetAside(place.path, report), manifest);
       writeFileAtomicSync(path, (fd) => fs.writeFileSync(fd, `${JSON.stringify(merged, null, 1)}\n`), place.fileMode);
     });

@@ -1,0 +1,107 @@
+import * as fs from 'node:fs';
+import { CacheManager, PersistentCache } from '../lib';
+import { probe } from './stall';
+import { median } from './stats';
+import type { Row } from './workload';
+
+export interface JournalFigures {
+  readonly entries: number;
+  readonly fullSaveMs: number;
+  readonly fullSaveBytes: number;
+  readonly tenEditSaveMs: number;
+  readonly tenEditSaveBytes: number;
+  readonly journalShare: number;
+  readonly loadWithJournalMs: number;
+  readonly loadCompactedMs: number;
+  readonly exitFlush100Ms: number;
+  readonly compactionStallMs: number;
+  readonly compactionMs: number;
+}
+
+/**
+ * The journal's figures on one cache of `entries.size` entries, medians of `runs`: a whole save
+ * against a save after 10 edits; a load with a journal just under the compaction threshold
+ * against the load of the same data compacted; the exit flush with 100 dirty keys; and the
+ * longest event-loop stall while a compaction runs.
+ */
+export async function journalBench(entries: Map<string, Row>, runs: number, dir: string): Promise<JournalFigures> {
+  const manager = new CacheManager('journal', { baseDirectory: dir });
+  const cache = new PersistentCache<string, Row>('big', { manager, contents: entries });
+  const keys = [...entries.keys()];
+  let edit = 0;
+  const editSome = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const key = keys[(edit++ * 7919) % keys.length] as string;
+      cache.set(key, { ...(cache.get(key) as Row), score: edit });
+    }
+  };
+
+  const full: number[] = [];
+  const fullBytes: number[] = [];
+  const ten: number[] = [];
+  const tenBytes: number[] = [];
+  for (let run = -1; run < runs; run++) {
+    // A whole save: clear() says the saved state is to be replaced.
+    cache.clear();
+    for (const [k, v] of entries) cache.set(k, v);
+    let start = performance.now();
+    await cache.save();
+    if (run >= 0) full.push(performance.now() - start);
+    if (run >= 0) fullBytes.push(cache.stats.lastSaveBytes ?? 0);
+    editSome(10);
+    start = performance.now();
+    await cache.save();
+    if (run >= 0) ten.push(performance.now() - start);
+    if (run >= 0) tenBytes.push(cache.stats.lastSaveBytes ?? 0);
+  }
+
+  // A journal just under the compaction threshold (a share of the base, see FileStore).
+  const base = fs.statSync(cache.path).size;
+  const threshold = 0.1 * base;
+  const journalPath = `${cache.path}.journal`;
+  const journalSize = () => (fs.existsSync(journalPath) ? fs.statSync(journalPath).size : 0);
+  while (journalSize() < threshold * 0.95) {
+    editSome(Math.max(10, Math.floor(keys.length / 100)));
+    await cache.save();
+  }
+  const journalShare = journalSize() / base;
+  const loadTimes = async (): Promise<number> => {
+    const times: number[] = [];
+    for (let run = -1; run < runs; run++) {
+      const reader = new CacheManager('journal', { baseDirectory: dir });
+      const copy = new PersistentCache<string, Row>('big', { manager: reader });
+      const start = performance.now();
+      await copy.load();
+      if (run >= 0) times.push(performance.now() - start);
+      await reader.close(); // nothing changed: closing writes nothing
+    }
+    return median(times);
+  };
+  const loadWithJournalMs = await loadTimes();
+
+  // The exit path: 100 dirty keys, flushed synchronously as the process exit handler does.
+  const flush: number[] = [];
+  for (let run = -1; run < runs; run++) {
+    editSome(100);
+    const start = performance.now();
+    (manager as unknown as { flushSync(): unknown[] }).flushSync();
+    if (run >= 0) flush.push(performance.now() - start);
+  }
+
+  const compaction = await probe(() => cache.compact());
+  const loadCompactedMs = await loadTimes();
+  await manager.close();
+  return {
+    entries: entries.size,
+    fullSaveMs: median(full),
+    fullSaveBytes: median(fullBytes),
+    tenEditSaveMs: median(ten),
+    tenEditSaveBytes: median(tenBytes),
+    journalShare,
+    loadWithJournalMs,
+    loadCompactedMs,
+    exitFlush100Ms: median(flush),
+    compactionStallMs: compaction.stallMs,
+    compactionMs: compaction.totalMs,
+  };
+}
