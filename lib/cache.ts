@@ -167,7 +167,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // The snapshot a save is reading while the map may change; it keeps old values on change.
   #snapshot: LiveSnapshot | null = null;
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
-  #changes: Set<K> | null = null;
+  // Appended to on every edit (a push costs a few ns; a Set.add, hashing the key, costs ten
+  // times that on the hot path); duplicates are folded when a save takes them, or when the log
+  // passes #changeLimit.
+  // null while not tracking, or while everything counts as changed (then only deletes are kept,
+  // in #deletes, for a save that appends every entry).
+  #changes: K[] | null = null;
+  #deletes: K[] = [];
+  #tracking = false;
+  #allOnOverflow = false; // a log of mostly repeats turns into "all changed" (journaling stores)
+  #changeLimit = CHANGE_LOG_MIN;
   #changesAll = false; // everything must be rewritten (cleared, built, loaded elsewhere)
   #changesReset = false; // ...and it replaces what is saved (a clear, new contents, a deleted saved state)
   // The last load found nothing saved: contents built then merge with whatever another
@@ -259,7 +268,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override set(key: K, value: V): this {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
-    if (this.#changes !== null) this.#changes.add(key);
+    const changes = this.#changes;
+    if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
     super.set(key, value);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return this;
@@ -269,7 +279,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   override delete(key: K): boolean {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
-    if (this.#changes !== null) this.#changes.add(key);
+    const changes = this.#changes;
+    if (changes !== null) {
+      if (changes.push(key) > this.#changeLimit) this.#changesOverflowed();
+    } else if (this.#tracking) this.#deletes.push(key);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return true;
   }
@@ -411,8 +424,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (!this.saveOnBlank && contents.size === 0) return false;
     // O(changes) at exit too: append to the journal when the saved state allows it.
     const journal = this.preProcessor ? undefined : this.journalWriter(this.saver);
-    if (journal !== undefined && this.#changes !== null && !(this.#changesAll && this.#changesReset)) {
-      const appended = journal.appendSync(this.#record(this.#changesAll ? null : this.#changes));
+    if (journal !== undefined && this.#tracking && !(this.#changesAll && this.#changesReset)) {
+      const appended = journal.appendSync(this.#record(new Set(this.#changes ?? []), this.#deletes, this.#changesAll));
       if (appended !== undefined) {
         this.#forgetChanges();
         this.#lastSaveBytes = appended.bytes;
@@ -440,50 +453,81 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** Starts recording which keys change between saves, for a saver that writes only those. @internal */
-  trackChanges(): void {
-    if (this.#changes === null) {
-      this.#changes = new Set();
-      this.#changesAll = true; // nothing is known to be saved yet
-    }
+  trackChanges(allOnOverflow = false): void {
+    if (this.#tracking) return;
+    this.#tracking = true;
+    this.#allOnOverflow = allOnOverflow;
+    this.#changes = [];
+    this.#changesAll = true; // nothing is known to be saved yet
   }
 
   #markAllChanged(reset: boolean): void {
-    if (this.#changes === null) return;
-    this.#changes.clear();
+    if (!this.#tracking) return;
+    this.#changes = [];
+    this.#deletes = [];
     this.#changesAll = true;
     this.#changesReset ||= reset;
   }
 
-  #forgetChanges(): void {
-    if (this.#changes === null) return;
-    this.#changes.clear();
-    this.#changesAll = false;
-    this.#changesReset = false;
+  /**
+   * The log outgrew its limit: fold its duplicates (a key set again and again). What is left is
+   * at most the keys ever present, so memory stays bounded and nothing is forgotten (a delete
+   * included); the limit grows with it, so folding costs O(1) per edit over time.
+   */
+  #changesOverflowed(): void {
+    const unique = [...new Set(this.#changes)];
+    if (this.#allOnOverflow && unique.length > super.size / 2) {
+      // Most keys changed: the next save writes every entry, so stop logging sets (the hot
+      // path's push) and keep only the deletes it must also write.
+      this.#changesAll = true;
+      this.#deletes = unique.filter((key) => !super.has(key));
+      this.#changes = null;
+      return;
+    }
+    this.#changes = unique;
+    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * unique.length, 2 * super.size);
   }
 
-  /** Takes the change set for a save; keys changed while it runs go into a new one. */
-  #takeChanges(): { keys: Set<K>; all: boolean; reset: boolean } {
-    const taken = { keys: this.#changes ?? new Set<K>(), all: this.#changes === null || this.#changesAll, reset: this.#changesReset };
-    this.#changes = new Set();
+  #forgetChanges(): void {
+    if (!this.#tracking) return;
+    this.#changes = [];
+    this.#deletes = [];
     this.#changesAll = false;
     this.#changesReset = false;
+    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
+  }
+
+  /** Takes the changes for a save; keys changed while it runs go into a new log. */
+  #takeChanges(): TakenChanges<K> {
+    const taken = { keys: new Set(this.#changes ?? []), deletes: this.#deletes, all: !this.#tracking || this.#changesAll, reset: this.#changesReset };
+    this.#changes = [];
+    this.#deletes = [];
+    this.#changesAll = false;
+    this.#changesReset = false;
+    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
     return taken;
   }
 
   /** After a failed save: what it took is unsaved again, with what changed meanwhile. */
-  #restoreChanges(taken: { keys: Set<K>; all: boolean; reset: boolean }): void {
-    for (const key of this.#changes ?? []) taken.keys.add(key);
-    this.#changes = taken.keys;
+  #restoreChanges(taken: TakenChanges<K>): void {
+    const log = [...taken.keys];
+    for (const key of this.#changes ?? []) log.push(key);
+    this.#changes = log;
+    this.#deletes = [...taken.deletes, ...this.#deletes];
     this.#changesAll ||= taken.all;
     this.#changesReset ||= taken.reset;
   }
 
-  /** One save's journal record: the changed keys' values now (`null`: every entry). */
-  #record(keys: ReadonlySet<K> | null): JournalRecord {
+  /**
+   * One save's journal record, with values as they are now: the changed keys, or with `all`
+   * every entry, plus the keys deleted (those logged and not present now).
+   */
+  #record(keys: ReadonlySet<K>, deleted: readonly K[], all: boolean): JournalRecord {
     const sets: unknown[] = [];
     const deletes: unknown[] = [];
-    if (keys === null) {
+    if (all) {
       Map.prototype.forEach.call(this, (value: unknown, key: unknown) => sets.push(key, value));
+      for (const key of new Set([...keys, ...deleted])) if (!super.has(key)) deletes.push(key);
     } else {
       for (const key of keys) {
         if (super.has(key)) sets.push(key, super.get(key));
@@ -693,10 +737,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
-    if (this.#changes !== null) {
-      this.#changes.clear();
+    if (this.#tracking) {
+      this.#changes = [];
+      this.#deletes = [];
       this.#changesAll = !loaded; // loaded: memory equals the store
       this.#changesReset = false;
+      this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
     }
     this.#loads++;
     this.stateSettled('load');
@@ -732,7 +778,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     } else {
       if (!this.saveOnBlank && super.size === 0) return false;
       const journal = liveWriter ? this.journalWriter(saver) : undefined;
-      if (journal !== undefined && this.#changes !== null) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
+      if (journal !== undefined && this.#tracking) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
       else if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
       else {
         const copy = new Map<K, V>();
@@ -763,7 +809,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     try {
       // Decided before any await, so a whole write still snapshots the map as the save began.
       if (!(taken.all && taken.reset) && journal.hasBase()) {
-        const record = this.#record(taken.all ? null : taken.keys);
+        const record = this.#record(taken.keys, taken.deletes, taken.all);
         const appended = await this.#callHook('saver', () => journal.append(record));
         if (appended !== undefined) {
           journal.afterAppend(appended);
@@ -771,7 +817,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         }
       }
       // No file to append to: write one, unless another process saved first (then merge).
-      if (!taken.reset) return await this.#writeOrMerge(journal);
+      if (!taken.reset) {
+        const deleted = [...new Set([...taken.keys, ...taken.deletes])].filter((key) => !super.has(key));
+        return await this.#writeOrMerge(journal, deleted);
+      }
       return await this.#writeLiveSnapshot(whole);
     } catch (err) {
       this.#restoreChanges(taken);
@@ -784,7 +833,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * if still nothing is saved once the lock is held, else appended in full, as they were when
    * the save began (the snapshot keeps them), so another process's first save is never replaced.
    */
-  async #writeOrMerge(journal: JournalWriter): Promise<number> {
+  async #writeOrMerge(journal: JournalWriter, deleted: unknown[]): Promise<number> {
     const snapshot = new LiveSnapshot(this, this.#generation);
     this.#snapshot = snapshot;
     try {
@@ -792,7 +841,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (written !== undefined) return written;
       const sets: unknown[] = [];
       while (snapshot.fill(sets, 4096) === 4096);
-      const appended = await this.#callHook('saver', () => journal.append({ sets, deletes: [], generation: snapshot.generation }));
+      const appended = await this.#callHook('saver', () => journal.append({ sets, deletes: deleted, generation: snapshot.generation }));
       if (appended === undefined) throw new DepcacheError('EIO', `${this.name}: the saved file vanished during the save; save again`);
       journal.afterAppend(appended);
       return appended.bytes;
@@ -803,16 +852,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
   async #writeChanges(write: ChangeSaver<K, V>[typeof CHANGE_SAVER]): Promise<void> {
-    const changes = this.#changes ?? new Set<K>();
-    const all = this.#changes === null || this.#changesAll;
-    this.#changes = new Set();
-    this.#changesAll = false;
+    const taken = this.#takeChanges();
+    const changes = taken.keys;
+    const all = taken.all;
     try {
       await this.#callHook('saver', () => write(this.name, this, { all, keys: changes }));
     } catch (err) {
-      for (const key of this.#changes) changes.add(key);
-      this.#changes = changes;
-      this.#changesAll ||= all;
+      this.#restoreChanges(taken);
       throw err;
     }
   }
@@ -857,7 +903,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** `replaces`: the built contents replace the saved state (false: they merge with it). */
   async #installBuilt(contents: Map<K, V>, replaces = true): Promise<void> {
     this.#replaceWith(contents);
-    if (this.#changes !== null) this.#changesReset ||= replaces;
+    if (this.#tracking) this.#changesReset ||= replaces;
     this.#setGeneration(newGeneration());
     // The built contents are unsaved until the save below succeeds.
     this.#edits++;
@@ -899,6 +945,17 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
   }
 }
+
+/** What a save took of the change tracking (and gives back if it fails). */
+interface TakenChanges<K> {
+  readonly keys: Set<K>;
+  readonly deletes: K[];
+  readonly all: boolean;
+  readonly reset: boolean;
+}
+
+// The change log holds at least this many edits before its duplicates are folded.
+const CHANGE_LOG_MIN = 4096;
 
 // One twin per concrete class prototype: same methods, each first demanding contents.
 const missingPrototypes = new WeakMap<object, object>();

@@ -64,7 +64,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
     if (resolved instanceof FileStore && resolved.journal) {
       // Saves append what changed since the last one: the cache records which keys changed.
-      this.trackChanges();
+      this.trackChanges(true);
       this.#journal = {
         hasBase: () => fs.existsSync(resolved.pathFor(this.name)),
         writeIfNoBase: (snapshot) => resolved.writeWhole(this.name, snapshot, true),

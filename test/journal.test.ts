@@ -45,6 +45,17 @@ describe('journal (O(changes) saves)', () => {
     expect(await reload('c')).to.deep.equal(new Map(cache));
   });
 
+  it('keeps every change through many edits of few keys between saves, deletes included', async () => {
+    const cache = new PersistentCache<string, number>('hot', { manager: open(), contents: { gone: 0, a: 0 } });
+    await cache.save();
+    for (let i = 0; i < 50_000; i++) cache.set(`k${i % 5}`, i); // far past the change log's limit
+    cache.delete('gone');
+    for (let i = 0; i < 20_000; i++) cache.set('a', i);
+    await cache.save();
+    expect(cache.stats.lastSaveBytes).to.be.lessThan(500); // six keys, not 70,000 edits
+    expect(await reload('hot')).to.deep.equal(new Map(cache));
+  });
+
   it('replaces the saved state on clear() and on a rebuild, and drops the old journal', async () => {
     const cache = new PersistentCache<string, number>('c', { manager: open(), contents: { a: 1, b: 2 }, builder: () => ({ built: 1 }) });
     await cache.save();
