@@ -325,7 +325,11 @@ export class FileStore implements CacheFileStore {
   compact(name: string): Promise<void> {
     let running = this.#compacting.get(name);
     if (running === undefined) {
-      running = this.#compactNow(name).finally(() => this.#compacting.delete(name));
+      running = this.#compactNow(name)
+        .catch((err: unknown) => {
+          throw err instanceof DepcacheError ? err : new CacheIOError(name, this.pathFor(name), 'compact', err);
+        })
+        .finally(() => this.#compacting.delete(name));
       this.#compacting.set(name, running);
     }
     return running;
