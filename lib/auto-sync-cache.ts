@@ -135,6 +135,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
   }
 
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {
+    super.stateSettled(event);
     this.window.reset();
     this.#flushed = this.editCount;
     this.#batchStart = undefined;
@@ -171,6 +172,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
 
   /** Stops the timer for good; the manager calls this on close. @internal */
   override dispose(): void {
+    super.dispose();
     this.#disposed = true;
     this.#stopTimer();
     this.editTrigger = Number.POSITIVE_INFINITY;

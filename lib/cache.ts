@@ -186,6 +186,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #tail: Promise<unknown> = Promise.resolve();
   #queuedSave: Promise<boolean> | null = null;
   #loads = 0;
+  #merges = 0;
   #saves = 0;
   #builds = 0;
   #lastSaveAt: number | undefined;
@@ -243,8 +244,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   get contentsVersion(): number {
     // Every path that changes the map bumps one of these: set/delete/clear/adopt/build count
-    // edits, loads (and dropped contents) count loads. Both only grow, so their sum never repeats.
-    return this.#edits + this.#loads;
+    // edits, loads (and dropped contents) count loads, another process's saves merged in count
+    // merges. All only grow, so their sum never repeats.
+    return this.#edits + this.#loads + this.#merges;
   }
 
   /**
@@ -535,6 +537,43 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       }
     }
     return { sets, deletes, generation: this.#generation };
+  }
+
+  /**
+   * Applies what another process saved, key by key, in this cache's queue: `records` in order,
+   * or a `whole` saved state (keys it lacks are removed). Keys edited here and not saved yet
+   * are left alone (this process's save will write them); nothing applied counts as an edit.
+   */
+  protected mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined>): Promise<boolean> {
+    return this.#exclusive(async () => {
+      if (!this.#hasContents || !this.#tracking) return false;
+      const update = await read();
+      if (update === undefined) return false;
+      const dirty = new Set<unknown>([...(this.#changes ?? []), ...this.#deletes]);
+      if (this.#changesAll) return false; // everything here is unsaved: this save decides
+      const apply = (key: unknown, value: unknown, remove: boolean) => {
+        if (dirty.has(key)) return;
+        this.#snapshot?.preserve(key);
+        if (remove) super.delete(key as K);
+        else super.set(key as K, value as V);
+      };
+      if ('records' in update) {
+        for (const { sets, deletes } of update.records) {
+          for (let i = 0; i < sets.length; i += 2) apply(sets[i], sets[i + 1], false);
+          for (const key of deletes) apply(key, undefined, true);
+        }
+        const last = update.records[update.records.length - 1];
+        if (last?.generation !== undefined) this.#setGeneration(last.generation);
+      } else {
+        const saved = new Map<unknown, unknown>();
+        update.whole.fillInto(saved);
+        for (const key of [...super.keys()]) if (!saved.has(key)) apply(key, undefined, true);
+        for (const [key, value] of saved) apply(key, value, false);
+        if (update.whole.meta.generation !== undefined) this.#setGeneration(update.whole.meta.generation);
+      }
+      this.#merges++; // readers that keep derived state (memoize's index) see a change
+      return true;
+    }, 'mergeSaved');
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */

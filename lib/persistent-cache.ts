@@ -3,6 +3,10 @@ import { CacheMap, openCache, type CacheOptions, type JournalWriter, type Loader
 import { type CacheFileStore, type CorruptFilePolicy, FileStore } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import * as fs from 'node:fs';
+import { basename } from 'node:path';
+
+// Waits this long after a file event before merging, so one save's events make one merge.
+const FOLLOW_DELAY_MS = 20;
 
 /** Options of a {@link PersistentCache}. */
 export interface PersistentCacheOptions<K, V> extends CacheOptions<K, V> {
@@ -14,6 +18,12 @@ export interface PersistentCacheOptions<K, V> extends CacheOptions<K, V> {
    * @default 'quarantine'
    */
   readonly onCorrupt?: CorruptFilePolicy;
+  /**
+   * Watch the cache's file and journal, and merge what other processes save as it lands, key by
+   * key (keys edited here and not saved yet are kept). Needs the default file store.
+   * @default false
+   */
+  readonly followJournal?: boolean;
 }
 
 /**
@@ -32,6 +42,9 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #fileSaver: Saver<K, V>;
   readonly #store: CacheFileStore;
   readonly #journal: JournalWriter | undefined;
+  readonly #follow: boolean;
+  #watcher: fs.FSWatcher | undefined;
+  #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
   static override open<K = unknown, V = unknown>(
@@ -51,6 +64,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       );
     }
     this.onCorrupt = onCorrupt;
+    const { followJournal = false } = options;
+    if (typeof followJournal !== 'boolean') {
+      throw new TypeError(`${name}: followJournal: expected true or false, got ${String(followJournal)} (${typeof followJournal})`);
+    }
     const resolved = store ?? this.manager.store;
     this.#store = resolved;
     const report = (err: Error) => this.manager.reportError(err);
@@ -77,6 +94,53 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         },
       };
     }
+    if (followJournal && !(resolved instanceof FileStore && resolved.journal)) {
+      throw new TypeError(`${name}: followJournal: needs the default file store with its journal`);
+    }
+    this.#follow = followJournal;
+    this.#startFollowing();
+  }
+
+  /** Watches the cache directory (once it exists) for saves of this cache by other processes. */
+  #startFollowing(): void {
+    if (!this.#follow || this.#watcher !== undefined) return;
+    const store = this.#store as FileStore;
+    const file = basename(this.path);
+    const journal = basename(store.journalPathFor(this.name));
+    try {
+      // Not persistent: following never keeps the process alive.
+      this.#watcher = fs.watch(store.directory, { persistent: false }, (_event, changed) => {
+        if (changed === file || changed === journal) this.#followSoon();
+      });
+      this.#watcher.on('error', (err) => this.manager.reportError(err));
+    } catch {
+      // No directory yet: the first load or save that creates it starts the watch.
+    }
+  }
+
+  /** Coalesces a burst of file events into one merge. */
+  #followSoon(): void {
+    if (this.#followTimer !== undefined) return;
+    this.#followTimer = setTimeout(() => {
+      this.#followTimer = undefined;
+      const store = this.#store as FileStore;
+      this.mergeSaved(() => store.readSince(this.name, (err) => this.manager.reportError(err))).catch((err: unknown) =>
+        this.manager.reportError(err),
+      );
+    }, FOLLOW_DELAY_MS);
+    this.#followTimer.unref();
+  }
+
+  protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {
+    super.stateSettled(event);
+    this.#startFollowing();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#followTimer !== undefined) clearTimeout(this.#followTimer);
   }
 
   /** Whether the loader is still the default file loader (so {@link loadSync} works). */
@@ -131,4 +195,4 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   }
 }
 
-declareOptions(PersistentCache, ['onCorrupt']);
+declareOptions(PersistentCache, ['onCorrupt', 'followJournal']);

@@ -203,6 +203,32 @@ describe('journal (O(changes) saves)', () => {
     expect(JSON.parse(r.stdout).baseUnchanged).to.equal(true);
   });
 
+  it('followJournal merges what another writer saves, key by key, keeping unsaved keys here', async () => {
+    const waitFor = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(ok()).to.equal(true);
+    };
+    const writerManager = open();
+    const writer = new PersistentCache<string, number>('f', { manager: writerManager, contents: { a: 1 } });
+    await writer.save();
+    const follower = await PersistentCache.open<string, number>('f', { manager: open(), followJournal: true });
+    writer.set('b', 2);
+    await writer.save();
+    await waitFor(() => follower.get('b') === 2);
+    follower.set('mine', 10); // unsaved here
+    writer.set('mine', 99);
+    writer.delete('a');
+    await writer.save();
+    await waitFor(() => !follower.has('a'));
+    expect(follower.get('mine')).to.equal(10); // its own unsaved edit wins until it saves
+    writer.clear(); // a whole rewrite: merged as a whole state
+    writer.set('c', 3);
+    await writer.save();
+    await waitFor(() => follower.get('c') === 3 && !follower.has('b'));
+    expect(follower.get('mine')).to.equal(10);
+    expect(follower.dirtyEdits).to.be.greaterThan(0);
+  });
+
   describe('several processes on one cache', function () {
     this.timeout(120_000);
     for (const processes of [2, 4]) {

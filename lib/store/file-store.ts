@@ -428,6 +428,46 @@ export class FileStore implements CacheFileStore {
     });
   }
 
+  /**
+   * What other processes saved since this store last read or wrote the cache: the journal
+   * records appended after the end it knows (`records`), or, when the file was rewritten whole
+   * meanwhile by someone else (a clear, a rebuild), the whole saved state (`whole`). Undefined
+   * when nothing changed or nothing is saved.
+   */
+  async readSince(
+    name: string,
+    report: (err: CorruptCacheFileError) => void,
+  ): Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined> {
+    const path = this.pathFor(name);
+    const known = this.#known.get(name);
+    const base = readBaseMetaSync(path);
+    if (base === undefined) return undefined;
+    const baseId = baseIdOf(base.meta);
+    if (known === undefined || known.baseId !== baseId) {
+      // Rewritten by another process (a compaction, a clear, a rebuild): merge the whole state.
+      const whole = await this.read(name, 'quarantine', report);
+      return whole === undefined ? undefined : { whole };
+    }
+    const header = readJournalHeaderSync(this.journalPathFor(name));
+    if (header === undefined || header.meta.baseId !== baseId) return undefined;
+    const from = known.end < header.length ? header.length : known.end;
+    if (header.size <= from) return undefined;
+    const file = openCacheFileSync(name, this.journalPathFor(name));
+    if (file === undefined) return undefined;
+    const records: JournalRecord[] = [];
+    let scan: JournalScan;
+    try {
+      scan = parseFileSync(name, this.journalPathFor(name), file, journalRecordSteps(file.size, from, (r) => records.push(r)), from);
+    } catch (err) {
+      if (err instanceof FormatError) return undefined; // the next load handles damage
+      throw err;
+    } finally {
+      fs.closeSync(file.handle);
+    }
+    this.#known.set(name, { baseId, end: scan.end });
+    return records.length === 0 ? undefined : { records };
+  }
+
   /** Removes the cache file and its journal; missing files are not an error. */
   async remove(name: string): Promise<void> {
     await removeCacheFile(name, this.pathFor(name));
