@@ -14,10 +14,9 @@ import {
 } from '../lib';
 import { cacheFileName } from '../lib/store/file-name';
 import { type Manifest, readManifest } from '../lib/store/manifest';
-import { main as cliMain } from '../lib/cli/main';
 import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
-import { assertRejects, makeTempDir, removeDir, runFixture } from './helpers';
+import { assertRejects, makeTempDir, removeDir, runCliHere, runFixture } from './helpers';
 
 /** A tmpfs of `kb` KiB mounted on a fresh directory, or undefined where mounting is not allowed. */
 function mountTmpfs(kb: number): { dir: string; unmount: () => void } | undefined {
@@ -452,22 +451,10 @@ describe('data safety', () => {
   });
 });
 
-/** Runs the CLI in this process, capturing its output and exit code. */
+/** The CLI in this process, as `{ code, stdout, stderr }`. */
 async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const write = { out: process.stdout.write, err: process.stderr.write };
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
-  const exitCode = process.exitCode;
-  try {
-    const code = await cliMain(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
-    process.exitCode = exitCode;
-  }
+  const { code, out, err } = await runCliHere(args);
+  return { code, stdout: out, stderr: err };
 }
 
 async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {

@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { main as cliMain } from '../lib/cli/main';
-import { makeTempDir, removeDir } from './helpers';
+import { makeTempDir, removeDir, runCliHere } from './helpers';
 
 const dir = path.join(__dirname, '..', 'examples');
 
@@ -60,7 +59,7 @@ describe('examples', () => {
     const saved = process.env.TMPDIR;
     process.env.TMPDIR = tmp; // the CLI finds --manager etl where the example put it
     try {
-      for (const args of commands) expect(await quietCli(['--manager', 'etl', ...args]), args.join(' ')).to.equal(0);
+      for (const args of commands) expect(await runCliHere(['--manager', 'etl', ...args]).then((r) => r.code), args.join(' ')).to.equal(0);
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = saved;
@@ -69,13 +68,3 @@ describe('examples', () => {
     expect(after.output).to.match(/raw: built/); // the CLI's invalidate made it rebuild
   });
 });
-
-async function quietCli(args: string[]): Promise<number> {
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    return await cliMain(args);
-  } finally {
-    process.stdout.write = write;
-  }
-}

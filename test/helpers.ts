@@ -84,6 +84,23 @@ export async function captureWarnings<T>(
   }
 }
 
+/** Runs the CLI in this process, capturing what it prints; resolves its exit code and output. */
+export async function runCliHere(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  // Loaded here, not at the top: most test files never run the CLI.
+  const { main } = require('../lib/cli/main') as typeof import('../lib/cli/main');
+  let out = '';
+  let err = '';
+  const write = { out: process.stdout.write, err: process.stderr.write };
+  process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((err += chunk), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    process.stdout.write = write.out;
+    process.stderr.write = write.err;
+  }
+}
+
 /** A promise resolved or rejected by hand, to control async ordering without delays. */
 export function deferred<T = void>(): {
   promise: Promise<T>;

@@ -4,8 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CacheManager, CorruptCacheFileError, PersistentCache } from '../lib';
-import { main as cliMain } from '../lib/cli/main';
-import { FIXTURES, makeTempDir, removeDir, runFixture } from './helpers';
+import { FIXTURES, makeTempDir, removeDir, runCliHere, runFixture } from './helpers';
 
 describe('journal (O(changes) saves)', () => {
   let dir: string;
@@ -304,16 +303,7 @@ describe('CLI over base + journal', () => {
   });
   afterEach(() => removeDir(dir));
 
-  async function cli(args: string[]): Promise<{ code: number; out: string }> {
-    let out = '';
-    const write = process.stdout.write;
-    process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
-    try {
-      return { code: await cliMain(args), out };
-    } finally {
-      process.stdout.write = write;
-    }
-  }
+  const cli = runCliHere;
 
   it('list, show, export and verify see the journal; compact folds it into the file', async () => {
     const manager = new CacheManager('c', { baseDirectory: dir });

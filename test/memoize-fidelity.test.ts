@@ -6,9 +6,8 @@ import {
   UnkeyableArgumentsError,
   memoize,
 } from '../lib';
-import { main as cliMain } from '../lib/cli/main';
 import { encodeArgs } from '../lib/memoize/arg-key';
-import { makeTempDir, removeDir, runFixture } from './helpers';
+import { makeTempDir, removeDir, runCliHere, runFixture } from './helpers';
 
 describe('memoize: keys, inputs and results the peers got wrong', () => {
   let dir: string;
@@ -195,9 +194,9 @@ describe('memoize: keys, inputs and results the peers got wrong', () => {
     it('recomputes after `depcache invalidate raw`, and the graph shows what the results depend on', async () => {
       await firstRun();
       const cacheDir = `${dir}/memo`;
-      const graph = await captured(['--dir', cacheDir, 'graph']);
+      const graph = await runCliHere(['--dir', cacheDir, 'graph']);
       expect(graph.out).to.match(/memoize \(AutoSyncCache\) ⇠ results computed over raw/);
-      expect((await captured(['--dir', cacheDir, 'invalidate', 'raw'])).code).to.equal(0);
+      expect((await runCliHere(['--dir', cacheDir, 'invalidate', 'raw'])).code).to.equal(0);
       const manager = open();
       const raw = await openRaw(manager);
       expect(define(manager, raw)(10)).to.equal(20);
@@ -205,14 +204,3 @@ describe('memoize: keys, inputs and results the peers got wrong', () => {
     });
   });
 });
-
-async function captured(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
-  try {
-    return { code: await cliMain(args), out };
-  } finally {
-    process.stdout.write = write;
-  }
-}
