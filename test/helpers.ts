@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CacheManager } from '../lib';
+import { CacheManager, type Pool } from '../lib';
 
 /** A fresh directory per test; remove it with the returned cleanup. */
 export function makeTempDir(): string {
@@ -43,6 +43,21 @@ export function useTempManager(use: (manager: CacheManager) => void, name = 'tes
     await done?.();
     done = undefined;
   });
+}
+
+/**
+ * Closes (at once, leases included) every pool the calling `describe`'s tests pass to the
+ * returned `track`, after each test.
+ */
+export function usePools(): <T>(pool: Pool<T>) => Pool<T> {
+  const pools: Array<Pool<unknown>> = [];
+  afterEach(async () => {
+    for (const p of pools.splice(0)) await p.close({ timeoutMs: 0 });
+  });
+  return <T>(pool: Pool<T>): Pool<T> => {
+    pools.push(pool as Pool<unknown>);
+    return pool;
+  };
 }
 
 /** Awaits `p` and checks it rejects with an instance of `type` (and `code`, when given). */

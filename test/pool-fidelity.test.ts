@@ -1,7 +1,7 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
 import { Pool, PoolCreateError } from '../lib';
-import { deferred } from './helpers';
+import { deferred, usePools } from './helpers';
 
 const flush = () => new Promise((r) => setImmediate(r));
 
@@ -11,14 +11,7 @@ interface Conn {
 }
 
 describe('Pool: what the peers\' issue trackers report', () => {
-  const pools: Pool<unknown>[] = [];
-  const track = <T>(p: Pool<T>): Pool<T> => {
-    pools.push(p as Pool<unknown>);
-    return p;
-  };
-  afterEach(async () => {
-    for (const p of pools.splice(0)) await p.close({ timeoutMs: 0 });
-  });
+  const track = usePools();
 
   describe('destroy() while a check runs', () => {
     it('never lends an object destroyed during validate() (a close handler calling destroy)', async () => {

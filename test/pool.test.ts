@@ -9,7 +9,7 @@ import {
   PoolTimeoutError,
   type PoolOptions,
 } from '../lib';
-import { assertRejects, captureWarnings, deferred } from './helpers';
+import { assertRejects, captureWarnings, deferred, usePools } from './helpers';
 
 interface Conn {
   id: number;
@@ -42,14 +42,7 @@ function connPool(options: Partial<PoolOptions<Conn>> = {}) {
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('Pool', () => {
-  const pools: Pool<unknown>[] = [];
-  const track = <T>(p: Pool<T>): Pool<T> => {
-    pools.push(p as Pool<unknown>);
-    return p;
-  };
-  afterEach(async () => {
-    for (const p of pools.splice(0)) await p.close({ timeoutMs: 0 });
-  });
+  const track = usePools();
 
   describe('#acquire() and #release()', () => {
     it('lends, takes back and reuses objects, counting them', async () => {
