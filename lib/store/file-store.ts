@@ -10,13 +10,14 @@ import {
   type CacheFileMeta,
   FormatError,
   decodeSteps,
-  headerSteps,
   encodeFrameHeader,
   encodeHeader,
   encodePayload,
   encodeTrailer,
 } from './file-format';
 import { randomUUID } from 'node:crypto';
+import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
+import { type CompactionJob, compactFiles } from './compaction';
 import { cacheFileName } from './file-name';
 import { CACHE_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock';
 import {
@@ -26,7 +27,6 @@ import {
   applyRecords,
   encodeJournalHeader,
   encodeJournalRecord,
-  journalHeaderSteps,
   journalRecordSteps,
   readJournalHeaderSync,
 } from './journal';
@@ -140,7 +140,13 @@ export class FileStore implements CacheFileStore {
     readonly place: SafeDirectory,
     options: FileStoreOptions = {},
   ) {
-    const { frameEntries = 2048, sliceMs = 4, journal = true, compactShare = 0.1, compactMinBytes = 1024 * 1024 } = options;
+    const {
+      frameEntries = 2048,
+      sliceMs = 4,
+      journal = true,
+      compactShare = 0.1,
+      compactMinBytes = 1024 * 1024,
+    } = options;
     if (typeof journal !== 'boolean') throw new TypeError(`journal: expected true or false, got ${String(journal)} (${typeof journal})`);
     if (!(typeof compactShare === 'number' && compactShare > 0)) {
       throw new TypeError(`compactShare: expected a number > 0, got ${String(compactShare)} (${typeof compactShare})`);
@@ -339,92 +345,19 @@ export class FileStore implements CacheFileStore {
     const path = this.pathFor(name);
     const journalPath = this.journalPathFor(name);
     await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
-      const base = readBaseMetaSync(path);
-      if (base === undefined) return;
-      const baseId = baseIdOf(base.meta);
-      // The journal's net effect, key by key (DELETED for a delete): small next to the base.
-      const latest = new Map<unknown, unknown>();
-      let generation = base.meta.generation;
-      let records = 0;
-      const journal = await openCacheFile(name, journalPath);
-      if (journal === undefined) return;
-      let scan: JournalScan | undefined;
-      try {
-        scan = await parseFile(name, journalPath, journal, journalSteps(journal.size, baseId, (record) => {
-          records++;
-          generation = record.generation ?? generation;
-          for (let i = 0; i < record.sets.length; i += 2) {
-            latest.delete(record.sets[i]); // re-set: its place is its last write
-            latest.set(record.sets[i], record.sets[i + 1]);
-          }
-          for (const key of record.deletes) {
-            latest.delete(key);
-            latest.set(key, DELETED);
-          }
-        }), 0, COMPACTION_CHUNK_BYTES);
-      } catch (err) {
-        if (err instanceof FormatError) throw new CorruptCacheFileError(name, journalPath, `not compacted: ${err.message}`);
-        throw err;
-      } finally {
-        await journal.handle.close().catch(() => undefined);
+      const job: CompactionJob = {
+        name,
+        path,
+        journalPath,
+        frameEntries: this.#frameEntries,
+        fileMode: this.place.fileMode,
+        sliceMs: this.#sliceMs,
+      };
+      const outcome = await compactFiles(job);
+      if (outcome.kind === 'damaged') {
+        throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
       }
-      if (scan === undefined || records === 0) {
-        // Nothing whole to fold in (a stale journal, or only a torn record nobody was told was saved).
-        this.#dropJournal(name, baseId);
-        return;
-      }
-      // The new base streams the old one frame by frame, leaving out the keys the journal
-      // changed, then the journal's values: no map of the whole cache is built (a 1M-entry map
-      // would stall the event loop on its own rehashes), and every step is a frame or a chunk.
-      const newBaseId = randomUUID();
-      let frames = 0;
-      let pairs = 0;
-      let sliceStart = performance.now();
-      const per = this.#frameEntries;
-      const lowerBound = Math.max(0, base.meta.entries - latest.size);
-      try {
-        await writeFileAtomic(path, async (opened) => {
-          const handle = await opened;
-          const put = (bufs: Buffer[]) => writeAllSync(handle.fd, bufs);
-          const frame = (batch: unknown[]) => {
-            const payload = encodePayload(batch);
-            put([encodeFrameHeader(payload), payload]);
-            frames++;
-            pairs += batch.length / 2;
-          };
-          put([encodeHeader({ name, savedAt: Date.now(), entries: lowerBound, generation, baseId: newBaseId })]);
-          const file = await openCacheFile(name, path);
-          if (file === undefined) throw new FormatError('the file vanished while it was compacted');
-          try {
-            await parseFile(name, path, file, decodeSteps(file.size, (batch) => {
-              const kept: unknown[] = [];
-              for (let i = 0; i < batch.length; i += 2) if (!latest.has(batch[i])) kept.push(batch[i], batch[i + 1]);
-              if (kept.length > 0) frame(kept);
-            }), 0, COMPACTION_CHUNK_BYTES);
-          } finally {
-            await file.handle.close().catch(() => undefined);
-          }
-          let batch: unknown[] = [];
-          for (const [key, value] of latest) {
-            if (value === DELETED) continue;
-            batch.push(key, value);
-            if (batch.length === per * 2) {
-              frame(batch);
-              batch = [];
-              if (performance.now() - sliceStart > this.#sliceMs) {
-                await new Promise<void>((resolve) => setImmediate(resolve));
-                sliceStart = performance.now();
-              }
-            }
-          }
-          if (batch.length > 0) frame(batch);
-          put([encodeTrailer(frames, pairs)]);
-        }, this.place.fileMode);
-      } catch (err) {
-        if (err instanceof FormatError) throw new CorruptCacheFileError(name, path, `not compacted: ${err.message}`);
-        throw err;
-      }
-      this.#dropJournal(name, newBaseId);
+      if (outcome.kind === 'drop-journal') this.#dropJournal(name, outcome.baseId);
     });
   }
 
@@ -734,13 +667,6 @@ function renameAside(name: string, path: string, first: string): string {
 /** Names of quarantined files, as {@link quarantine} makes them. @internal */
 export const QUARANTINED_FILE = /\.corrupt-\d+(-\d+)?$/;
 
-// Compaction decodes and re-encodes each frame it reads: smaller reads keep each stretch of
-// synchronous work between two awaits short (a frame or two, not a megabyte's worth).
-const COMPACTION_CHUNK_BYTES = 128 * 1024;
-
-// Marks a key the journal deleted, in compaction's map of the journal's net effect.
-const DELETED: unique symbol = Symbol('deleted');
-
 /** A base and its journal as read, before anything is judged: errors are values here. */
 export interface CacheFilesRead {
   readonly meta: CacheFileMeta | FormatError;
@@ -812,36 +738,6 @@ export function readCacheFilesSync(name: string, path: string, journalPath: stri
     fs.closeSync(journalFile.handle);
   }
   return { meta, batches, records, journal };
-}
-
-/** The id a journal must carry to apply to this base (files from before journals: their save time). */
-function baseIdOf(meta: CacheFileMeta): string {
-  return meta.baseId ?? `saved-at:${meta.savedAt}`;
-}
-
-/** A journal's header, then its records, when it belongs to base `baseId`; another base's journal is skipped. */
-function* journalSteps(
-  fileSize: number,
-  baseId: string,
-  onRecord: (record: JournalRecord) => void,
-): Generator<number, JournalScan | undefined, Buffer> {
-  const { meta, length } = yield* journalHeaderSteps(fileSize);
-  if (meta.baseId !== baseId) return undefined; // left by a rewrite that crashed after its rename
-  return yield* journalRecordSteps(fileSize, length, onRecord);
-}
-
-/** The header of a base file, read synchronously; undefined when there is none (or it is damaged). */
-function readBaseMetaSync(path: string): { meta: CacheFileMeta; size: number } | undefined {
-  const file = openCacheFileSync(path, path);
-  if (file === undefined) return undefined;
-  try {
-    return { meta: parseFileSync(path, path, file, headerSteps(file.size)).meta, size: file.size };
-  } catch (err) {
-    if (err instanceof FormatError) return undefined;
-    throw err;
-  } finally {
-    fs.closeSync(file.handle);
-  }
 }
 
 /** A record's bytes, or the error naming the entry v8 refused. */
