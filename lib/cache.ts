@@ -97,13 +97,27 @@ export const CHANGE_SAVER: unique symbol = Symbol('depcache.changeSaver');
 export interface ChangeSet<K> {
   /** Everything must be rewritten: nothing is known to be saved, or the map was cleared or rebuilt. */
   readonly all: boolean;
+  /** With `all`: the saved state is to be replaced (a clear, a rebuild), not merged with. */
+  readonly reset: boolean;
   /** Keys set or deleted since the last successful save (when not `all`). */
   readonly keys: ReadonlySet<K>;
 }
 
 /** @internal */
 export interface ChangeSaver<K, V> {
-  [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<number | undefined>;
+  /** Resolves what the save announces to other processes (opaque to the core), if anything. */
+  [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<unknown>;
+}
+
+/**
+ * Marks a saver whose store other processes share and which can apply another process's save
+ * here, given what that save announced: the bus calls it for followed saves. @internal
+ */
+export const FOLLOW_SAVE: unique symbol = Symbol('depcache.followSave');
+
+/** @internal */
+export interface SaveFollower {
+  [FOLLOW_SAVE]: (cache: CacheMap<any, any>, detail: unknown) => Promise<void>;
 }
 
 /** What a journaling store offers a cache's saves. */
@@ -805,9 +819,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const liveWriter = this.snapshotWriter(saver);
     const changeWriter = (saver as Partial<ChangeSaver<K, V>>)[CHANGE_SAVER];
     let bytes: number | undefined;
+    let detail: unknown;
     if (changeWriter && !this.preProcessor) {
       if (!this.saveOnBlank && super.size === 0) return false;
-      await this.#writeChanges(changeWriter);
+      detail = await this.#writeChanges(changeWriter);
     } else if (this.preProcessor) {
       const contents = this.#preProcessed();
       if (!this.saveOnBlank && contents.size === 0) return false;
@@ -832,7 +847,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#lastSaveBytes = bytes;
     this.stateSettled('save');
     this.manager.notify('save', { cache: this.name, durationMs: this.#lastSaveMs, bytes });
-    this.manager.announce('save', this.name, false); // after the data is there, so followers see it
+    this.manager.announce('save', this.name, false, detail); // after the data is there, so followers see it
     return true;
   }
 
@@ -890,12 +905,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
-  async #writeChanges(write: ChangeSaver<K, V>[typeof CHANGE_SAVER]): Promise<void> {
+  async #writeChanges(write: ChangeSaver<K, V>[typeof CHANGE_SAVER]): Promise<unknown> {
     const taken = this.#takeChanges();
-    const changes = taken.keys;
-    const all = taken.all;
+    const changes = new Set(taken.keys);
+    for (const key of taken.deletes) changes.add(key);
     try {
-      await this.#callHook('saver', () => write(this.name, this, { all, keys: changes }));
+      return await this.#callHook('saver', () => write(this.name, this, { all: taken.all, reset: taken.reset, keys: changes }));
     } catch (err) {
       this.#restoreChanges(taken);
       throw err;

@@ -21,7 +21,10 @@ export type DepcacheErrorCode =
   | 'EPOOL_CLOSED'
   | 'EPOOL_CREATE'
   | 'EPOOL_RELEASE'
-  | 'EPOOL_FULL';
+  | 'EPOOL_FULL'
+  | 'EREDIS'
+  | 'EREDIS_LOST'
+  | 'EBUS_GAP';
 
 /** Which user hook failed, as named in a {@link CacheHookError}. */
 export type HookName =

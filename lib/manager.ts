@@ -6,7 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import type { AutoSyncCache, AutoSyncCacheOptions } from './auto-sync-cache';
 import type { NonPersistentCache } from './non-persistent-cache';
 import type { PersistentCache } from './persistent-cache';
-import { CHANGE_SAVER, type AnyCacheMap, type CacheHooks, CacheMap, type CacheStats } from './cache';
+import { CHANGE_SAVER, FOLLOW_SAVE, type AnyCacheMap, type CacheHooks, CacheMap, type CacheStats, type SaveFollower } from './cache';
 import type { Contents } from './contents';
 import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
 import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
@@ -127,7 +127,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   #closing: Promise<void> | undefined;
   // Set while a cascade or a remote operation runs: what happens inside is not announced again.
   readonly #quiet = new AsyncLocalStorage<boolean>();
-  #bus: InvalidationBusLike | undefined;
+  #bus: ManagerBus | undefined;
   // A manifest write is pending (coalesced to one per event-loop turn).
   #manifestWrite: Promise<void> | undefined;
   #manifestDirty = false;
@@ -516,46 +516,49 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   }
 
   /**
-   * Connects this manager to an invalidation bus over Redis pub/sub: invalidating, rebuilding or
-   * deleting a cache here does the same, with the same cascade, in every process connected to
-   * the same channel; with `followSaves`, saves elsewhere reload the cache here.
-   * @example await manager.connectBus('redis://127.0.0.1:6379', { followSaves: true });
+   * Attaches an invalidation bus (see `connectBus`): from now on, invalidating, rebuilding,
+   * deleting or saving a cache here is handed to `bus.publish`, and the bus applies other
+   * processes' operations with {@link applyRemote}. One bus per manager; closed with it.
+   * @throws {TypeError} when a bus is already attached
    */
-  async connectBus(
-    redis: import('./redis/redis-store').RedisClient | string,
-    options: import('./redis/bus').BusOptions = {},
-  ): Promise<import('./redis/bus').InvalidationBus> {
+  attachBus(bus: ManagerBus): void {
     this.assertOpen();
     if (this.#bus) throw new TypeError(`${this.name}: a bus is already connected`);
-    // Loaded on demand: only bus users pay for ioredis.
-    const { InvalidationBus } = require('./redis/bus') as typeof import('./redis/bus');
-    const bus = await InvalidationBus.connect(this, redis, options);
     this.#bus = bus;
-    return bus;
+  }
+
+  /** Whether the attached bus applies other processes' saves here (`followSaves`). */
+  get followsSaves(): boolean {
+    return this.#bus?.followSaves === true;
   }
 
   /** Publishes an operation a user started here (not one inside a cascade or from the bus). @internal */
-  announce(op: 'invalidate' | 'rebuild' | 'delete' | 'save', cache: string, cascade: boolean): void {
+  announce(op: BusOperation, cache: string, cascade: boolean, detail?: unknown): void {
     if (this.#bus === undefined || this.#quiet.getStore() === true) return;
-    this.#bus.publish(op, cache, cascade);
+    this.#bus.publish(op, cache, cascade, detail);
   }
 
   /**
-   * Applies an operation another process announced. A cache shared through Redis is reloaded
-   * (the other process already rebuilt and saved it); one with local files is rebuilt here. @internal
+   * Applies an operation another process announced, as a bus delivers it. A cache shared
+   * through its store (Redis) is reloaded, or for a save merged key by key (the other process
+   * already wrote the shared state); one with local files is rebuilt or invalidated here.
    */
-  async applyRemote(message: { op: string; cache: string; cascade: boolean }): Promise<void> {
+  async applyRemote(message: RemoteOperation): Promise<void> {
     const { op, cache: name, cascade } = message;
     if (!this.#caches.has(name) && !this.#dependents.has(name)) return; // nothing of it here
     if (this.#closed) return;
     await this.#quiet.run(true, async () => {
       const cache = this.#ensure(name);
       if (op === 'invalidate') await cache.invalidate(cascade);
-      else if (op === 'delete') await cache.deleteSavedContent(cascade);
-      else if (op === 'save') {
-        if (isShared(cache)) await cache.load(false); // a local file holds nothing new
-      }
-      else if (op === 'rebuild') {
+      else if (op === 'delete') {
+        // The shared state is gone already: running the deleter again here could delete what
+        // the other process saved since. Memory follows the shared state instead.
+        if (isShared(cache)) await cache.invalidate(cascade);
+        else await cache.deleteSavedContent(cascade);
+      } else if (op === 'save') {
+        const follow = (cache.saver as Partial<SaveFollower> | null)?.[FOLLOW_SAVE];
+        if (follow && cache.hasContents) await follow(cache, message.detail); // a local file holds nothing new
+      } else if (op === 'rebuild') {
         if (isShared(cache)) await cache.invalidate(cascade);
         else await cache.invalidateAndRebuild(cascade);
       }
@@ -686,8 +689,24 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   }
 }
 
-interface InvalidationBusLike {
-  publish(op: 'invalidate' | 'rebuild' | 'delete' | 'save', cache: string, cascade: boolean): void;
+/** An operation one process announces to the others. */
+export type BusOperation = 'invalidate' | 'rebuild' | 'delete' | 'save';
+
+/** What a bus delivers to {@link CacheManager.applyRemote}. */
+export interface RemoteOperation {
+  readonly op: BusOperation;
+  readonly cache: string;
+  readonly cascade: boolean;
+  /** What the saving store announced (for `save`): which keys changed. */
+  readonly detail?: unknown;
+}
+
+/** What a manager needs of an invalidation bus. */
+export interface ManagerBus {
+  /** Whether other processes' saves are applied here. */
+  readonly followSaves: boolean;
+  /** Tells the other processes; never throws (failures are reported). */
+  publish(op: BusOperation, cache: string, cascade: boolean, detail?: unknown): void;
   close(): Promise<void>;
 }
 

@@ -1,15 +1,20 @@
 import type { Redis } from 'ioredis';
-import * as v8 from 'node:v8';
+import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
-import { CHANGE_SAVER, type CacheMap, type ChangeSet, opened } from '../cache';
-import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
+import { CHANGE_SAVER, type CacheMap, type ChangeSet, FOLLOW_SAVE, opened } from '../cache';
+import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';
+import type { JournalRecord } from '../store/journal';
+import { type OwnFields, EPOCH_FIELD, decodeKey, decodePage, decodeValue, encodeKey, encodeValue } from './codec';
+import { RedisDataLostError, RedisUnavailableError } from './errors';
+import { cacheKey, checkKeyPrefix, packFields, unpackFields } from './keys';
+import { DELETE_SCRIPT, RECOVER_SCRIPT, SAVE_SCRIPT } from './scripts';
 
 /**
- * An ioredis client (`new Redis(url)` of ioredis 5), as depcache's options take it. Typed by its
- * shape, so that depcache's published types do not need ioredis installed by those who never
- * use Redis.
+ * An ioredis client (`new Redis(url)` or `new Cluster(nodes)` of ioredis 5), as depcache's
+ * options take it. Typed by its shape, so that depcache's published types do not need ioredis
+ * installed by those who never use Redis.
  */
 export interface RedisClient {
   readonly status: string;
@@ -20,136 +25,83 @@ export interface RedisClient {
 
 /** Options of a {@link RedisStore}. */
 export interface RedisStoreOptions {
-  /** A connected ioredis client (shared, not closed by the store), or a redis:// URL. */
+  /** A connected ioredis client or Cluster (shared, not closed by the store), or a redis:// or rediss:// URL. */
   readonly redis: RedisClient | string;
-  /** First part of every key: `<prefix>:<manager>:<cache>`. @default 'depcache' */
+  /** First part of every key: `<prefix>:{<manager>:<cache>}`. No braces. @default 'depcache' */
   readonly keyPrefix?: string;
-  /** Fields per HSET batch. @default 1000 */
+  /** Fields per write command (at most 3000). @default 1000 */
   readonly batchSize?: number;
   /** Fields asked for per HSCAN step (fewer round trips on load). @default 10000 */
   readonly scanCount?: number;
   /** What damaged data does on load: moved aside (RENAME to `<key>:corrupt-<ts>`) and reported, or thrown. @default 'quarantine' */
   readonly onCorrupt?: CorruptFilePolicy;
+  /**
+   * How long one load, save or delete waits for Redis before it fails with
+   * RedisUnavailableError (`timedOut`). A save that timed out stays unsaved and is sent again
+   * by the next save. @default 10000
+   */
+  readonly timeoutMs?: number;
 }
 
-// Field names: v8-serialized keys start with 0xFF; string keys are stored as 0x01 + UTF-8 (a
-// deserializer per key costs more than the whole HSCAN); 0x00 starts the cache's own record.
-const META_FIELD = Buffer.from('\u0000meta', 'latin1');
-const STRING_KEY = 0x01;
-
-function encodeKey(key: unknown): Buffer {
-  return typeof key === 'string' ? Buffer.from(`\u0001${key}`, 'utf8') : v8.serialize(key);
+/** What a save announces to followers: the changed fields, or that everything changed. */
+interface SaveDetail {
+  readonly fields?: Buffer;
+  readonly whole?: boolean;
 }
 
-function decodeKey(field: Buffer): unknown {
-  return field[0] === STRING_KEY ? field.toString('utf8', 1) : v8.deserialize(field);
-}
-
-// Values: v8.serialize (0xFF...), except plain JSON values, stored as 0x01 + JSON text: a v8
-// deserializer per entry costs ~6 µs, JSON.parse a fraction of that, and for these values both
-// give back exactly the same thing.
-const JSON_VALUE = 0x01;
-
-function encodeValue(value: unknown): Buffer {
-  return isPlainJson(value, 0) ? Buffer.from(`\u0001${JSON.stringify(value)}`, 'utf8') : v8.serialize(value);
-}
-
-function decodeValue(buf: Buffer): unknown {
-  return buf[0] === JSON_VALUE ? JSON.parse(buf.toString('utf8', 1)) : v8.deserialize(buf);
-}
+// Saves of more fields than this announce "everything changed": followers reload the cache
+// instead of fetching a long field list.
+const FOLLOW_FIELDS_MAX = 10_000;
 
 /**
- * Appends the entries of one HSCAN page (`[field, value, ...]`) to `out` as `k0, v0, ...`;
- * returns whether the page held the cache's own record. JSON values are parsed together, as
- * one array: a JSON.parse call per value costs 35% more than one call for the whole page.
- * @throws what decoding a damaged entry throws
+ * The keys this process saved itself (since it loaded the cache), which a recovery writes over
+ * anything: `all` means every key but those in `except`.
  */
-function decodePage(flat: Buffer[], out: unknown[]): boolean {
-  let seenMeta = false;
-  const jsonSlots: number[] = [];
-  const jsonValues: Buffer[] = [];
-  for (let i = 0; i < flat.length; i += 2) {
-    const field = flat[i] as Buffer;
-    const value = flat[i + 1] as Buffer;
-    if (field[0] === 0 && field.equals(META_FIELD)) {
-      seenMeta = true;
-      continue;
-    }
-    out.push(decodeKey(field));
-    if (value[0] === JSON_VALUE) {
-      jsonSlots.push(out.length);
-      jsonValues.push(value);
-      out.push(undefined);
-    } else out.push(decodeValue(value));
+class OwnKeys {
+  all = false;
+  readonly keys = new Set<unknown>();
+  has(key: unknown): boolean {
+    return this.all ? !this.keys.has(key) : this.keys.has(key);
   }
-  if (jsonValues.length > 0) {
-    const parsed = parseJsonValues(jsonValues);
-    for (let i = 0; i < jsonSlots.length; i++) out[jsonSlots[i] as number] = parsed[i];
+  add(key: unknown): void {
+    if (this.all) this.keys.delete(key);
+    else this.keys.add(key);
   }
-  return seenMeta;
+  remove(key: unknown): void {
+    if (this.all) this.keys.add(key);
+    else this.keys.delete(key);
+  }
+  setAll(): void {
+    this.all = true;
+    this.keys.clear();
+  }
+  forgetAll(): void {
+    this.all = false;
+    this.keys.clear();
+  }
 }
 
-/** The JSON values (each tagged 0x01) parsed as one array `[v0,v1,...]`, one result per value. */
-function parseJsonValues(values: Buffer[]): unknown[] {
-  let bytes = 1;
-  for (const value of values) bytes += value.length; // the tag byte's place takes the comma
-  const joined = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  let separator = 0x5b; // '[' before the first value, ',' before the others
-  for (const value of values) {
-    joined[at++] = separator;
-    separator = 0x2c;
-    at += value.copy(joined, at, 1);
-  }
-  joined[at++] = 0x5d; // ']'
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(joined.toString('utf8', 0, at));
-  } catch {
-    parsed = undefined;
-  }
-  // Every value was written by JSON.stringify, so the array has exactly one element per value.
-  // A damaged value breaks the syntax or the count (only values crafted to cancel each other out
-  // would not; a foreign writer can store wrong but well-formed values anyway): then decode one
-  // by one, so the culprit throws.
-  if (!Array.isArray(parsed) || parsed.length !== values.length) return values.map(decodeValue);
-  return parsed;
+/** What the store knows of one attached cache. */
+interface Tracked {
+  readonly cache: CacheMap<unknown, unknown>;
+  readonly key: string;
+  /** The epoch of the saved state this process last read or wrote; undefined: none known. */
+  epoch: string | undefined;
+  readonly own: OwnKeys;
+  /** Redis lost the data (seen on reconnect): the next save writes back what is here first. */
+  recover: boolean;
 }
 
-/** True when JSON round-trips `value` exactly as v8 would: no -0, NaN, undefined, holes, Dates, Maps... */
-function isPlainJson(value: unknown, depth: number): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value) && !Object.is(value, -0);
-    case 'object': {
-      if (value === null) return true;
-      if (depth > 32) return false; // deep or cyclic: v8 handles it
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false;
-        return true;
-      }
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) return false;
-      for (const key of Object.keys(value)) {
-        if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
+type ScriptRunner = (key: string, ...args: Array<string | Buffer>) => Promise<unknown>;
 
 /**
  * Loader, saver and deleter that keep caches in Redis, one hash per cache
- * (`<prefix>:<manager>:<cache>`, one field per entry: keys and values `v8.serialize`d, except
+ * (`<prefix>:{<manager>:<cache>}`, one field per entry: keys and values `v8.serialize`d, except
  * string keys and plain-JSON values, stored as tagged UTF-8 to load several times faster with
- * the same result). A save writes only
- * the entries changed since the last save (HSET/HDEL in one MULTI); a load streams with HSCAN.
- * Damaged data follows the file store's rules.
+ * the same result). A save writes only the entries changed since the last save, in one atomic
+ * script per batch that first checks the hash is the one this process knows; a load streams
+ * with HSCAN. When Redis lost the data, processes write back what they hold instead of losing
+ * it. Damaged data follows the file store's rules.
  *
  * @example
  * const store = new RedisStore({ redis: 'redis://127.0.0.1:6379' });
@@ -164,9 +116,30 @@ export class RedisStore {
   readonly #scanCount: number;
   readonly #onCorrupt: CorruptFilePolicy;
   readonly #ownsClient: boolean;
+  readonly #timeoutMs: number;
+  readonly #tracked = new Map<CacheMap<unknown, unknown>, Tracked>();
+  readonly #managers = new Set<CacheManager>();
+  readonly #save: ScriptRunner;
+  readonly #recoverBatch: ScriptRunner;
+  readonly #delete: ScriptRunner;
+  #wasReady = false;
+  #outage = false;
+  #closed = false;
 
   constructor(options: RedisStoreOptions) {
-    const { redis, keyPrefix = 'depcache', batchSize = 1000, scanCount = 10_000, onCorrupt = 'quarantine' } = options ?? ({} as RedisStoreOptions);
+    const {
+      redis,
+      keyPrefix = 'depcache',
+      batchSize = 1000,
+      scanCount = 10_000,
+      onCorrupt = 'quarantine',
+      timeoutMs = 10_000,
+    } = options ?? ({} as RedisStoreOptions);
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 3000) {
+      throw new TypeError(`batchSize: expected a whole number from 1 to 3000, got ${String(batchSize)}`);
+    }
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) throw new TypeError(`timeoutMs: expected a number > 0, got ${String(timeoutMs)}`);
+    this.keyPrefix = checkKeyPrefix(keyPrefix);
     if (typeof redis === 'string') {
       this.#redis = newRedis(redis);
       this.#ownsClient = true;
@@ -174,19 +147,34 @@ export class RedisStore {
       this.#redis = redis as unknown as Redis;
       this.#ownsClient = false;
     } else {
-      throw new TypeError('redis: expected an ioredis client or a redis:// URL');
+      throw new TypeError('redis: expected an ioredis client or Cluster, or a redis:// URL');
     }
     this.client = this.#redis as unknown as RedisClient;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
-    this.keyPrefix = keyPrefix;
     this.#batch = batchSize;
     this.#scanCount = scanCount;
     this.#onCorrupt = onCorrupt;
+    this.#timeoutMs = timeoutMs;
+    this.#save = script(this.#redis, 'depcacheSave', SAVE_SCRIPT);
+    this.#recoverBatch = script(this.#redis, 'depcacheRecover', RECOVER_SCRIPT);
+    this.#delete = script(this.#redis, 'depcacheDelete', DELETE_SCRIPT);
+    // One report per outage, to every manager with a cache here; ioredis reconnects by itself.
+    // Without a listener, ioredis prints every failed reconnect as an unhandled error event.
+    this.#redis.on('error', (err: Error) => {
+      if (this.#outage || this.#closed) return;
+      this.#outage = true;
+      for (const manager of this.#managers) manager.reportError(new RedisUnavailableError('', this.keyPrefix, 'connection', err));
+    });
+    this.#redis.on('ready', () => {
+      this.#outage = false;
+      if (this.#wasReady) this.#checkAfterReconnect();
+      this.#wasReady = true;
+    });
+    if (this.#redis.status === 'ready') this.#wasReady = true;
   }
 
   /** The Redis key of a cache. */
   keyFor(manager: CacheManager, name: string): string {
-    return `${this.keyPrefix}:${manager.name}:${name}`;
+    return cacheKey(this.keyPrefix, manager.name, name);
   }
 
   /**
@@ -195,14 +183,19 @@ export class RedisStore {
    */
   attach<C extends CacheMap<any, any>>(cache: C): C {
     const key = this.keyFor(cache.manager, cache.name);
-    cache.loader = () => this.#load(cache.manager, cache.name, key);
-    const saver = Object.assign(async () => undefined, {
-      [CHANGE_SAVER]: (name: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) =>
-        this.#save(name, key, live, changes),
+    const tracked: Tracked = { cache, key, epoch: undefined, own: new OwnKeys(), recover: false };
+    this.#tracked.set(cache, tracked);
+    this.#managers.add(cache.manager);
+    cache.loader = () => this.#load(tracked);
+    cache.saver = Object.assign(async () => undefined, {
+      [CHANGE_SAVER]: (_name: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#saveChanges(tracked, live, changes),
+      [FOLLOW_SAVE]: (_cache: CacheMap<unknown, unknown>, detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined),
     });
-    cache.saver = saver;
     cache.deleter = async () => {
-      await this.#redis.del(key);
+      const epoch = `d:${randomUUID()}`;
+      await this.#call(tracked, 'delete from Redis', () => this.#delete(key, epoch));
+      tracked.epoch = epoch;
+      tracked.own.forgetAll();
     };
     cache.trackChanges();
     return cache;
@@ -216,86 +209,247 @@ export class RedisStore {
 
   /** Quits the connection if this store opened it. */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#ownsClient) await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
-  async #load(manager: CacheManager, name: string, key: string): Promise<DecodedEntries | undefined> {
-    const pairs: unknown[] = [];
-    let seenMeta = false;
-    let page: Promise<[Buffer, Buffer[]]> | undefined;
-    try {
-      // The next page is requested before this one is decoded: Redis works while we parse.
-      page = this.#redis.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
-      for (;;) {
-        const [next, flat]: [Buffer, Buffer[]] = await page;
-        const cursor: string = next.toString();
-        if (cursor !== '0') page = this.#redis.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
-        if (decodePage(flat, pairs)) seenMeta = true;
-        if (cursor === '0') break;
-      }
-    } catch (err) {
-      page?.catch(() => undefined); // a page still in flight must not reject unhandled
-      if (!(err instanceof Error) || isConnectionError(err)) throw new CacheIOError(name, key, 'read from Redis', err);
-      return this.#corrupt(manager, name, key, `an entry does not deserialize (${err.message})`);
-    }
-    if (pairs.length === 0 && !seenMeta) return undefined; // nothing saved
-    if (!seenMeta) return this.#corrupt(manager, name, key, 'the cache record is missing');
-    return new DecodedEntries([pairs], { name, savedAt: 0, entries: pairs.length / 2 });
+  /** Runs one Redis call for a cache, within the timeout, failures as RedisUnavailableError. */
+  #call<T>(tracked: Tracked, action: string, fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new RedisUnavailableError(tracked.cache.name, tracked.key, action, new Error(`no answer within ${this.#timeoutMs} ms`), true));
+      }, this.#timeoutMs);
+      timer.unref();
+      fn().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof DepcacheError ? err : new RedisUnavailableError(tracked.cache.name, tracked.key, action, err));
+        },
+      );
+    });
   }
 
-  async #corrupt(manager: CacheManager, name: string, key: string, reason: string): Promise<undefined> {
-    if (this.#onCorrupt === 'throw') throw new CorruptCacheFileError(name, key, reason);
+  async #load(tracked: Tracked): Promise<DecodedEntries | undefined> {
+    const { cache, key } = tracked;
+    const pairs: unknown[] = [];
+    const own: OwnFields = { meta: false, epoch: undefined };
+    let empty = true;
+    try {
+      await this.#call(tracked, 'read from Redis', async () => {
+        let page: Promise<[Buffer, Buffer[]]> | undefined;
+        try {
+          // The next page is requested before this one is decoded: Redis works while we parse.
+          page = this.#redis.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
+          for (;;) {
+            const [next, flat]: [Buffer, Buffer[]] = await page;
+            const cursor: string = next.toString();
+            if (cursor !== '0') page = this.#redis.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
+            if (flat.length > 0) empty = false;
+            decodePage(flat, pairs, own);
+            if (cursor === '0') break;
+          }
+        } catch (err) {
+          page?.catch(() => undefined); // a page still in flight must not reject unhandled
+          if (err instanceof Error && !isConnectionError(err)) throw new DecodeError(err.message);
+          throw err;
+        }
+      });
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError) || !(err.cause instanceof DecodeError)) throw err;
+      return this.#corrupt(tracked, `an entry does not deserialize (${err.cause.message})`);
+    }
+    if (empty && tracked.epoch !== undefined && cache.hasContents && !tracked.epoch.startsWith('d:')) {
+      // Redis lost what this process had read or written (a restart without persistence): the
+      // memory here may be the only copy left. Write it back rather than load nothing.
+      const rewritten = await this.#recover(tracked, cache, new Set());
+      cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
+      const copy: unknown[] = [];
+      for (const [k, v] of cache) copy.push(k, v);
+      return new DecodedEntries([copy], { name: cache.name, savedAt: 0, entries: copy.length / 2 });
+    }
+    tracked.epoch = own.epoch;
+    if (tracked.own.all) tracked.own.forgetAll(); // what was read may hold other processes' writes
+    if (pairs.length === 0 && !own.meta) return undefined; // nothing saved, or deleted
+    if (!own.meta) return this.#corrupt(tracked, 'the cache record is missing');
+    return new DecodedEntries([pairs], { name: cache.name, savedAt: 0, entries: pairs.length / 2 });
+  }
+
+  async #corrupt(tracked: Tracked, reason: string): Promise<undefined> {
+    const { cache, key } = tracked;
+    if (this.#onCorrupt === 'throw') throw new CorruptCacheFileError(cache.name, key, reason);
+    // The hash tag is kept, so the copy is in the same Cluster slot and RENAME works there.
     const target = `${key}:corrupt-${Date.now()}`;
-    await this.#redis.rename(key, target);
-    manager.reportError(new CorruptCacheFileError(name, key, reason, { quarantinedTo: target }));
+    await this.#call(tracked, 'quarantine in Redis', () => this.#redis.rename(key, target));
+    tracked.epoch = undefined;
+    cache.manager.reportError(new CorruptCacheFileError(cache.name, key, reason, { quarantinedTo: target }));
     return undefined;
   }
 
-  async #save(name: string, key: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<number> {
-    // A restarted (or flushed) Redis comes back empty: changes alone would lose the rest.
-    if (!changes.all && (await this.#redis.hexists(key, META_FIELD)) === 0) {
-      changes = { all: true, keys: changes.keys };
+  async #saveChanges(tracked: Tracked, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<SaveDetail> {
+    const { cache, key } = tracked;
+    if (tracked.recover) {
+      const rewritten = await this.#recover(tracked, live, changes.keys);
+      cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
+      return { whole: true };
     }
-    // Every value is serialized before the next await: the save is the map as it is now.
-    const meta = Buffer.from(JSON.stringify({ savedAt: Date.now(), entries: live.size }));
-    const multi = this.#redis.multi();
-    let sent = 0;
+    // Every value is encoded before the first await: the save is the map as it is now.
     const sets: Buffer[] = [];
-    const flush = () => {
-      if (sets.length > 0) multi.hset(key, ...sets);
-      sets.length = 0;
-    };
+    const dels: Buffer[] = [];
+    const written: unknown[] = [];
     try {
       if (changes.all) {
-        multi.del(key);
-        for (const [k, v] of live) {
-          sets.push(encodeKey(k), encodeValue(v));
-          sent++;
-          if (sets.length >= 2 * this.#batch) flush();
-        }
+        for (const [k, v] of live) sets.push(encodeKey(k), encodeValue(v));
+        for (const k of changes.keys) if (!live.has(k)) dels.push(encodeKey(k));
       } else {
-        const removed: Buffer[] = [];
         for (const k of changes.keys) {
           if (live.has(k)) sets.push(encodeKey(k), encodeValue(live.get(k)));
-          else removed.push(encodeKey(k));
-          sent++;
-          if (sets.length >= 2 * this.#batch) flush();
-          if (removed.length >= this.#batch) multi.hdel(key, ...removed.splice(0));
+          else dels.push(encodeKey(k));
+          written.push(k);
         }
-        if (removed.length > 0) multi.hdel(key, ...removed);
       }
     } catch (err) {
-      // Nothing was sent: ioredis queues a transaction until exec().
-      throw new DepcacheError('ESERIALIZE', `${name}: cannot serialize an entry for Redis: ${(err as Error).message}`, { cause: err });
+      throw new DepcacheError('ESERIALIZE', `${cache.name}: cannot serialize an entry for Redis: ${(err as Error).message}`, { cause: err });
     }
-    sets.push(META_FIELD, meta);
-    flush();
-    const results = await multi.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw new CacheIOError(name, key, 'write to Redis', failed?.[0] ?? new Error('transaction aborted'));
-    return sent;
+    if (!changes.all && sets.length === 0 && dels.length === 0 && tracked.epoch !== undefined) return {};
+    const mode = changes.all ? (changes.reset ? 'reset' : 'merge') : 'delta';
+    const meta = JSON.stringify({ savedAt: Date.now(), entries: live.size });
+    const created = `e:${randomUUID()}`;
+    const expected = tracked.epoch ?? '';
+    const replies = await this.#call(tracked, 'write to Redis', async () => {
+      const calls: Array<Promise<unknown>> = [];
+      let s = 0;
+      let d = 0;
+      let first = true;
+      while (first || s < sets.length || d < dels.length) {
+        const pairs = sets.slice(s, s + 2 * this.#batch);
+        s += pairs.length;
+        const gone = pairs.length === 0 ? dels.slice(d, d + this.#batch) : [];
+        d += gone.length;
+        // Later batches merge into what the first one found or made.
+        calls.push(this.#save(key, expected, first ? mode : 'merge', created, first ? meta : '', String(pairs.length / 2), ...pairs, ...gone));
+        first = false;
+      }
+      return Promise.all(calls);
+    });
+    const [status, epoch] = (replies[0] as [Buffer | string, Buffer | string]).map(String) as [string, string];
+    if (status !== 'ok') {
+      // Redis lost this cache (or another process already wrote it back): write back what is here.
+      const rewritten = await this.#recover(tracked, live, changes.keys);
+      cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
+      return { whole: true };
+    }
+    // Later batches ran after the first (one connection, in order); their epoch is the same.
+    tracked.epoch = mode === 'reset' ? created : epoch;
+    if (changes.all) tracked.own.setAll();
+    else for (const k of written) tracked.own.add(k);
+    if (changes.all || written.length > FOLLOW_FIELDS_MAX) return { whole: true };
+    const fields: Buffer[] = [];
+    for (let i = 0; i < sets.length; i += 2) fields.push(sets[i] as Buffer);
+    for (const f of dels) fields.push(f);
+    return { fields: packFields(fields) };
+  }
+
+  /**
+   * Writes back what this process holds after Redis lost the cache: its own keys over anything
+   * (with tombstones for those it deleted), every other entry only where Redis has nothing
+   * (another process's newer copy wins). `dirty`: keys changed here and not saved yet, also
+   * its own. Returns the entries written.
+   */
+  async #recover(tracked: Tracked, live: CacheMap<unknown, unknown>, dirty: ReadonlySet<unknown>): Promise<number> {
+    const { key, own } = tracked;
+    const created = `r:${randomUUID()}`;
+    const calls: Array<() => Promise<unknown>> = [];
+    let ownSets: Buffer[] = [];
+    let fills: Buffer[] = [];
+    let rewritten = 0;
+    const flush = (ownDels: Buffer[]) => {
+      const a = ownSets;
+      const b = fills;
+      calls.push(() => this.#recoverBatch(key, created, String(a.length / 2), String(ownDels.length), String(b.length / 2), ...a, ...ownDels, ...b));
+      ownSets = [];
+      fills = [];
+    };
+    for (const [k, v] of live) {
+      const pair = [encodeKey(k), encodeValue(v)];
+      if (own.has(k) || dirty.has(k)) ownSets.push(...pair);
+      else fills.push(...pair);
+      rewritten++;
+      if (ownSets.length + fills.length >= 2 * this.#batch) flush([]);
+    }
+    const ownDels: Buffer[] = [];
+    const deleted = new Set<unknown>(dirty);
+    if (!own.all) for (const k of own.keys) deleted.add(k);
+    for (const k of deleted) if (!live.has(k)) ownDels.push(encodeKey(k));
+    flush(ownDels);
+    let epoch = created;
+    await this.#call(tracked, 'write back to Redis', async () => {
+      for (const call of calls) epoch = String(await call());
+    });
+    tracked.epoch = epoch;
+    tracked.recover = false;
+    for (const k of dirty) own.add(k);
+    return rewritten;
+  }
+
+  /** Applies another process's save here: only the keys it changed, fetched now. */
+  async #follow(tracked: Tracked, detail: SaveDetail | undefined): Promise<void> {
+    const { cache, key } = tracked;
+    const merge = (cache as unknown as { mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined>): Promise<boolean> }).mergeSaved.bind(cache);
+    if (detail?.fields === undefined) {
+      await merge(async () => {
+        const whole = await this.#load(tracked);
+        return whole === undefined ? undefined : { whole };
+      });
+      return;
+    }
+    const fields = unpackFields(detail.fields);
+    if (fields.length === 0) return;
+    await merge(async () => {
+      const values = await this.#call(tracked, 'read from Redis', () => this.#redis.hmgetBuffer(key, ...fields));
+      const sets: unknown[] = [];
+      const deletes: unknown[] = [];
+      for (let i = 0; i < fields.length; i++) {
+        const k = decodeKey(fields[i] as Buffer);
+        const value = values[i];
+        tracked.own.remove(k);
+        if (value === null || value === undefined) deletes.push(k);
+        else sets.push(k, decodeValue(value));
+      }
+      return { records: [{ sets, deletes, generation: undefined }] };
+    });
+  }
+
+  /** After a reconnect: caches whose saved state Redis lost are written back by their next save. */
+  #checkAfterReconnect(): void {
+    for (const tracked of this.#tracked.values()) {
+      const { cache, key } = tracked;
+      if (tracked.epoch === undefined || tracked.epoch.startsWith('d:') || !cache.hasContents) continue;
+      this.#call(tracked, 'read from Redis', () => this.#redis.hgetBuffer(key, EPOCH_FIELD))
+        .then(async (epoch) => {
+          const now = epoch === null ? undefined : epoch.toString('latin1');
+          if (now !== undefined && (now === tracked.epoch || !now.startsWith('r:'))) return;
+          tracked.recover = true;
+          await cache.save();
+        })
+        .catch((err: unknown) => cache.manager.reportError(err));
+    }
   }
 }
+
+/** A failure to decode what Redis returned (damaged data), as opposed to a failure to get it. */
+class DecodeError extends Error {}
+
+/** A Lua script, run with EVALSHA (EVAL once when the server does not have it). */
+function script(redis: Redis, name: string, lua: string): ScriptRunner {
+  const client = redis as unknown as Record<string, unknown> & { defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void };
+  if (typeof client[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
+  return (key, ...args) => (client[name] as (key: string, ...a: Array<string | Buffer>) => Promise<unknown>).call(client, key, ...args);
+}
+
 
 function isConnectionError(err: Error): boolean {
   return /connect|Connection|ECONN|closed|MaxRetriesPerRequest|ETIMEDOUT|EPIPE/i.test(`${err.name} ${err.message}`);
