@@ -549,14 +549,24 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     if (this.#closed) return;
     await this.#quiet.run(true, async () => {
       const cache = this.#ensure(name);
-      if (op === 'invalidate') await cache.invalidate(cascade);
-      else if (op === 'delete') {
+      if (op === 'invalidate') {
+        // A shared cache catches up with the shared state key by key, keeping the edits made
+        // here and not saved yet: dropping them would lose writes a save here was about to
+        // send (the invalidation is the other process's, not this one's).
+        const resync = async (c: AnyCache): Promise<void> => {
+          const follow = followerOf(c);
+          if (follow !== undefined && c.hasContents) await follow(c, undefined);
+          else await c.invalidate(false);
+        };
+        if (cascade) await this.cascade(name, resync);
+        else await resync(cache);
+      } else if (op === 'delete') {
         // The shared state is gone already: running the deleter again here could delete what
         // the other process saved since. Memory follows the shared state instead.
         if (isShared(cache)) await cache.invalidate(cascade);
         else await cache.deleteSavedContent(cascade);
       } else if (op === 'save') {
-        const follow = (cache.saver as Partial<SaveFollower> | null)?.[FOLLOW_SAVE];
+        const follow = followerOf(cache);
         if (follow && cache.hasContents) await follow(cache, message.detail); // a local file holds nothing new
       } else if (op === 'rebuild') {
         if (isShared(cache)) await cache.invalidate(cascade);
@@ -717,6 +727,11 @@ export type CacheClass<C extends AnyCacheMap> = abstract new (...args: never[]) 
 function checkKind<C extends AnyCacheMap>(manager: CacheManager, cache: AnyCache, kind: CacheClass<C>): C {
   if (cache instanceof kind) return cache;
   throw new CacheConflictError(cache.name, manager.name, cache.constructor.name, kind.name);
+}
+
+/** How a cache shared through its store applies another process's save, if it is one. */
+function followerOf(cache: AnyCache): SaveFollower[typeof FOLLOW_SAVE] | undefined {
+  return (cache.saver as Partial<SaveFollower> | null)?.[FOLLOW_SAVE];
 }
 
 /** Whether a cache's saver writes to a store other processes read (the Redis store). */
