@@ -10,6 +10,10 @@ export interface RedisServer {
   /** Starts it again on the same port, empty. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export function redisServerPath(): string | undefined {
@@ -72,5 +76,54 @@ export async function startRedis(bin: string): Promise<RedisServer> {
     });
   };
   await launch();
-  return { port, url: `redis://127.0.0.1:${port}`, kill, restart: launch, stop: kill };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill,
+    restart: launch,
+    stop: kill,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
+  };
+}
+
+/** A local Redis Cluster of three masters on loopback ports, made with redis-cli --cluster create. */
+export interface RedisCluster {
+  readonly nodes: Array<{ host: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(bin: string, dir: string): Promise<RedisCluster> {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const children: ChildProcess[] = [];
+  for (const port of ports) {
+    children.push(
+      spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
+        '--cluster-config-file', `${dir}/nodes-${port}.conf`, '--dir', dir], { stdio: 'ignore' }),
+    );
+  }
+  const stop = async () => {
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+      if (c.exitCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    })));
+  };
+  try {
+    for (const port of ports) await waitForPort(port, 10_000);
+    const cli = bin.replace(/redis-server$/, 'redis-cli');
+    execFileSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    // The slots are assigned; wait until every node agrees the cluster is up.
+    const deadline = Date.now() + 15_000;
+    for (const port of ports) {
+      while (!execFileSync(cli, ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('the Redis cluster did not come up');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), stop };
 }

@@ -1,15 +1,18 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import {
   AutoSyncCache,
   CacheManager,
   CorruptCacheFileError,
+  RedisDataLostError,
   RedisStore,
+  RedisUnavailableError,
+  connectBus,
 } from '../lib';
 import { FIXTURES, assertRejects, makeTempDir, removeDir } from './helpers';
-import { type RedisServer, redisServerPath, startRedis } from './redis-server';
+import { type RedisServer, redisServerPath, startRedis, startRedisCluster } from './redis-server';
 
 /** The hash of cache `name` of manager 'redis-test'. */
 const key = (name: string) => `depcache:{redis-test:${name}}`;
@@ -187,5 +190,149 @@ describe('Redis backend (real redis-server)', function () {
       expect(report, 'the dependent in the other process is invalidated').to.not.equal(undefined);
       expect((report as { at: number }).at - invalidated.at).to.be.lessThan(200);
     });
+  });
+});
+
+describe('Redis: a paused server and a Cluster (real redis-server)', function () {
+  this.timeout(60000);
+  let bin: string;
+  before(function () {
+    const found = redisServerPath();
+    if (!found) {
+      if (process.env.CI) throw new Error('redis-server is not installed');
+      this.skip();
+    }
+    bin = found as string;
+  });
+
+  it('SIGSTOPped Redis: load, save and invalidate fail after timeoutMs with EREDIS, and work once it resumes', async () => {
+    const server = await startRedis(bin);
+    const dir = makeTempDir();
+    const manager = new CacheManager('paused', { baseDirectory: dir });
+    const errors: Error[] = [];
+    manager.on('error', (e) => errors.push(e));
+    const store = new RedisStore({ redis: server.url, timeoutMs: 500 });
+    try {
+      const cache = await store.open<string, number>('c', { manager });
+      cache.set('a', 1);
+      await cache.save();
+      server.pause();
+      cache.set('b', 2);
+      for (const call of [() => cache.save(), () => cache.load(), () => cache.invalidate()]) {
+        const started = Date.now();
+        const err = await assertRejects(call(), RedisUnavailableError, 'EREDIS');
+        expect(err.timedOut).to.equal(true);
+        expect(err.message).to.contain('c:');
+        expect(Date.now() - started).to.be.within(400, 2000);
+      }
+      expect(cache.get('b'), 'memory untouched by the failed calls').to.equal(2);
+      expect(cache.dirtyEdits).to.be.greaterThan(0);
+      server.resume();
+      await cache.save();
+      expect(cache.dirtyEdits).to.equal(0);
+      const other = new CacheManager('paused', { baseDirectory: makeTempDir() });
+      const again = store.attach(new AutoSyncCache<string, number>('c', { manager: other }));
+      await again.load();
+      expect(Object.fromEntries(again)).to.deep.equal({ a: 1, b: 2 });
+      await other.close();
+    } finally {
+      server.resume();
+      await manager.close().catch(() => undefined);
+      await store.close();
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
+  it('a URL-made store reports an outage once, as an EREDIS error event, not as unhandled errors', async () => {
+    const server = await startRedis(bin);
+    const dir = makeTempDir();
+    const manager = new CacheManager('outage', { baseDirectory: dir });
+    const errors: Error[] = [];
+    manager.on('error', (e) => errors.push(e));
+    const store = new RedisStore({ redis: server.url, timeoutMs: 500 });
+    try {
+      const cache = await store.open<string, number>('c', { manager });
+      cache.set('a', 1);
+      await cache.save();
+      await server.kill();
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // several reconnect attempts
+      expect(errors.length).to.equal(1);
+      expect(errors[0]).to.be.instanceOf(RedisUnavailableError);
+      expect((errors[0] as RedisUnavailableError).code).to.equal('EREDIS');
+      await server.restart();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Redis came back empty: the store wrote back what it held, and said so.
+      expect(errors.some((e) => e instanceof RedisDataLostError)).to.equal(true);
+      const look = new Redis(server.url);
+      const saved = await look.hgetall(store.keyFor(manager, 'c'));
+      look.disconnect();
+      expect(saved['\u0001a']).to.equal('\u00011');
+    } finally {
+      await manager.close().catch(() => undefined);
+      await store.close();
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
+  it('keys are unambiguous: manager a + cache b:c and manager a:b + cache c do not share data', async () => {
+    const server = await startRedis(bin);
+    const dirs = [makeTempDir(), makeTempDir()];
+    const m1 = new CacheManager('a', { baseDirectory: dirs[0] });
+    const m2 = new CacheManager('a:b', { baseDirectory: dirs[1] });
+    const store = new RedisStore({ redis: server.url });
+    try {
+      expect(store.keyFor(m1, 'b:c')).to.not.equal(store.keyFor(m2, 'c'));
+      const one = await store.open<string, string>('b:c', { manager: m1 });
+      one.set('who', 'one');
+      await one.save();
+      const two = await store.open<string, string>('c', { manager: m2 });
+      expect(two.has('who')).to.equal(false);
+      expect(() => new RedisStore({ redis: server.url, keyPrefix: 'x{y}' })).to.throw(TypeError, /braces|\{ or \}/);
+    } finally {
+      await m1.close();
+      await m2.close();
+      await store.close();
+      await server.stop();
+      dirs.forEach(removeDir);
+    }
+  });
+
+  it('a 3-node Cluster: save, load, follow and invalidate over the bus, and quarantine in the same slot', async () => {
+    const clusterDir = makeTempDir();
+    const cluster = await startRedisCluster(bin, clusterDir);
+    const dirs = [makeTempDir(), makeTempDir()];
+    const clients = [new Cluster(cluster.nodes), new Cluster(cluster.nodes)];
+    const managers = [new CacheManager('cl', { baseDirectory: dirs[0] }), new CacheManager('cl', { baseDirectory: dirs[1] })];
+    const stores = clients.map((c) => new RedisStore({ redis: c }));
+    try {
+      for (const [i, manager] of managers.entries()) await connectBus(manager, clients[i] as Cluster, { followSaves: true });
+      // Names whose keys land on different nodes (slots differ), each with its hash tag.
+      const names = ['users', 'orders', 'events', 'x1', 'x2', 'x3'];
+      const writer = await Promise.all(names.map((n) => (stores[0] as RedisStore).open<string, number>(n, { manager: managers[0] as CacheManager })));
+      const reader = await Promise.all(names.map((n) => (stores[1] as RedisStore).open<string, number>(n, { manager: managers[1] as CacheManager })));
+      for (const [i, cache] of writer.entries()) {
+        cache.set('k', i);
+        await cache.save();
+      }
+      const deadline = Date.now() + 5000;
+      while (reader.some((c, i) => c.get('k') !== i) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(reader.map((c) => c.get('k'))).to.deep.equal(names.map((_, i) => i));
+      // A damaged hash is moved aside with RENAME: same hash tag, same slot, no CROSSSLOT.
+      const damaged = (stores[0] as RedisStore).keyFor(managers[0] as CacheManager, 'bad');
+      await (clients[0] as Cluster).hset(damaged, 'not-v8', 'garbage');
+      const errors: Error[] = [];
+      (managers[0] as CacheManager).on('error', (e) => errors.push(e));
+      const bad = await (stores[0] as RedisStore).open<string, number>('bad', { manager: managers[0] as CacheManager });
+      expect(bad.size).to.equal(0);
+      const moved = (errors.find((e) => e instanceof CorruptCacheFileError) as CorruptCacheFileError).quarantinedTo as string;
+      expect(await (clients[0] as Cluster).hget(moved, 'not-v8')).to.equal('garbage');
+    } finally {
+      for (const m of managers) await m.close().catch(() => undefined);
+      for (const c of clients) c.disconnect();
+      await cluster.stop();
+      [...dirs, clusterDir].forEach(removeDir);
+    }
   });
 });
