@@ -8,8 +8,8 @@ import { makeEntries } from './workload';
 
 export interface RedisFigures {
   readonly saveChangedMs: number;
-  readonly loadRedisMs: number;
-  readonly loadFileMs: number;
+  readonly followMs: number;
+  readonly loads: Array<{ entries: number; redisMs: number; fileMs: number }>;
 }
 
 /** Redis figures against a server started for the bench; undefined when redis-server is missing. */
@@ -31,28 +31,54 @@ export async function redisBench(runs: number, bigEntries: number): Promise<Redi
       await big.save();
       if (run >= 0) saves.push(performance.now() - start);
     }
-    // Full load of 100k entries: Redis (HSCAN) against the v8 file store.
-    const rows = makeEntries(100_000);
-    const inRedis = store.attach(new PersistentCache<string, unknown>('load', { manager, contents: rows }));
-    await inRedis.save();
-    const inFile = new PersistentCache<string, unknown>('load-file', { manager, contents: rows });
-    await inFile.save();
-    const redisLoads: number[] = [];
-    const fileLoads: number[] = [];
+    // A follower's cost per remote save of 10 keys: what the save announced, applied by another
+    // manager holding the same 1M entries (HMGET of the 10 fields and a key-by-key merge).
+    let announced: unknown;
+    manager.attachBus({ followSaves: false, publish: (_op, _cache, _cascade, detail) => (announced = detail), close: async () => undefined });
+    const followerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-redis-follower-'));
+    const follower = new CacheManager('bench', { baseDirectory: followerDir });
+    const copy = store.attach(new PersistentCache<string, unknown>('big', { manager: follower }));
+    await copy.load();
+    const follows: number[] = [];
     for (let run = -1; run < runs; run++) {
-      let start = performance.now();
-      await inRedis.load();
-      const r = performance.now() - start;
-      start = performance.now();
-      await inFile.load();
-      const f = performance.now() - start;
-      if (inRedis.size !== 100_000 || inFile.size !== 100_000) throw new Error('lost entries');
-      if (run >= 0) {
-        redisLoads.push(r);
-        fileLoads.push(f);
-      }
+      for (let i = 0; i < 10; i++) big.set(`key-${(run + 20) * 1000 + i}`, { followed: run });
+      await big.save();
+      const start = performance.now();
+      await follower.applyRemote({ op: 'save', cache: 'big', cascade: false, detail: announced });
+      if (run >= 0) follows.push(performance.now() - start);
+      if ((copy.get(`key-${(run + 20) * 1000}`) as { followed?: number } | undefined)?.followed !== run) throw new Error('not followed');
     }
-    return { saveChangedMs: median(saves), loadRedisMs: median(redisLoads), loadFileMs: median(fileLoads) };
+    await follower.close();
+    fs.rmSync(followerDir, { recursive: true, force: true });
+
+    // Full loads: Redis (HSCAN) against the v8 file store, same entries.
+    const loads: RedisFigures['loads'] = [];
+    for (const n of [100_000, bigEntries]) {
+      const rows = n === bigEntries ? big : makeEntries(n);
+      const inRedis = n === bigEntries ? big : store.attach(new PersistentCache<string, unknown>('load', { manager, contents: rows }));
+      await inRedis.save();
+      const inFile = new PersistentCache<string, unknown>(`load-file-${n}`, { manager, contents: new Map(rows) });
+      await inFile.save();
+      const redisLoads: number[] = [];
+      const fileLoads: number[] = [];
+      for (let run = -1; run < runs; run++) {
+        let start = performance.now();
+        await inRedis.load();
+        const r = performance.now() - start;
+        start = performance.now();
+        await inFile.load();
+        const f = performance.now() - start;
+        if (inRedis.size !== n || inFile.size !== n) throw new Error('lost entries');
+        if (run >= 0) {
+          redisLoads.push(r);
+          fileLoads.push(f);
+        }
+      }
+      loads.push({ entries: n, redisMs: median(redisLoads), fileMs: median(fileLoads) });
+      if (n !== bigEntries) await manager.deregisterCache('load');
+      await manager.deregisterCache(`load-file-${n}`);
+    }
+    return { saveChangedMs: median(saves), followMs: median(follows), loads };
   } finally {
     await manager.close();
     await store.close();

@@ -323,8 +323,11 @@ async function redis(): Promise<void> {
     return;
   }
   add({ measure: 'Redis: save of 10 changed entries', entries: big, subject: 'RedisStore', value: f.saveChangedMs, unit: 'ms', baseline: '', ratio: null, target: big >= 1_000_000 ? '≤ 5 ms' : '', met: big >= 1_000_000 ? f.saveChangedMs <= 5 : null });
-  add({ measure: 'full load', entries: 100_000, subject: 'v8 file store', value: f.loadFileMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
-  add({ measure: 'full load', entries: 100_000, subject: 'RedisStore (HSCAN)', value: f.loadRedisMs, unit: 'ms', baseline: 'v8 file store', ratio: f.loadRedisMs / f.loadFileMs, target: '≤ 2×', met: f.loadRedisMs / f.loadFileMs <= 2 });
+  add({ measure: 'Redis: a follower applies a remote save of 10 keys', entries: big, subject: 'RedisStore', value: f.followMs, unit: 'ms', baseline: '', ratio: null, target: big >= 1_000_000 ? '≤ 5 ms' : '', met: big >= 1_000_000 ? f.followMs <= 5 : null });
+  for (const load of f.loads) {
+    add({ measure: 'full load', entries: load.entries, subject: 'v8 file store', value: load.fileMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
+    add({ measure: 'full load', entries: load.entries, subject: 'RedisStore (HSCAN)', value: load.redisMs, unit: 'ms', baseline: 'v8 file store', ratio: load.redisMs / load.fileMs, target: '≤ 1.5×', met: load.redisMs / load.fileMs <= 1.5 });
+  }
 }
 
 function table(): string {
