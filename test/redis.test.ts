@@ -89,6 +89,19 @@ describe('Redis backend (real redis-server)', function () {
       expect(await client.hlen(key('big'))).to.equal(100_000 + 1); // + the epoch (the record went)
     });
 
+    it('reads a cache saved by an older depcache under the old key name, and copies it to the new one', async () => {
+      const old = 'depcache:redis-test:legacy';
+      await client.hset(old, '\u0001a', '\u0001{"n":1}', '\u0001b', '\u00012', '\u0000meta', '{"savedAt":1,"entries":2}');
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, unknown>('legacy', { manager });
+      expect(Object.fromEntries(cache)).to.deep.equal({ a: { n: 1 }, b: 2 });
+      cache.set('c', 3);
+      await cache.save();
+      expect(await client.hget(key('legacy'), '\u0001a')).to.equal('\u0001{"n":1}'); // copied whole, not just the change
+      expect(await client.hget(key('legacy'), '\u0001c')).to.equal('\u00013');
+      expect(await client.hlen(old)).to.equal(3); // the old key is left as it was
+    });
+
     it('treats missing data as nothing saved, so loadOrBuild builds', async () => {
       const store = new RedisStore({ redis: client });
       const cache = await store.open<string, number>('fresh', { manager, builder: () => ({ built: 1 }) });

@@ -90,6 +90,10 @@ interface Tracked {
   readonly own: OwnKeys;
   /** Redis lost the data (seen on reconnect): the next save writes back what is here first. */
   recover: boolean;
+  /** Where an older depcache kept this cache (names without ':' only: those were unambiguous). */
+  readonly legacyKey: string | undefined;
+  /** Loaded from the legacy key: the next save writes every entry to the new one. */
+  migrate: boolean;
 }
 
 type ScriptRunner = (key: string, ...args: Array<string | Buffer>) => Promise<unknown>;
@@ -183,7 +187,8 @@ export class RedisStore {
    */
   attach<C extends CacheMap<any, any>>(cache: C): C {
     const key = this.keyFor(cache.manager, cache.name);
-    const tracked: Tracked = { cache, key, epoch: undefined, own: new OwnKeys(), recover: false };
+    const legacyKey = `${cache.manager.name}${cache.name}`.includes(':') ? undefined : `${this.keyPrefix}:${cache.manager.name}:${cache.name}`;
+    const tracked: Tracked = { cache, key, epoch: undefined, own: new OwnKeys(), recover: false, legacyKey, migrate: false };
     this.#tracked.set(cache, tracked);
     this.#managers.add(cache.manager);
     cache.loader = () => this.#load(tracked);
@@ -233,8 +238,9 @@ export class RedisStore {
     });
   }
 
-  async #load(tracked: Tracked): Promise<DecodedEntries | undefined> {
-    const { cache, key } = tracked;
+  async #load(tracked: Tracked, from = tracked.key): Promise<DecodedEntries | undefined> {
+    const { cache } = tracked;
+    const key = from;
     const pairs: unknown[] = [];
     const own: OwnFields = { meta: false, epoch: undefined };
     let empty = true;
@@ -260,7 +266,7 @@ export class RedisStore {
       });
     } catch (err) {
       if (!(err instanceof RedisUnavailableError) || !(err.cause instanceof DecodeError)) throw err;
-      return this.#corrupt(tracked, `an entry does not deserialize (${err.cause.message})`);
+      return this.#corrupt(tracked, `an entry does not deserialize (${err.cause.message})`, key);
     }
     if (empty && tracked.epoch !== undefined && cache.hasContents && !tracked.epoch.startsWith('d:')) {
       // Redis lost what this process had read or written (a restart without persistence): the
@@ -271,15 +277,21 @@ export class RedisStore {
       for (const [k, v] of cache) copy.push(k, v);
       return new DecodedEntries([copy], { name: cache.name, savedAt: 0, entries: copy.length / 2 });
     }
-    tracked.epoch = own.epoch;
+    if (empty && tracked.epoch === undefined && tracked.legacyKey !== undefined && from !== tracked.legacyKey) {
+      // Saved by an older depcache under the old key name: read it; the next save copies it over.
+      const legacy = await this.#load(tracked, tracked.legacyKey);
+      tracked.migrate = legacy !== undefined;
+      return legacy;
+    }
+    if (from === tracked.key) tracked.epoch = own.epoch;
     if (tracked.own.all) tracked.own.forgetAll(); // what was read may hold other processes' writes
     if (pairs.length === 0 && !own.meta) return undefined; // nothing saved, or deleted
-    if (!own.meta) return this.#corrupt(tracked, 'the cache record is missing');
+    if (!own.meta) return this.#corrupt(tracked, 'the cache record is missing', key);
     return new DecodedEntries([pairs], { name: cache.name, savedAt: 0, entries: pairs.length / 2 });
   }
 
-  async #corrupt(tracked: Tracked, reason: string): Promise<undefined> {
-    const { cache, key } = tracked;
+  async #corrupt(tracked: Tracked, reason: string, key: string): Promise<undefined> {
+    const { cache } = tracked;
     if (this.#onCorrupt === 'throw') throw new CorruptCacheFileError(cache.name, key, reason);
     // The hash tag is kept, so the copy is in the same Cluster slot and RENAME works there.
     const target = `${key}:corrupt-${Date.now()}`;
@@ -296,6 +308,7 @@ export class RedisStore {
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       return { whole: true };
     }
+    if (tracked.migrate) changes = { all: true, reset: false, keys: changes.keys };
     // Every value is encoded before the first await: the save is the map as it is now.
     const sets: Buffer[] = [];
     const dels: Buffer[] = [];
@@ -344,6 +357,7 @@ export class RedisStore {
     }
     // Later batches ran after the first (one connection, in order); their epoch is the same.
     tracked.epoch = mode === 'reset' ? created : epoch;
+    tracked.migrate = false;
     if (changes.all) tracked.own.setAll();
     else for (const k of written) tracked.own.add(k);
     if (changes.all || written.length > FOLLOW_FIELDS_MAX) return { whole: true };
