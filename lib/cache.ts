@@ -115,6 +115,17 @@ export interface ChangeSaver<K, V> {
  */
 export const FOLLOW_SAVE: unique symbol = Symbol('depcache.followSave');
 
+/**
+ * Marks a saver that cannot save synchronously but can set the changes aside synchronously
+ * (the Redis store's spill file), for the exit flush. @internal
+ */
+export const SPILL_SYNC: unique symbol = Symbol('depcache.spillSync');
+
+/** @internal */
+export interface SyncSpiller {
+  [SPILL_SYNC]: (cache: CacheMap<any, any>, changes: ChangeSet<unknown>) => void;
+}
+
 /** @internal */
 export interface SaveFollower {
   [FOLLOW_SAVE]: (cache: CacheMap<any, any>, detail: unknown) => Promise<void>;
@@ -433,6 +444,21 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   flushSync(): boolean {
     if (!this.#hasContents || this.dirtyEdits === 0) return false;
+    const spill = (this.saver as Partial<SyncSpiller> | null)?.[SPILL_SYNC];
+    if (spill !== undefined && this.#tracking && !this.preProcessor) {
+      const edits = this.#edits;
+      const taken = this.#takeChanges();
+      const keys = new Set<unknown>(taken.keys);
+      for (const key of taken.deletes) keys.add(key);
+      try {
+        spill(this, { all: taken.all, reset: taken.reset, keys });
+      } catch (err) {
+        this.#restoreChanges(taken);
+        throw err;
+      }
+      this.#savedEdits = edits;
+      return true;
+    }
     const write = this.syncSnapshotWriter(this.saver);
     if (!write) return false;
     const edits = this.#edits;

@@ -11,7 +11,7 @@ import type { Contents } from './contents';
 import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
 import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
 import { emitGuarded, reportBackgroundError } from './background-errors';
-import { flushAtExit, forgetAtExit } from './exit-flush';
+import { flushAtExit, forgetAtExit, forgetSaveAtExit, saveAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
 import { defaultBaseDirectory, SafeDirectory } from './store/safe-directory';
@@ -460,6 +460,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       await this.#bus?.close();
       this.#closed = true;
       forgetAtExit(this);
+      forgetSaveAtExit(this);
       if (managers.get(this.name) === this) managers.delete(this.name);
       if (failures.length === 1) throw failures[0];
       if (failures.length > 1) throw new AggregateError(failures, `${this.name}: saves failed on close`);
@@ -640,6 +641,32 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         failures.push(err);
       }
     }
+    return failures;
+  }
+
+  /**
+   * From now on, the caches here that only save asynchronously (Redis) are saved when the
+   * event loop empties and on SIGINT/SIGTERM/SIGHUP, before the process goes; a store calls
+   * this when it takes a cache of this manager. @internal
+   */
+  saveSharedAtExit(): void {
+    if (!this.#closed) saveAtExit(this);
+  }
+
+  /** @internal */
+  hasUnsavedShared(): boolean {
+    for (const cache of this.#caches.values()) if (isShared(cache) && cache.hasContents && cache.dirtyEdits > 0) return true;
+    return false;
+  }
+
+  /** Saves the dirty shared caches; resolves the failures. @internal */
+  async saveShared(): Promise<unknown[]> {
+    const failures: unknown[] = [];
+    await Promise.all(
+      [...this.#caches.values()]
+        .filter((cache) => isShared(cache) && cache.hasContents && cache.dirtyEdits > 0)
+        .map((cache) => cache.save(false).catch((err: unknown) => failures.push(err))),
+    );
     return failures;
   }
 

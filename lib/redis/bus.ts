@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { BusOperation, CacheManager, ManagerBus, RemoteOperation } from '../manager';
+import { ConnectionHold } from './connection-hold';
 import { BusGapError, RedisUnavailableError } from './errors';
 import { busKey, checkKeyPrefix } from './keys';
-import { newRedis, type RedisClient } from './redis-store';
+import { closeClient, newRedis, type RedisClient } from './redis-store';
 
 export type { BusOperation } from '../manager';
 
@@ -54,6 +55,8 @@ export class InvalidationBus implements ManagerBus {
   #runId = '';
   #closed = false;
   #reading: Promise<void> | undefined;
+  readonly #clientHold: ConnectionHold;
+  readonly #readerHold: ConnectionHold;
   // A Cluster's INFO comes from any node: there, a restart shows as a stream that is gone.
   readonly #cluster: boolean;
 
@@ -64,6 +67,9 @@ export class InvalidationBus implements ManagerBus {
     // Its own connection: XREAD BLOCK holds it.
     this.#reader = client.duplicate();
     this.#cluster = (client as unknown as { isCluster?: boolean }).isCluster === true;
+    // The reader's blocking XREAD never holds the process open; an announcement does, until sent.
+    this.#readerHold = new ConnectionHold(this.#reader, true);
+    this.#clientHold = new ConnectionHold(client, owns);
     this.stream = options.stream ?? busKey(checkKeyPrefix(options.keyPrefix ?? 'depcache'), manager.name);
     this.followSaves = options.followSaves === true;
     this.#maxLength = options.maxLength ?? 100_000;
@@ -87,11 +93,13 @@ export class InvalidationBus implements ManagerBus {
     const client = typeof redis === 'string' ? newRedis(redis) : (redis as unknown as Redis);
     const bus = new InvalidationBus(manager, client, owns, options);
     try {
-      // Named, so that operators (and the tests) can tell it in CLIENT LIST.
-      if (!bus.#cluster) await bus.#reader.client('SETNAME', 'depcache-bus');
-      const last = (await bus.#reader.xrevrange(bus.stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      bus.#lastId = last[0]?.[0] ?? '0-0';
-      if (!bus.#cluster) bus.#runId = await runIdOf(bus.#reader);
+      await bus.#readerHold.hold(async () => {
+        // Named, so that operators (and the tests) can tell it in CLIENT LIST.
+        if (!bus.#cluster) await bus.#reader.client('SETNAME', 'depcache-bus');
+        const last = (await bus.#reader.xrevrange(bus.stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+        bus.#lastId = last[0]?.[0] ?? '0-0';
+        if (!bus.#cluster) bus.#runId = await runIdOf(bus.#reader);
+      });
       manager.attachBus(bus);
     } catch (err) {
       await bus.close();
@@ -107,8 +115,8 @@ export class InvalidationBus implements ManagerBus {
     const fields: Array<string | Buffer> = ['origin', this.origin, 'op', op, 'cache', cache, 'cascade', cascade ? '1' : '0'];
     const d = detail as { fields?: Buffer; whole?: boolean } | undefined;
     if (d?.fields !== undefined) fields.push('fields', d.fields);
-    this.#client
-      .xadd(this.stream, 'MAXLEN', '~', String(this.#maxLength), '*', ...fields)
+    this.#clientHold
+      .hold(() => this.#client.xadd(this.stream, 'MAXLEN', '~', String(this.#maxLength), '*', ...fields))
       .catch((err: unknown) => this.#manager.reportError(new RedisUnavailableError(cache, this.stream, `announce ${op}`, err)));
   }
 
@@ -117,7 +125,7 @@ export class InvalidationBus implements ManagerBus {
     this.#closed = true;
     this.#reader.disconnect();
     await this.#reading?.catch(() => undefined);
-    if (this.#ownsClient) await this.#client.quit().catch(() => this.#client.disconnect());
+    if (this.#ownsClient) await closeClient(this.#client);
   }
 
   async #readLoop(): Promise<void> {

@@ -1,13 +1,22 @@
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
-import { CHANGE_SAVER, type CacheMap, type ChangeSet, FOLLOW_SAVE, opened } from '../cache';
+import { CHANGE_SAVER, type CacheMap, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC, opened } from '../cache';
 import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';
 import type { JournalRecord } from '../store/journal';
 import { type OwnFields, EPOCH_FIELD, decodeKey, decodePage, decodeValue, encodeKey, encodeValue } from './codec';
 import { RedisDataLostError, RedisUnavailableError } from './errors';
+import { ConnectionHold } from './connection-hold';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { writeAllSync, writeFileAtomicSync } from '../store/atomic-file';
+import { journalSteps } from '../store/base-meta';
+import { FormatError } from '../store/file-format';
+import { cacheFileName } from '../store/file-name';
+import { openCacheFileSync, parseFileSync } from '../store/file-reader';
+import { encodeJournalHeader, encodeJournalRecord } from '../store/journal';
 import { cacheKey, checkKeyPrefix, packFields, unpackFields } from './keys';
 import { DELETE_SCRIPT, RECOVER_SCRIPT, SAVE_SCRIPT } from './scripts';
 
@@ -48,6 +57,9 @@ interface SaveDetail {
   readonly fields?: Buffer;
   readonly whole?: boolean;
 }
+
+// Spill files: `<cache file name>.redis-spill-<pid>-<random>` in the manager's directory.
+const SPILL_EXTENSION = '.redis-spill';
 
 // Saves of more fields than this announce "everything changed": followers reload the cache
 // instead of fetching a long field list.
@@ -126,6 +138,7 @@ export class RedisStore {
   readonly #save: ScriptRunner;
   readonly #recoverBatch: ScriptRunner;
   readonly #delete: ScriptRunner;
+  readonly #hold: ConnectionHold;
   #wasReady = false;
   #outage = false;
   #closed = false;
@@ -154,6 +167,7 @@ export class RedisStore {
       throw new TypeError('redis: expected an ioredis client or Cluster, or a redis:// URL');
     }
     this.client = this.#redis as unknown as RedisClient;
+    this.#hold = new ConnectionHold(this.#redis, this.#ownsClient);
     this.#batch = batchSize;
     this.#scanCount = scanCount;
     this.#onCorrupt = onCorrupt;
@@ -195,7 +209,9 @@ export class RedisStore {
     cache.saver = Object.assign(async () => undefined, {
       [CHANGE_SAVER]: (_name: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#saveChanges(tracked, live, changes),
       [FOLLOW_SAVE]: (_cache: CacheMap<unknown, unknown>, detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined),
+      [SPILL_SYNC]: (live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#spill(tracked, live, changes),
     });
+    cache.manager.saveSharedAtExit();
     cache.deleter = async () => {
       const epoch = `d:${randomUUID()}`;
       await this.#call(tracked, 'delete from Redis', () => this.#delete(key, epoch));
@@ -215,32 +231,38 @@ export class RedisStore {
   /** Quits the connection if this store opened it. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#ownsClient) await this.#redis.quit().catch(() => this.#redis.disconnect());
+    if (this.#ownsClient) await closeClient(this.#redis);
   }
 
   /** Runs one Redis call for a cache, within the timeout, failures as RedisUnavailableError. */
   #call<T>(tracked: Tracked, action: string, fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new RedisUnavailableError(tracked.cache.name, tracked.key, action, new Error(`no answer within ${this.#timeoutMs} ms`), true));
-      }, this.#timeoutMs);
-      timer.unref();
-      fn().then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err instanceof DepcacheError ? err : new RedisUnavailableError(tracked.cache.name, tracked.key, action, err));
-        },
-      );
-    });
+    // Held until it settles or times out, not until ioredis gives the command up (which, with
+    // Redis down, can take many reconnect attempts).
+    return this.#hold.hold(
+      () =>
+        new Promise<T>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            reject(new RedisUnavailableError(tracked.cache.name, tracked.key, action, new Error(`no answer within ${this.#timeoutMs} ms`), true));
+          }, this.#timeoutMs);
+          timer.unref();
+          fn().then(
+            (value) => {
+              clearTimeout(timer);
+              resolve(value);
+            },
+            (err: unknown) => {
+              clearTimeout(timer);
+              reject(err instanceof DepcacheError ? err : new RedisUnavailableError(tracked.cache.name, tracked.key, action, err));
+            },
+          );
+        }),
+    );
   }
 
   async #load(tracked: Tracked, from = tracked.key): Promise<DecodedEntries | undefined> {
     const { cache } = tracked;
     const key = from;
+    if (from === tracked.key) await this.#replaySpills(tracked);
     const pairs: unknown[] = [];
     const own: OwnFields = { meta: false, epoch: undefined };
     let empty = true;
@@ -409,6 +431,68 @@ export class RedisStore {
     return rewritten;
   }
 
+  /**
+   * At exit, when nothing can wait for Redis: writes the unsaved changes (values as they are
+   * now, and the deleted keys) to a spill file in the manager's cache directory, crash-safe and
+   * CRC-checked as a journal record; the next process that loads the cache from this Redis
+   * sends them as a save, then removes the file. @throws what writing the file throws
+   */
+  #spill(tracked: Tracked, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): void {
+    const { cache, key } = tracked;
+    const sets: unknown[] = [];
+    const deletes: unknown[] = [];
+    if (changes.all) for (const [k, v] of live) sets.push(k, v);
+    for (const k of changes.keys) {
+      if (!live.has(k)) deletes.push(k);
+      else if (!changes.all) sets.push(k, live.get(k));
+    }
+    const place = cache.manager.store.place;
+    place.prepareForWrite();
+    const file = join(place.path, `${cacheFileName(cache.name, SPILL_EXTENSION)}-${process.pid}-${randomUUID().slice(0, 8)}`);
+    const bytes = [encodeJournalHeader({ name: cache.name, baseId: key }), encodeJournalRecord({ sets, deletes, generation: undefined })];
+    writeFileAtomicSync(file, (fd) => writeAllSync(fd, bytes), place.fileMode);
+    process.stderr.write(`depcache: ${cache.name}: the process ended before ${sets.length / 2 + deletes.length} unsaved changes reached Redis; they are kept in ${file} and sent by the next load of this cache from this Redis\n`);
+  }
+
+  /** Sends the spill files other processes left for this cache and Redis, as saves; removes each once sent. */
+  async #replaySpills(tracked: Tracked): Promise<void> {
+    const { cache, key } = tracked;
+    const place = cache.manager.store.place;
+    if (!place.checkForRead()) return;
+    const prefix = cacheFileName(cache.name, SPILL_EXTENSION);
+    for (const name of fs.readdirSync(place.path)) {
+      if (!name.startsWith(`${prefix}-`)) continue;
+      const path = join(place.path, name);
+      const records: JournalRecord[] = [];
+      const file = openCacheFileSync(cache.name, path);
+      if (file === undefined) continue;
+      try {
+        if (parseFileSync(cache.name, path, file, journalSteps(file.size, key, (r) => records.push(r))) === undefined) continue; // another Redis's
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        cache.manager.reportError(new CorruptCacheFileError(cache.name, path, `spill file not replayed: ${err.message}`));
+        continue;
+      } finally {
+        fs.closeSync(file.handle);
+      }
+      for (const { sets, deletes } of records) {
+        const fields: Buffer[] = [];
+        for (let i = 0; i < sets.length; i += 2) fields.push(encodeKey(sets[i]), encodeValue(sets[i + 1]));
+        const gone = deletes.map(encodeKey);
+        const meta = JSON.stringify({ savedAt: Date.now(), replayed: name });
+        for (let at = 0; at < Math.max(fields.length, 1); at += 2 * this.#batch) {
+          const pairs = fields.slice(at, at + 2 * this.#batch);
+          await this.#call(tracked, `replay ${name} into Redis`, () => this.#save(key, '', 'merge', `e:${randomUUID()}`, meta, String(pairs.length / 2), ...pairs));
+        }
+        for (let at = 0; at < gone.length; at += this.#batch) {
+          const batch = gone.slice(at, at + this.#batch);
+          await this.#call(tracked, `replay ${name} into Redis`, () => this.#save(key, '', 'merge', `e:${randomUUID()}`, '', '0', ...batch));
+        }
+      }
+      fs.rmSync(path, { force: true });
+    }
+  }
+
   /** Applies another process's save here: only the keys it changed, fetched now. */
   async #follow(tracked: Tracked, detail: SaveDetail | undefined): Promise<void> {
     const { cache, key } = tracked;
@@ -452,6 +536,18 @@ export class RedisStore {
         .catch((err: unknown) => cache.manager.reportError(err));
     }
   }
+}
+
+/**
+ * Quits a connection depcache made: politely when it is up (pending replies arrive first), at
+ * once when it is not (QUIT would wait through ioredis's reconnect attempts). @internal
+ */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
 }
 
 /** A failure to decode what Redis returned (damaged data), as opposed to a failure to get it. */
