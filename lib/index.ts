@@ -7,6 +7,7 @@ export type {
   CustomCacheOptions,
   ManagerStats,
   ManagedCacheStats,
+  ManagerBus,
 } from './manager';
 export type { Manifest } from './store/manifest';
 export { CacheMap } from './cache';

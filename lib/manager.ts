@@ -542,7 +542,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /**
    * Applies an operation another process announced, as a bus delivers it. A cache shared
    * through its store (Redis) is reloaded, or for a save merged key by key (the other process
-   * already wrote the shared state); one with local files is rebuilt or invalidated here.
+   * already wrote the shared state); one with local files is rebuilt or invalidated here. @internal
    */
   async applyRemote(message: RemoteOperation): Promise<void> {
     const { op, cache: name, cascade } = message;
