@@ -10,6 +10,8 @@ export type {
   ManagerBus,
 } from './manager';
 export type { Manifest } from './store/manifest';
+export type { GraphFormat } from './graph-render';
+export type { ProgressOperation } from './progress';
 export { CacheMap } from './cache';
 export type {
   AnyCacheMap,

@@ -11,6 +11,8 @@ import type { Contents } from './contents';
 import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
 import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
 import { emitGuarded, reportBackgroundError } from './background-errors';
+import { type GraphFormat, type GraphNode, renderGraph } from './graph-render';
+import { type ProgressOperation, ProgressThrottle } from './progress';
 import { flushAtExit, forgetAtExit, forgetSaveAtExit, saveAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
@@ -52,6 +54,11 @@ export interface CacheManagerEvents {
   build: [{ cache: string }];
   invalidate: [{ cache: string; loaded: boolean }];
   delete: [{ cache: string }];
+  /**
+   * Long work on a file cache (a load, a save, a compaction), in entries: only for work that
+   * lasts over a second, at most four times a second, ending with `done === total`.
+   */
+  progress: [{ cache: string; op: ProgressOperation; done: number; total: number }];
   error: [Error];
 }
 
@@ -155,6 +162,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       parents: baseDirectory === defaultBase ? [resolve(defaultBase)] : [],
     });
     this.store = new FileStore(place, options.fileStore);
+    this.store.progress = (cache, op, total) =>
+      this.listenerCount('progress') === 0 ? undefined : new ProgressThrottle(total, (done, all) => this.notify('progress', { cache, op, done, total: all }));
     flushAtExit(this);
   }
 
@@ -668,6 +677,31 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         .map((cache) => cache.save(false).catch((err: unknown) => failures.push(err))),
     );
     return failures;
+  }
+
+  /**
+   * The dependency graph of this manager's caches, as `depcache graph --format` writes it:
+   * every cache with its class, entries and last save here, edges parent → dependent, and the
+   * caches memoized results were computed over.
+   * @param options.format 'text' (an indented tree, the default), 'json', 'dot' (Graphviz) or 'mermaid'
+   * @throws {TypeError} for another format
+   */
+  graph(options: { readonly format?: GraphFormat } = {}): string {
+    for (const key of Object.keys(options ?? {})) if (key !== 'format') throw new TypeError(`${this.name}: graph: unknown option '${key}': did you mean 'format'?`);
+    const nodes: GraphNode[] = [];
+    for (const [name, cache] of this.#caches) {
+      const stats = cache.stats;
+      nodes.push({
+        name,
+        kind: cache.constructor.name,
+        entries: stats.hasContents ? stats.entries : undefined,
+        savedAt: stats.lastSaveAt === undefined ? undefined : new Date(stats.lastSaveAt).toISOString(),
+        inputs: this.#inputs.has(name) ? [...(this.#inputs.get(name) as Set<string>)] : undefined,
+      });
+    }
+    const dependents: Record<string, string[]> = {};
+    for (const [parent, set] of this.#dependents) dependents[parent] = [...set];
+    return renderGraph({ manager: this.name, nodes, dependents }, options.format ?? 'text');
   }
 
   /** Path of the manifest the CLI reads (`graph`, `invalidate`). */

@@ -65,14 +65,26 @@ export class CacheDirectory {
     }
   }
 
-  /** Every cache file, decoded and checked. */
-  list(): CacheFileInfo[] {
-    const names = fs.readdirSync(this.path).sort();
+  /** Every cache file, decoded and checked; `onFile` after each. */
+  list(onFile: () => void = () => undefined): CacheFileInfo[] {
     const out: CacheFileInfo[] = [];
-    for (const file of names) {
-      const format = FORMATS.find(([ext]) => file.endsWith(ext))?.[1];
-      if (!format || file.startsWith('.')) continue;
+    for (const [file, format] of this.#files()) {
       out.push(this.#inspect(file, format));
+      onFile();
+    }
+    return out;
+  }
+
+  /** How many cache files there are. */
+  fileCount(): number {
+    return this.#files().length;
+  }
+
+  #files(): Array<[string, CacheFileInfo['format']]> {
+    const out: Array<[string, CacheFileInfo['format']]> = [];
+    for (const file of fs.readdirSync(this.path).sort()) {
+      const format = FORMATS.find(([ext]) => file.endsWith(ext))?.[1];
+      if (format && !file.startsWith('.')) out.push([file, format]);
     }
     return out;
   }

@@ -13,6 +13,8 @@ import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
 import { LiveSnapshot } from '../store/snapshot';
 import { CacheDirectory, type CacheFileInfo, CliError, EXIT } from './directory';
+import { GRAPH_FORMATS, type GraphFormat, renderGraph } from '../graph-render';
+import { progressLine } from './progress-line';
 
 interface GlobalOptions {
   dir?: string;
@@ -55,13 +57,13 @@ function csvCell(v: unknown): string {
 }
 
 /** CSV of entries: one column per field when every value is a flat object, else key,value. */
-function toCsv(entries: Array<[unknown, unknown]>): string {
+function toCsv(entries: Array<[unknown, unknown]>, onRow: () => void = () => undefined): string {
   if (entries.length > 0 && entries.every(([, v]) => isFlatObject(v))) {
     const fields = [...new Set(entries.flatMap(([, v]) => Object.keys(v as object)))];
-    const rows = entries.map(([k, v]) => [csvCell(k), ...fields.map((f) => csvCell((v as Record<string, unknown>)[f]))]);
+    const rows = entries.map(([k, v]) => (onRow(), [csvCell(k), ...fields.map((f) => csvCell((v as Record<string, unknown>)[f]))]));
     return stringify([['key', ...fields], ...rows]);
   }
-  return stringify([['key', 'value'], ...entries.map(([k, v]) => [csvCell(k), csvCell(v)])]);
+  return stringify([['key', 'value'], ...entries.map(([k, v]) => (onRow(), [csvCell(k), csvCell(v)]))]);
 }
 
 function fromCsv(text: string): Array<[unknown, unknown]> {
@@ -158,8 +160,13 @@ export function buildProgram(): Command {
     .action((name: string, opts: { format: string; out?: string }) => {
       if (opts.format !== 'json' && opts.format !== 'csv') throw new CliError(`--format: expected json or csv, got ${opts.format}`, EXIT.usage);
       const { entries } = new CacheDirectory(directoryOf(program)).read(name);
+      const progress = progressLine(`export ${name}`, entries.length);
+      let done = 0;
       const text =
-        opts.format === 'json' ? `${JSON.stringify(entries.map(([k, v]) => [toJsonSafe(k), toJsonSafe(v)]), null, 1)}\n` : toCsv(entries);
+        opts.format === 'json'
+          ? `${JSON.stringify(entries.map(([k, v]) => (progress.update(++done), [toJsonSafe(k), toJsonSafe(v)])), null, 1)}\n`
+          : toCsv(entries, () => progress.update(++done));
+      progress.finish();
       if (opts.out) fs.writeFileSync(opts.out, text);
       else process.stdout.write(text);
     });
@@ -175,6 +182,7 @@ export function buildProgram(): Command {
       const entries = format === 'csv' ? fromCsv(text) : fromJson(text);
       const dir = directoryOf(program);
       const store = new FileStore(new SafeDirectory(dir));
+      store.progress = (cache, _op, total) => progressLine(`import ${cache}`, total);
       await store.write(name, new LiveSnapshot(new Map(entries)));
       out(`imported ${entries.length} entries into ${name} (${store.pathFor(name)})`);
     });
@@ -200,7 +208,9 @@ export function buildProgram(): Command {
       const info = dir.locate(name);
       if (info.format !== 'v8') throw new CliError(`${name}: ${info.format} caches have no journal: they are written whole`, EXIT.usage);
       if (!info.verifies) throw new CliError(`${name}: the file is corrupt (${info.problem}): ${join(dir.path, info.file)}`, EXIT.corrupt);
-      await new FileStore(new SafeDirectory(dir.path)).compact(info.name);
+      const store = new FileStore(new SafeDirectory(dir.path));
+      store.progress = (cache, _op, total) => progressLine(`compact ${cache}`, total);
+      await store.compact(info.name);
       out(info.journalRecords === 0 ? `${info.name}: no journal to compact` : `${info.name}: ${info.journalRecords} journal record(s) folded into ${info.file}`);
     });
 
@@ -209,7 +219,11 @@ export function buildProgram(): Command {
     .description('check the CRC of every frame and journal record of every file; exit 1 if any is corrupt')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => {
-      const caches = new CacheDirectory(directoryOf(program)).list();
+      const dir = new CacheDirectory(directoryOf(program));
+      const progress = progressLine('verify', dir.fileCount(), 'files');
+      let done = 0;
+      const caches = dir.list(() => progress.update(++done));
+      progress.finish();
       const bad = caches.filter((c) => !c.verifies);
       if (opts.json) out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })) }, null, 1));
       else if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
@@ -228,29 +242,30 @@ export function buildProgram(): Command {
 
   program
     .command('graph')
-    .description('the dependency graph, from the manager manifest')
-    .option('--json', 'machine-readable output')
-    .action((opts: { json?: boolean }) => {
+    .description('the dependency graph, from the manager manifest and the cache files')
+    .option('--format <format>', `text (a tree), json, dot (Graphviz) or mermaid`, 'text')
+    .option('--json', 'the same as --format json')
+    .action((opts: { json?: boolean; format: string }) => {
+      const format = opts.json ? 'json' : opts.format;
+      if (!(GRAPH_FORMATS as readonly string[]).includes(format)) {
+        throw new CliError(`--format: expected one of ${GRAPH_FORMATS.join(', ')}, got ${format}`, EXIT.usage);
+      }
       const dir = new CacheDirectory(directoryOf(program));
       const manifest = dir.manifest;
       if (!manifest) throw new CliError(`no manifest in ${dir.path}: no manager has registered a persistent cache there`, EXIT.usage);
-      if (opts.json) return out(JSON.stringify({ caches: manifest.caches, dependents: manifest.dependents, inputs: manifest.inputs ?? {} }, null, 1));
-      const children = new Set(Object.values(manifest.dependents).flat());
-      const roots = Object.keys(manifest.caches).filter((n) => !children.has(n)).sort();
-      const lines: string[] = [];
-      const walk = (name: string, depth: number, path: Set<string>) => {
-        const kind = manifest.caches[name]?.kind ?? '?';
-        const cycle = path.has(name);
-        const over = manifest.inputs?.[name];
-        const computed = over && over.length > 0 ? ` ⇠ results computed over ${over.slice().sort().join(', ')}` : '';
-        lines.push(`${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${name} (${kind})${cycle ? ' ↺ cycle' : ''}${computed}`);
-        if (cycle) return;
-        for (const child of (manifest.dependents[name] ?? []).slice().sort()) walk(child, depth + 1, new Set([...path, name]));
-      };
-      for (const root of roots) walk(root, 0, new Set());
-      // Caches only reachable through a cycle have no root; show them too.
-      for (const name of Object.keys(manifest.caches).sort()) if (!lines.some((l) => l.trimStart().replace('└ ', '').startsWith(`${name} (`))) walk(name, 0, new Set());
-      out(lines.join('\n'));
+      const files = new Map(dir.list().map((info) => [info.name, info]));
+      const nodes = Object.entries(manifest.caches).map(([name, { kind }]) => {
+        const info = files.get(name);
+        return {
+          name,
+          kind,
+          entries: info?.entries,
+          savedAt: info?.savedAt,
+          corrupt: info === undefined ? undefined : !info.verifies,
+          inputs: manifest.inputs?.[name],
+        };
+      });
+      out(renderGraph({ manager: manifest.manager, nodes, dependents: manifest.dependents }, format as GraphFormat));
     });
 
   program

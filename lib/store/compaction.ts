@@ -4,6 +4,7 @@ import { openCacheFile, parseFile } from './file-reader';
 import { writeAllSync, writeFileAtomic } from './atomic-file';
 import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
 import type { JournalScan } from './journal';
+import type { ProgressReporter } from '../progress';
 
 /** What a compaction works on. @internal */
 export interface CompactionJob {
@@ -39,7 +40,10 @@ const DELETED: unique symbol = Symbol('deleted');
  * are kept). A crash at any step leaves the old base with its journal, or the new base (whose
  * id the old journal does not carry). Must run under the cache's lock. @internal
  */
-export async function compactFiles(job: CompactionJob): Promise<CompactionOutcome> {
+export async function compactFiles(
+  job: CompactionJob,
+  progressFor: (total: number) => ProgressReporter | undefined = () => undefined,
+): Promise<CompactionOutcome> {
   const { name, path, journalPath } = job;
   const base = readBaseMetaSync(path);
   if (base === undefined) return { kind: 'nothing' };
@@ -48,12 +52,14 @@ export async function compactFiles(job: CompactionJob): Promise<CompactionOutcom
   const latest = new Map<unknown, unknown>();
   let generation = base.meta.generation;
   let records = 0;
+  let journalEntries = 0;
   const journal = await openCacheFile(name, journalPath);
   if (journal === undefined) return { kind: 'nothing' };
   let scan: JournalScan | undefined;
   try {
     scan = await parseFile(name, journalPath, journal, journalSteps(journal.size, baseId, (record) => {
       records++;
+      journalEntries += record.sets.length / 2 + record.deletes.length;
       generation = record.generation ?? generation;
       for (let i = 0; i < record.sets.length; i += 2) {
         latest.delete(record.sets[i]); // re-set: its place is its last write
@@ -81,6 +87,9 @@ export async function compactFiles(job: CompactionJob): Promise<CompactionOutcom
   let sliceStart = performance.now();
   const per = job.frameEntries;
   const lowerBound = Math.max(0, base.meta.entries - latest.size);
+  // Counted by what is read: the base's entries, then the journal's (known exactly up front).
+  const progress = progressFor(base.meta.entries + journalEntries);
+  let read = 0;
   try {
     await writeFileAtomic(path, async (opened) => {
       const handle = await opened;
@@ -96,6 +105,7 @@ export async function compactFiles(job: CompactionJob): Promise<CompactionOutcom
       if (file === undefined) throw new FormatError('the file vanished while it was compacted');
       try {
         await parseFile(name, path, file, decodeSteps(file.size, (batch) => {
+          progress?.update((read += batch.length / 2));
           const kept: unknown[] = [];
           for (let i = 0; i < batch.length; i += 2) if (!latest.has(batch[i])) kept.push(batch[i], batch[i + 1]);
           if (kept.length > 0) frame(kept);
@@ -118,6 +128,8 @@ export async function compactFiles(job: CompactionJob): Promise<CompactionOutcom
       }
       if (batch.length > 0) frame(batch);
       put([encodeTrailer(frames, pairs)]);
+      progress?.update(read + journalEntries);
+      progress?.finish();
     }, job.fileMode);
   } catch (err) {
     if (err instanceof FormatError) return { kind: 'damaged', file: 'base', message: err.message };

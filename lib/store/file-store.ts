@@ -16,6 +16,7 @@ import {
   encodeTrailer,
 } from './file-format';
 import { randomUUID } from 'node:crypto';
+import type { ProgressReporter, ProgressSource } from '../progress';
 import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
 import { type CompactionJob, compactFiles } from './compaction';
 import { cacheFileName } from './file-name';
@@ -134,6 +135,8 @@ export class FileStore implements CacheFileStore {
   // so an append in the common case (no other writer) reads nothing before it writes.
   readonly #known = new Map<string, { baseId: string; end: number }>();
   readonly #compacting = new Map<string, Promise<void>>();
+  /** Where long loads, saves and compactions report their progress (the manager's events). */
+  progress: ProgressSource = () => undefined;
 
   /** `place`: the checked directory the files live in. */
   constructor(
@@ -188,7 +191,7 @@ export class FileStore implements CacheFileStore {
   ): Promise<DecodedEntries | undefined> {
     const path = this.pathFor(name);
     if (!this.place.checkForRead()) return undefined;
-    const raw = await readCacheFiles(name, path, this.journal ? this.journalPathFor(name) : undefined);
+    const raw = await readCacheFiles(name, path, this.journal ? this.journalPathFor(name) : undefined, this.#loadProgress(name, path));
     return raw === undefined ? undefined : this.#decoded(name, path, raw, onCorrupt, report);
   }
 
@@ -353,7 +356,7 @@ export class FileStore implements CacheFileStore {
         fileMode: this.place.fileMode,
         sliceMs: this.#sliceMs,
       };
-      const outcome = await compactFiles(job);
+      const outcome = await compactFiles(job, (total) => this.progress(name, 'compact', total));
       if (outcome.kind === 'damaged') {
         throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
       }
@@ -479,6 +482,13 @@ export class FileStore implements CacheFileStore {
   }
 
   /** After a new base: the old journal no longer applies; remove it (a leftover is ignored anyway). */
+  /** The reporter of a load of `path`, sized by its header (read only when someone listens). */
+  #loadProgress(name: string, path: string): ProgressReporter | undefined {
+    if (this.progress(name, 'load', 0) === undefined) return undefined;
+    const base = readBaseMetaSync(path);
+    return base === undefined ? undefined : this.progress(name, 'load', base.meta.entries);
+  }
+
   #dropJournal(name: string, baseId: string): void {
     try {
       fs.unlinkSync(this.journalPathFor(name));
@@ -493,6 +503,7 @@ export class FileStore implements CacheFileStore {
     const per = this.#frameEntries;
     let frames = 0;
     let written = 0;
+    const progress = this.progress(name, 'save', snapshot.size);
     for (;;) {
       // A new array filled by push for every frame, never one written by index: v8 writes an
       // array of a holey kind as a sparse one, an index before every element (15% slower to
@@ -511,8 +522,10 @@ export class FileStore implements CacheFileStore {
       yield payload;
       frames++;
       written += n;
+      progress?.update(written);
       if (n < per) break;
     }
+    progress?.finish();
     yield encodeTrailer(frames, written);
   }
 
@@ -681,14 +694,24 @@ export interface CacheFilesRead {
  * catching format damage as values (the caller decides what it means). Undefined when there is
  * no file. @internal
  */
-export async function readCacheFiles(name: string, path: string, journalPath: string | undefined): Promise<CacheFilesRead | undefined> {
+export async function readCacheFiles(
+  name: string,
+  path: string,
+  journalPath: string | undefined,
+  progress?: ProgressReporter,
+): Promise<CacheFilesRead | undefined> {
   const file = await openCacheFile(name, path);
   if (file === undefined) return undefined;
   const batches: unknown[][] = [];
   const records: JournalRecord[] = [];
   let meta: CacheFileMeta | FormatError;
+  let done = 0;
   try {
-    meta = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => batches.push(pairs)));
+    meta = await parseFile(name, path, file, decodeSteps(file.size, (pairs) => {
+      batches.push(pairs);
+      progress?.update((done += pairs.length / 2));
+    }));
+    progress?.finish();
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     meta = err;
