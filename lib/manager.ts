@@ -528,7 +528,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /**
    * Attaches an invalidation bus (see `connectBus`): from now on, invalidating, rebuilding,
    * deleting or saving a cache here is handed to `bus.publish`, and the bus applies other
-   * processes' operations with {@link applyRemote}. One bus per manager; closed with it.
+   * processes' operations here. One bus per manager; closed with it.
    * @throws {TypeError} when a bus is already attached
    */
   attachBus(bus: ManagerBus): void {
@@ -763,7 +763,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 /** An operation one process announces to the others. */
 export type BusOperation = 'invalidate' | 'rebuild' | 'delete' | 'save';
 
-/** What a bus delivers to {@link CacheManager.applyRemote}. */
+/** An operation of another process, as a bus delivers it. @internal */
 export interface RemoteOperation {
   readonly op: BusOperation;
   readonly cache: string;
