@@ -12,7 +12,7 @@ import {
 } from './errors';
 import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue } from './options';
 import { CacheManager, getCacheManager } from './manager';
-import { type AppendResult, DecodedEntries } from './store/file-store';
+import { type AppendResult, DecodedEntries, type MemorySnapshotSource } from './store/file-store';
 import type { JournalRecord } from './store/journal';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import { assertCacheName } from './store/file-name';
@@ -614,6 +614,35 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       this.#merges++; // readers that keep derived state (memoize's index) see a change
       return true;
     }, 'mergeSaved');
+  }
+
+  /**
+   * Runs `fn` in this cache's queue (no load, save or merge meanwhile) with a source of
+   * copy-on-write snapshots of memory, which offers one only while nothing here is unsaved:
+   * then memory is exactly the saved state, and a store may write it instead of reading files.
+   */
+  protected withMemorySnapshots<T>(fn: (source: MemorySnapshotSource) => Promise<T>, operation: string): Promise<T> {
+    return this.#exclusive(
+      () =>
+        fn(async (write) => {
+          const unsaved = this.#changesAll || (this.#changes?.length ?? 0) > 0 || this.#deletes.length > 0;
+          if (!this.#hasContents || !this.#tracking || this.dirtyEdits !== 0 || unsaved || this.#snapshot !== null) return false;
+          const snapshot = new LiveSnapshot(this, this.#generation);
+          this.#snapshot = snapshot;
+          try {
+            await write(snapshot);
+            return true;
+          } finally {
+            this.#snapshot = null;
+          }
+        }),
+      operation,
+    );
+  }
+
+  /** Starts `fn` as background work of its own, outside the operation that calls this. */
+  protected detached<T>(fn: () => Promise<T>): Promise<T> {
+    return enclosing.exit(fn);
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */

@@ -89,8 +89,9 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         appendSync: (record) => resolved.appendSync(this.name, record),
         afterAppend: (result) => {
           if (!resolved.compactionDue(result)) return;
-          // In the background: a failure is reported, and the journal stays valid meanwhile.
-          resolved.compact(this.name).catch((err: unknown) => this.manager.reportError(err));
+          // In the background, after this save (in the cache's queue): a failure is reported,
+          // and the journal stays valid meanwhile.
+          this.detached(() => this.compact()).catch((err: unknown) => this.manager.reportError(err));
         },
       };
     }
@@ -156,9 +157,15 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   /**
    * Rewrites the file and its journal as one new file now (saves trigger this by themselves once
    * the journal outgrows its share of the file). Unsaved edits are not included: save first.
+   * Waits for this cache's running load or save, and they for it.
    */
   async compact(): Promise<void> {
-    if (this.#store instanceof FileStore && this.#store.journal) await this.#store.compact(this.name);
+    const store = this.#store;
+    if (!(store instanceof FileStore && store.journal)) return;
+    // When memory is exactly what is saved (no unsaved edit, no other process's record since
+    // this one read or wrote), the new file is written from memory, as a save is; otherwise it
+    // is rebuilt from the files, keeping every process's records.
+    await this.withMemorySnapshots((source) => store.compact(this.name, source), 'compact');
   }
 
   /**

@@ -191,6 +191,43 @@ describe('journal (O(changes) saves)', () => {
     expect(await reload('big')).to.deep.equal(new Map(cache));
   });
 
+  it('compacts from memory only when memory is exactly the saved state: never drops another writer\'s record, never saves unsaved edits', async () => {
+    const one = open();
+    const a = new PersistentCache<string, number>('shared', { manager: one, contents: { x: 1 } });
+    await a.save();
+    a.set('y', 2);
+    await a.save(); // a journal of one record, which memory here holds
+    const progress: string[] = [];
+    one.store.progress = (_c, op) => (progress.push(op), undefined);
+    // Another writer (another manager: its own store, as another process) appends a key.
+    const b = new PersistentCache<string, number>('shared', { manager: open() });
+    await b.load();
+    b.set('z', 3);
+    await b.save();
+    await a.compact(); // memory here lacks z: the files are compacted, z kept
+    expect(Object.fromEntries((await reload('shared')) ?? [])).to.deep.equal({ x: 1, y: 2, z: 3 });
+    expect(fs.existsSync(journalOf(a))).to.equal(false);
+
+    // In step again after a load; then an unsaved edit keeps memory from being written.
+    await a.load();
+    a.set('w', 4);
+    await a.save();
+    a.set('unsaved', 5);
+    await a.compact();
+    expect(Object.fromEntries((await reload('shared')) ?? [])).to.deep.equal({ x: 1, y: 2, z: 3, w: 4 });
+    await a.save();
+    // Clean and in step: written from memory (a compaction that writes, not one that decodes).
+    progress.length = 0;
+    const before = fs.statSync(a.path).mtimeMs;
+    await a.compact();
+    expect(fs.existsSync(journalOf(a))).to.equal(false);
+    expect(fs.statSync(a.path).mtimeMs).to.be.greaterThan(before);
+    expect(Object.fromEntries((await reload('shared')) ?? [])).to.deep.equal({ x: 1, y: 2, z: 3, w: 4, unsaved: 5 });
+    // The memory path reports through #encode ('compact' for every frame written); the files path
+    // reports through compactFiles: both say 'compact'.
+    expect(progress.every((op) => op === 'compact')).to.equal(true);
+  });
+
   it('flushes a dirty cache at exit by appending (a child process)', async () => {
     const r = await runFixture('journal-exit.ts', [dir]);
     expect(r.code, r.stderr).to.equal(0);
