@@ -92,11 +92,21 @@ export async function journalBench(entries: Map<string, Row>, runs: number, dir:
     if (run >= 0) flush.push(performance.now() - start);
   }
 
-  const compaction = await probe(() => cache.compact());
+  const compactions: Array<{ stallMs: number; totalMs: number }> = [];
+  compactions.push(await probe(() => cache.compact()));
   if (fs.existsSync(journalPath)) throw new Error('the compaction left its journal');
   // The same heap with nothing running, as long as the compaction took: its own collections.
-  const idle = await probe(() => new Promise((resolve) => setTimeout(resolve, compaction.totalMs)));
+  const idle = await probe(() => new Promise((resolve) => setTimeout(resolve, median(compactions.map((c) => c.totalMs)))));
   const loadCompactedMs = await loadTimes();
+  // More compactions, each of a journal grown again to the threshold: the stall is a median.
+  while (compactions.length < runs) {
+    while (journalSize() < threshold * 0.9) {
+      editSome(Math.max(10, Math.floor(keys.length / 100)));
+      await cache.save();
+    }
+    compactions.push(await probe(() => cache.compact()));
+  }
+  const compaction = { stallMs: median(compactions.map((c) => c.stallMs)), totalMs: median(compactions.map((c) => c.totalMs)) };
   await manager.close();
   return {
     entries: entries.size,
