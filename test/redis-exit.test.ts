@@ -17,10 +17,10 @@ interface Ended {
  * Runs the exit fixture: a script that sets 100 entries of a Redis-backed cache and ends as
  * `how` says, never closing its manager. `sigterm` is sent once the entries are set.
  */
-function script(url: string, dir: string, how: string, tag: string): Promise<Ended> {
+function script(url: string, dir: string, how: string, tag: string, extra: string[] = []): Promise<Ended> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-exit.ts'), url, dir, how, tag], {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-exit.ts'), url, dir, how, tag, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -89,6 +89,13 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
       expect(spills(), 'a replayed spill is removed').to.deep.equal([]);
     });
   }
+
+  it('with the bus connected too, a script that ends is not held open, and its edits are saved', async () => {
+    const ended = await script(server.url, dir, 'end', 'bus', ['bus']);
+    expect(ended.code, ended.stderr).to.equal(0);
+    expect(ended.ms).to.be.lessThan(15_000);
+    expect(await found('bus')).to.equal(100);
+  });
 
   it('Redis down at exit: the edits are spilled, reported, the exit code is 1, and replayed once Redis is back', async () => {
     // The script connects, then Redis goes away before it ends.
