@@ -98,7 +98,7 @@ export interface CacheFileStore {
 
 /**
  * Offers a compaction the cache's memory: calls `write` with a copy-on-write snapshot of it
- * and resolves true, or resolves false without calling it (memory has unsaved edits). @internal
+ * and resolves true, or resolves false without calling it (memory has unsaved edits).
  */
 export type MemorySnapshotSource = (write: (snapshot: EntrySnapshot) => Promise<number>) => Promise<boolean>;
 
