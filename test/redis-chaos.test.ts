@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { AutoSyncCache, CacheManager, RedisStore } from '../lib';
 import { makeTempDir, removeDir, runFixture } from './helpers';
-import { type RedisServer, redisServerPath, startRedis } from './redis-server';
+import { useRedisServer } from './redis-server';
 
 interface Outcome {
   readonly id: string;
@@ -23,24 +23,13 @@ const SECONDS = 6;
  */
 describe('Redis: several processes, one cache, faults (real redis-server)', function () {
   this.timeout(120_000);
-  let server: RedisServer;
+  const server = useRedisServer();
   let client: Redis;
   let dir: string;
 
-  before(async function () {
-    const bin = redisServerPath();
-    if (!bin) {
-      if (process.env.CI) throw new Error('redis-server is not installed');
-      this.skip();
-    }
-    server = await startRedis(bin as string);
-  });
-  after(async () => {
-    await server?.stop();
-  });
   beforeEach(async () => {
     dir = makeTempDir();
-    client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client = new Redis(server().url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => undefined);
     await client.flushall();
   });
@@ -51,7 +40,7 @@ describe('Redis: several processes, one cache, faults (real redis-server)', func
 
   async function run(follow: boolean, fault?: (elapsedMs: number) => Promise<void>): Promise<Outcome[]> {
     const children = Array.from({ length: PROCESSES }, (_, i) =>
-      runFixture('redis-chaos.ts', [server.url, dir, String(i), String(SECONDS), follow ? '1' : '0'], { timeoutMs: 60_000 }),
+      runFixture('redis-chaos.ts', [server().url, dir, String(i), String(SECONDS), follow ? '1' : '0'], { timeoutMs: 60_000 }),
     );
     const started = Date.now();
     let faulting: Promise<void> | undefined;
@@ -110,9 +99,9 @@ describe('Redis: several processes, one cache, faults (real redis-server)', func
   it('Redis SIGKILLed and restarted empty mid-run: 0 lost, 0 resurrected', async () => {
     const outcomes = await run(true, async (started) => {
       await sleepUntil(started + 2500 + SECONDS * 250);
-      await server.kill();
+      await server().kill();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      await server.restart();
+      await server().restart();
     });
     const result = await check(outcomes);
     expect(result).to.deep.equal({ lost: [], resurrected: [] });

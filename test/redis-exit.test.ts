@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AutoSyncCache, CacheManager, RedisStore } from '../lib';
 import { FIXTURES, makeTempDir, removeDir } from './helpers';
-import { type RedisServer, redisServerPath, startRedis } from './redis-server';
+import { useRedisServer } from './redis-server';
 
 interface Ended {
   readonly code: number | null;
@@ -40,20 +40,9 @@ function script(url: string, dir: string, how: string, tag: string, extra: strin
 
 describe('Redis caches survive the end of the script (real redis-server)', function () {
   this.timeout(60_000);
-  let server: RedisServer;
+  const server = useRedisServer();
   let dir: string;
 
-  before(async function () {
-    const bin = redisServerPath();
-    if (!bin) {
-      if (process.env.CI) throw new Error('redis-server is not installed');
-      this.skip();
-    }
-    server = await startRedis(bin as string);
-  });
-  after(async () => {
-    await server?.stop();
-  });
   beforeEach(() => {
     dir = makeTempDir();
   });
@@ -64,7 +53,7 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
     // The same cache directory as the scripts: a spill left there is replayed by this load.
     const manager = new CacheManager('exits', { baseDirectory: dir });
     manager.on('error', () => undefined); // the unreachable case is checked through the load's rejection
-    const store = new RedisStore({ redis: server.url, timeoutMs: 1000 });
+    const store = new RedisStore({ redis: server().url, timeoutMs: 1000 });
     try {
       const cache = store.attach(new AutoSyncCache<string, string>('data', { manager }));
       await cache.load();
@@ -81,7 +70,7 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
 
   for (const how of ['end', 'exit', 'throw', 'reject', 'sigterm'] as const) {
     it(`${how}: the process ends by itself and a fresh process finds every edit`, async () => {
-      const ended = await script(server.url, dir, how, how);
+      const ended = await script(server().url, dir, how, how);
       expect(ended.signal, ended.stderr).to.equal(how === 'sigterm' ? 'SIGTERM' : null);
       expect(ended.code, ended.stderr).to.equal({ end: 0, exit: 0, throw: 1, reject: 1, sigterm: null }[how]);
       expect(ended.ms, 'ended by itself, not held open by its connections').to.be.lessThan(15_000);
@@ -91,7 +80,7 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
   }
 
   it('with the bus connected too, a script that ends is not held open, and its edits are saved', async () => {
-    const ended = await script(server.url, dir, 'end', 'bus', ['bus']);
+    const ended = await script(server().url, dir, 'end', 'bus', ['bus']);
     expect(ended.code, ended.stderr).to.equal(0);
     expect(ended.ms).to.be.lessThan(15_000);
     expect(await found('bus')).to.equal(100);
@@ -99,27 +88,27 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
 
   it('Redis down at exit: the edits are spilled, reported, the exit code is 1, and replayed once Redis is back', async () => {
     // The script connects, then Redis goes away before it ends.
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-exit.ts'), server.url, dir, 'end', 'down', 'wait'], {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-exit.ts'), server().url, dir, 'end', 'down', 'wait'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('set') && resolve()));
-    await server.kill();
+    await server().kill();
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect(code, stderr).to.equal(1);
     expect(stderr).to.contain('data');
     expect(spills()).to.have.length(1);
-    await server.restart();
+    await server().restart();
     expect(await found('down')).to.equal(100);
     expect(spills()).to.deep.equal([]);
   });
 
   it('a spill that cannot be replayed (Redis unreachable) stays', async () => {
-    const ended = await script(server.url, dir, 'exit', 'kept');
+    const ended = await script(server().url, dir, 'exit', 'kept');
     expect(ended.code).to.equal(0);
     expect(spills()).to.have.length(1);
-    await server.kill();
+    await server().kill();
     let failed = false;
     try {
       await found('kept');
@@ -128,7 +117,7 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
     }
     expect(failed).to.equal(true);
     expect(spills(), 'never dropped').to.have.length(1);
-    await server.restart();
+    await server().restart();
     expect(await found('kept')).to.equal(100);
   });
 });

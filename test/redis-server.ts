@@ -16,6 +16,28 @@ export interface RedisServer {
   resume(): void;
 }
 
+/**
+ * A redis-server for the tests of a describe block, started before them and stopped after; the
+ * block is skipped (loudly) on a machine without one, and fails on CI, which installs it.
+ * Returns the server's getter.
+ */
+export function useRedisServer(): () => RedisServer {
+  let server: RedisServer | undefined;
+  before(async function () {
+    const bin = redisServerPath();
+    if (!bin) {
+      if (process.env.CI) throw new Error('redis-server is not installed');
+      console.log('      (skipped: no redis-server on this machine; .ci/run installs it)');
+      this.skip();
+    }
+    server = await startRedis(bin as string);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  return () => server as RedisServer;
+}
+
 export function redisServerPath(): string | undefined {
   for (const candidate of ['redis-server', '/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
     try {

@@ -12,34 +12,21 @@ import {
   connectBus,
 } from '../lib';
 import { FIXTURES, assertRejects, makeTempDir, removeDir } from './helpers';
-import { type RedisServer, redisServerPath, startRedis, startRedisCluster } from './redis-server';
+import { redisServerPath, startRedis, startRedisCluster, useRedisServer } from './redis-server';
 
 /** The hash of cache `name` of manager 'redis-test'. */
 const key = (name: string) => `depcache:{redis-test:${name}}`;
 
 describe('Redis backend (real redis-server)', function () {
   this.timeout(60000);
-  let server: RedisServer;
+  const server = useRedisServer();
   let client: Redis;
   let dir: string;
   let manager: CacheManager;
 
-  before(async function () {
-    const bin = redisServerPath();
-    if (!bin) {
-      // CI installs it (.ci/run); a developer machine without it skips, loudly.
-      if (process.env.CI) throw new Error('redis-server is not installed');
-      console.log('      (skipped: no redis-server on this machine; .ci/run installs it)');
-      this.skip();
-    }
-    server = await startRedis(bin as string);
-  });
-  after(async () => {
-    await server?.stop();
-  });
   beforeEach(async () => {
     dir = makeTempDir();
-    client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client = new Redis(server().url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => undefined); // the kill test provokes connection errors on purpose
     await client.flushall();
     manager = new CacheManager('redis-test', { baseDirectory: dir });
@@ -150,13 +137,13 @@ describe('Redis backend (real redis-server)', function () {
       });
       for (let i = 0; i < 50; i++) cache.set(`a${i}`, i);
       await cache.save();
-      await server.kill(); // all of Redis's data is gone with it
+      await server().kill(); // all of Redis's data is gone with it
       cache.set('during', 1); // an autosave is attempted, and fails
       const deadline = Date.now() + 10_000;
       while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(errors.length).to.be.greaterThan(0);
       expect(cache.dirtyEdits).to.be.greaterThan(0);
-      await server.restart();
+      await server().restart();
       while (cache.dirtyEdits > 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
       expect(cache.dirtyEdits).to.equal(0);
       // The restarted server was empty: the retry rewrote everything, not just the change.
@@ -167,7 +154,7 @@ describe('Redis backend (real redis-server)', function () {
   describe('invalidation bus', () => {
     it("reaches the other process's dependents within 200 ms; followSaves applies the save", async () => {
       const peer = (role: string) =>
-        spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-peer.ts'), role, server.url, dir], {
+        spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'redis-peer.ts'), role, server().url, dir], {
           stdio: ['pipe', 'pipe', 'inherit'],
         });
       const listener = peer('listener');

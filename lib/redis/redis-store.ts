@@ -91,6 +91,15 @@ class OwnKeys {
     this.all = false;
     this.keys.clear();
   }
+  /** From "all but the exceptions" to the keys of `present` that are own. */
+  narrowTo(present: Iterable<unknown>): void {
+    if (!this.all) return;
+    const own: unknown[] = [];
+    for (const key of present) if (!this.keys.has(key)) own.push(key);
+    this.all = false;
+    this.keys.clear();
+    for (const key of own) this.keys.add(key);
+  }
 }
 
 /** What the store knows of one attached cache. */
@@ -306,7 +315,9 @@ export class RedisStore {
       return legacy;
     }
     if (from === tracked.key) tracked.epoch = own.epoch;
-    if (tracked.own.all) tracked.own.forgetAll(); // what was read may hold other processes' writes
+    // What was read may hold other processes' writes: "every key is this process's own" becomes
+    // the keys it holds now that are its own (they stay its own after the load).
+    if (tracked.own.all) tracked.own.narrowTo(cache.hasContents ? Map.prototype.keys.call(cache) : []);
     if (pairs.length === 0 && !own.meta) return undefined; // nothing saved, or deleted
     if (!own.meta) return this.#corrupt(tracked, 'the cache record is missing', key);
     return new DecodedEntries([pairs], { name: cache.name, savedAt: 0, entries: pairs.length / 2 });
