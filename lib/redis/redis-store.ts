@@ -308,6 +308,20 @@ export class RedisStore {
       for (const [k, v] of cache) copy.push(k, v);
       return new DecodedEntries([copy], { name: cache.name, savedAt: 0, entries: copy.length / 2 });
     }
+    if (
+      from === tracked.key &&
+      own.epoch?.startsWith('r:') === true &&
+      tracked.epoch !== undefined &&
+      own.epoch !== tracked.epoch &&
+      !tracked.epoch.startsWith('d:') &&
+      cache.hasContents
+    ) {
+      // Another process wrote back what Redis lost before this one did: what it filled in for
+      // this process's keys may be older than what this process saved. Write back first, then read.
+      const rewritten = await this.#recover(tracked, cache, new Set());
+      cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
+      return this.#load(tracked);
+    }
     if (empty && tracked.epoch === undefined && tracked.legacyKey !== undefined && from !== tracked.legacyKey) {
       // Saved by an older depcache under the old key name: read it; the next save copies it over.
       const legacy = await this.#load(tracked, tracked.legacyKey);
