@@ -12,7 +12,7 @@ import {
   connectBus,
 } from '../lib';
 import { FIXTURES, assertRejects, makeTempDir, removeDir } from './helpers';
-import { redisServerPath, startRedis, startRedisCluster, useRedisServer } from './redis-server';
+import { type RedisServer, redisServerPath, startRedis, startRedisCluster, useRedisServer } from './redis-server';
 
 /** The hash of cache `name` of manager 'redis-test'. */
 const key = (name: string) => `depcache:{redis-test:${name}}`;
@@ -205,10 +205,17 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
     bin = found as string;
   });
 
-  it('SIGSTOPped Redis: load, save and invalidate fail after timeoutMs with EREDIS, and work once it resumes', async () => {
+  /**
+   * A server of its own (this test stops or kills it), a manager collecting its error events, a
+   * URL-made store with a 500 ms timeout, and cache 'c' saved with { a: 1 }; cleaned up after.
+   */
+  async function withOwnServer(
+    managerName: string,
+    test: (t: { server: RedisServer; manager: CacheManager; store: RedisStore; errors: Error[]; cache: AutoSyncCache<string, number> }) => Promise<void>,
+  ): Promise<void> {
     const server = await startRedis(bin);
     const dir = makeTempDir();
-    const manager = new CacheManager('paused', { baseDirectory: dir });
+    const manager = new CacheManager(managerName, { baseDirectory: dir });
     const errors: Error[] = [];
     manager.on('error', (e) => errors.push(e));
     const store = new RedisStore({ redis: server.url, timeoutMs: 500 });
@@ -216,6 +223,18 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       const cache = await store.open<string, number>('c', { manager });
       cache.set('a', 1);
       await cache.save();
+      await test({ server, manager, store, errors, cache });
+    } finally {
+      server.resume();
+      await manager.close().catch(() => undefined);
+      await store.close();
+      await server.stop();
+      removeDir(dir);
+    }
+  }
+
+  it('SIGSTOPped Redis: load, save and invalidate fail after timeoutMs with EREDIS, and work once it resumes', () =>
+    withOwnServer('paused', async ({ server, store, cache }) => {
       server.pause();
       cache.set('b', 2);
       for (const call of [() => cache.save(), () => cache.load(), () => cache.invalidate()]) {
@@ -235,26 +254,10 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       await again.load();
       expect(Object.fromEntries(again)).to.deep.equal({ a: 1, b: 2 });
       await other.close();
-    } finally {
-      server.resume();
-      await manager.close().catch(() => undefined);
-      await store.close();
-      await server.stop();
-      removeDir(dir);
-    }
-  });
+    }));
 
-  it('a URL-made store reports an outage once, as an EREDIS error event, not as unhandled errors', async () => {
-    const server = await startRedis(bin);
-    const dir = makeTempDir();
-    const manager = new CacheManager('outage', { baseDirectory: dir });
-    const errors: Error[] = [];
-    manager.on('error', (e) => errors.push(e));
-    const store = new RedisStore({ redis: server.url, timeoutMs: 500 });
-    try {
-      const cache = await store.open<string, number>('c', { manager });
-      cache.set('a', 1);
-      await cache.save();
+  it('a URL-made store reports an outage once, as an EREDIS error event, not as unhandled errors', () =>
+    withOwnServer('outage', async ({ server, manager, store, errors }) => {
       await server.kill();
       await new Promise((resolve) => setTimeout(resolve, 1500)); // several reconnect attempts
       expect(errors.length).to.equal(1);
@@ -268,13 +271,7 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       const saved = await look.hgetall(store.keyFor(manager, 'c'));
       look.disconnect();
       expect(saved['\u0001a']).to.equal('\u00011');
-    } finally {
-      await manager.close().catch(() => undefined);
-      await store.close();
-      await server.stop();
-      removeDir(dir);
-    }
-  });
+    }));
 
   it('keys are unambiguous: manager a + cache b:c and manager a:b + cache c do not share data', async () => {
     const server = await startRedis(bin);
