@@ -11,7 +11,7 @@ import { memoizeHit } from './memoize-hit';
 import { poolBench } from './pool-bench';
 import type { JournalFigures } from './journal-bench';
 import type { RedisFigures } from './redis-bench';
-import { heapPerEntry, throughput } from './throughput';
+import { EXPIRY_PAIRS, type Throughput, heapPerEntry, throughput } from './throughput';
 import { runWorker } from './worker-process';
 import { type Row, makeEntries } from './workload';
 
@@ -198,6 +198,30 @@ async function getSet(): Promise<void> {
   }
 }
 
+/**
+ * get and set of caches with ttlMs, maxEntries or both, against lru-cache with ttl, max or both,
+ * over the getSet workload (100k entries, every key read then set again; lifetimes of an hour,
+ * so every read checks one and nothing expires; bounds the size of the workload). Interleaved,
+ * one process per subject and round.
+ */
+async function expiry(): Promise<void> {
+  const n = 100_000;
+  const subjects = EXPIRY_PAIRS.flatMap(([, lru, ours]) => [lru, ...ours]);
+  const results = new Map(throughput(n, quick ? 1 : 7, quick ? 3 : 9, subjects).map((r) => [r.subject, r]));
+  for (const [config, lru, ours] of EXPIRY_PAIRS) {
+    const base = results.get(lru) as Throughput;
+    for (const op of ['get', 'set'] as const) {
+      add({ measure: `${op}, ${config}`, entries: n, subject: lru, value: op === 'get' ? base.getNs : base.setNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
+      for (const subject of ours) {
+        const r = results.get(subject) as Throughput;
+        const ns = op === 'get' ? r.getNs : r.setNs;
+        const ratio = (op === 'get' ? base.getNs : base.setNs) / ns;
+        add({ measure: `${op}, ${config}`, entries: n, subject, value: ns, unit: 'ns/op', baseline: `${lru} throughput`, ratio, target: '≥ 1×', met: ratio >= 1 });
+      }
+    }
+  }
+}
+
 /** Runs a phase in a fresh process (see phase-worker.ts) and parses its JSON figures. */
 function inFreshProcess<T>(phase: string, entries: number, runs: number): T {
   const out = runWorker('phase-worker', [phase, String(entries), String(runs)]);
@@ -358,6 +382,7 @@ async function main(): Promise<void> {
   try {
     console.error(`depcache bench (${quick ? 'quick' : 'full'}: ${RUNS} runs, medians) on ${os.cpus().length} cores, Node ${process.version}`);
     if (phase('getSet')) await getSet();
+    if (phase('expiry')) await expiry();
     if (phase('saveAndLoad')) await saveAndLoad(dir);
     if (phase('heap')) heap();
     if (phase('memoHit')) memoHit();

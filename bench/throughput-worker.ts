@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AutoSyncCache, CacheManager, PersistentCache } from '../lib';
+import { LRUCache } from 'lru-cache';
+import { AutoSyncCache, CacheManager, NonPersistentCache, PersistentCache } from '../lib';
 import { median } from './stats';
 import { type Row, makeEntries } from './workload';
 
@@ -24,6 +25,8 @@ function heapPerEntry(subject: string, n: number, manager: CacheManager): number
   return (after - before) / n;
 }
 
+const HOUR = 3_600_000;
+
 async function main(): Promise<void> {
   const [subject, countArg] = process.argv.slice(2) as [string, string];
   if (subject.startsWith('heap:')) {
@@ -41,6 +44,21 @@ async function main(): Promise<void> {
   let map: Map<string, Row>;
   if (subject === 'Map') map = new Map(entries);
   else if (subject === 'PersistentCache') map = new PersistentCache<string, Row>('p', { manager, contents: entries });
+  // Expiry and bounds, side by side with lru-cache configured the same way: an hour's lifetime
+  // (nothing expires during the run, every read checks), and a bound the size of the workload.
+  else if (subject === 'PersistentCache, ttlMs') map = new PersistentCache<string, Row>('p', { manager, contents: entries, ttlMs: HOUR });
+  else if (subject === 'PersistentCache, maxEntries') map = new PersistentCache<string, Row>('p', { manager, contents: entries, maxEntries: entries.size });
+  else if (subject === 'PersistentCache, both') map = new PersistentCache<string, Row>('p', { manager, contents: entries, ttlMs: HOUR, maxEntries: entries.size });
+  else if (subject === 'NonPersistentCache') map = new NonPersistentCache<string, Row>('p', { manager, contents: entries });
+  else if (subject === 'NonPersistentCache, maxEntries') map = new NonPersistentCache<string, Row>('p', { manager, contents: entries, maxEntries: entries.size });
+  else if (subject === 'NonPersistentCache, ttlMs') map = new NonPersistentCache<string, Row>('p', { manager, contents: entries, ttlMs: HOUR });
+  else if (subject === 'NonPersistentCache, both') map = new NonPersistentCache<string, Row>('p', { manager, contents: entries, ttlMs: HOUR, maxEntries: entries.size });
+  else if (subject.startsWith('lru-cache')) {
+    const options = subject === 'lru-cache, ttl' ? { ttl: HOUR, ttlAutopurge: false } : subject === 'lru-cache, max' ? { max: entries.size } : { max: entries.size, ttl: HOUR };
+    const lru = new LRUCache<string, Row>(options as LRUCache.Options<string, Row, unknown>);
+    for (const [k, v] of entries) lru.set(k, v);
+    map = lru as unknown as Map<string, Row>;
+  }
   // Default windows: a set-heavy loop crosses 10,000 edits in 60 s, so background saves are
   // requested (and coalesced) as in real use.
   // Thresholds out of reach: the edit-counting path alone, no save in flight.

@@ -10,19 +10,26 @@ export interface Throughput {
 
 export const SUBJECTS = ['Map', 'PersistentCache', 'AutoSyncCache, no save', 'AutoSyncCache'] as const;
 
+/** Caches with expiry or a bound, each beside lru-cache configured the same way. */
+export const EXPIRY_PAIRS = [
+  ['ttl', 'lru-cache, ttl', ['PersistentCache, ttlMs', 'NonPersistentCache, ttlMs']],
+  ['max', 'lru-cache, max', ['PersistentCache, maxEntries', 'NonPersistentCache, maxEntries']],
+  ['ttl + max', 'lru-cache, both', ['PersistentCache, both', 'NonPersistentCache, both']],
+] as const;
+
 /** Runs every subject `rounds` times, interleaved, each in a fresh process; medians per subject. */
-export function throughput(entries: number, rounds: number, runsPerProcess = 9): Throughput[] {
-  const gets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
-  const sets = new Map<string, number[]>(SUBJECTS.map((s) => [s, []]));
+export function throughput(entries: number, rounds: number, runsPerProcess = 9, subjects: readonly string[] = SUBJECTS): Throughput[] {
+  const gets = new Map<string, number[]>(subjects.map((s) => [s, []]));
+  const sets = new Map<string, number[]>(subjects.map((s) => [s, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const subject of SUBJECTS) {
+    for (const subject of subjects) {
       const out = runWorker('throughput-worker', [subject, String(entries), String(runsPerProcess)]);
       const r = JSON.parse(out) as { getNs: number; setNs: number };
       gets.get(subject)?.push(r.getNs);
       sets.get(subject)?.push(r.setNs);
     }
   }
-  return SUBJECTS.map((subject) => ({
+  return subjects.map((subject) => ({
     subject,
     getNs: median(gets.get(subject) as number[]),
     setNs: median(sets.get(subject) as number[]),

@@ -14,7 +14,10 @@ import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeVa
 import { CacheManager, getCacheManager } from './manager';
 import { type AppendResult, DecodedEntries, type MemorySnapshotSource } from './store/file-store';
 import type { JournalRecord } from './store/journal';
-import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
+import { type EntrySnapshot, type EntryTransform, LiveSnapshot, SKIP_ENTRY } from './store/snapshot';
+import { EntryBook } from './expiry/entry-book';
+import { coarseNow } from './coarse-clock';
+import { EXPIRES_FIELD, isExpiryEnvelope, wrapExpiring } from './expiry/envelope';
 import { assertCacheName } from './store/file-name';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -66,6 +69,25 @@ export interface CacheOptions<K, V> extends CacheHooks<K, V> {
   readonly dependents?: Iterable<string | AnyCacheMap>;
   /** Whether an empty cache is saved (CacheMan's `save_on_blank_cache`). @default true */
   readonly saveOnBlank?: boolean;
+  /**
+   * The lifetime of an entry, in ms from its `set`: an entry set at `t` is seen while the clock
+   * reads less than `t + ttlMs`, then never again (and never saved). `set(key, value, { ttlMs })`
+   * overrides it per entry. @default Infinity (entries never expire)
+   */
+  readonly ttlMs?: number;
+  /**
+   * At most this many entries: a `set` of a new key beyond it evicts the least recently used one
+   * (a `get` or `set` makes an entry recent), as an edit, with an `evict` event. @default Infinity
+   */
+  readonly maxEntries?: number;
+  /** The time source for expiry, in ms since the epoch; read only through this. @default Date.now */
+  readonly clock?: () => number;
+}
+
+/** Options of one `cache.set(key, value, options)`. */
+export interface SetOptions {
+  /** This entry's lifetime in ms, instead of the cache's `ttlMs` (`Infinity`: never expires). */
+  readonly ttlMs?: number;
 }
 
 /** Figures about one cache, as `cache.stats` and `manager.stats()` report them. */
@@ -106,7 +128,7 @@ export interface ChangeSet<K> {
 /** @internal */
 export interface ChangeSaver<K, V> {
   /** Resolves what the save announces to other processes (opaque to the core), if anything. */
-  [CHANGE_SAVER]: (name: string, cache: CacheMap<K, V>, changes: ChangeSet<K>) => Promise<unknown>;
+  [CHANGE_SAVER]: (name: string, cache: ReadonlyMap<K, unknown>, changes: ChangeSet<K>) => Promise<unknown>;
 }
 
 /**
@@ -123,7 +145,7 @@ export const SPILL_SYNC: unique symbol = Symbol('depcache.spillSync');
 
 /** @internal */
 export interface SyncSpiller {
-  [SPILL_SYNC]: (cache: CacheMap<any, any>, changes: ChangeSet<unknown>) => void;
+  [SPILL_SYNC]: (cache: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => void;
 }
 
 /** @internal */
@@ -217,6 +239,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #lastSaveAt: number | undefined;
   #lastSaveMs: number | undefined;
   #lastSaveBytes: number | undefined;
+  // Expiry and recency (ttlMs, maxEntries, per-entry ttl): null until one is used, so a cache
+  // that never uses them keeps Map's own get and pays one compare in set.
+  #expiry: ExpiryState | null = null;
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #clock: () => number;
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
@@ -234,10 +262,21 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.preProcessor = options.preProcessor ?? null;
     this.postProcessor = options.postProcessor ?? null;
     this.saveOnBlank = options.saveOnBlank ?? true;
+    this.#ttlMs = checkLifetime(name, 'ttlMs', options.ttlMs);
+    this.#maxEntries = checkMaxEntries(name, options.maxEntries);
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new TypeError(`${name}: clock: expected a function, got ${describeValue(options.clock)}`);
+    }
+    // Read once per synchronous stretch by default: a loop of reads pays for one Date.now().
+    this.#clock = options.clock ?? coarseNow;
+    if (this.#ttlMs !== Number.POSITIVE_INFINITY && !this.keepsExpiryTimes) {
+      throw new TypeError(`${name}: ttlMs: a ${new.target.name} cannot save expiry times; use a PersistentCache or a JSON cache`);
+    }
     if (options.contents !== undefined) {
       fillMap(this, options.contents, name, 'contents option');
       this.#edits = Math.max(1, super.size);
     } else this.#setHasContents(false);
+    if (this.#ttlMs !== Number.POSITIVE_INFINITY || this.#maxEntries !== Number.POSITIVE_INFINITY) this.#enableExpiry(true);
     this.manager.adoptCache(this);
     for (const dependent of options.dependents ?? []) this.addDependent(dependent);
   }
@@ -292,8 +331,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Reads are Map's own. A cache without contents has a twin prototype whose methods throw
   // CacheContentsMissingError (or build, for LazyCache), so no read pays for that check.
 
-  /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
-  override set(key: K, value: V): this {
+  /**
+   * Sets an entry, as Map's `set` does; `options.ttlMs` gives this entry its own lifetime.
+   * @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents
+   */
+  override set(key: K, value: V, options?: SetOptions): this {
+    if (options !== undefined) return this.#setWithOptions(key, value, options);
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     const changes = this.#changes;
     if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
@@ -326,6 +369,242 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   override get [Symbol.toStringTag](): string {
     return this.constructor.name;
+  }
+
+  // ----- Expiry and bounds -----
+
+  /**
+   * When `key`'s entry expires, in ms since the epoch; undefined when it never does, or is
+   * absent or already expired.
+   */
+  expiresAt(key: K): number | undefined {
+    const x = this.#expiry;
+    if (x === null) return undefined;
+    const at = x.book.expiresAt(key);
+    if (at === undefined || at === Number.POSITIVE_INFINITY || at <= x.clock()) return undefined;
+    return at;
+  }
+
+  /**
+   * Removes the entries that have expired, now, and returns how many (each counts as an edit,
+   * so the next save drops them from the saved state too). A timer does this by itself within
+   * about a second of an expiry; until then `size` still counts expired entries.
+   */
+  purgeExpired(): number {
+    const x = this.#expiry;
+    if (x === null || !this.#hasContents || !this.#writable) return 0;
+    const doomed = x.book.expired(x.clock());
+    for (const key of doomed) {
+      CacheMap.prototype.delete.call(this, key);
+      x.book.delete(key);
+    }
+    return doomed.length;
+  }
+
+  /** Whether this class's store can keep expiry times (a CSV file cannot). */
+  protected get keepsExpiryTimes(): boolean {
+    return true;
+  }
+
+  #setWithOptions(key: K, value: V, options: SetOptions): this {
+    const ttlMs = checkSetOptions(this.name, options) ?? this.#ttlMs;
+    if (ttlMs !== Number.POSITIVE_INFINITY && !this.keepsExpiryTimes) {
+      throw new TypeError(`${this.name}: set: a ${this.constructor.name} cannot save expiry times`);
+    }
+    if (this.#expiry === null) this.#enableExpiry();
+    // The expiring twin's set (the prototype just changed), or the missing/closed guard on it.
+    return this.set(key, value, options);
+  }
+
+  /**
+   * Starts keeping expiry times and recency. Entries present now never expire, except the
+   * contents given to the constructor (`fresh`), which are set now with the cache's lifetime.
+   */
+  #enableExpiry(fresh = false): void {
+    if (this.#expiry !== null) return;
+    const book = new EntryBook<unknown, unknown>(this.#maxEntries !== Number.POSITIVE_INFINITY);
+    const at = fresh && this.#ttlMs !== Number.POSITIVE_INFINITY ? this.#clock() + this.#ttlMs : Number.POSITIVE_INFINITY;
+    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => book.set(key, value, at));
+    this.#expiry = { book, clock: this.#clock, ttlMs: this.#ttlMs, maxEntries: this.#maxEntries, timer: undefined };
+    this.#applyPrototype();
+    this.#trimToMax();
+    this.#armPurge();
+  }
+
+  /** The expiry of an entry set now with `options` (undefined: the cache's ttlMs). */
+  #expiryOf(x: ExpiryState, options: SetOptions | undefined): number {
+    const ttlMs = (options === undefined ? undefined : checkSetOptions(this.name, options)) ?? x.ttlMs;
+    return ttlMs === Number.POSITIVE_INFINITY ? ttlMs : x.clock() + ttlMs;
+  }
+
+  /**
+   * After the map was refilled (a load, a build, adopted contents): values saved with an expiry
+   * time are unwrapped, entries that expired meanwhile are dropped, and the book is rebuilt.
+   */
+  #expiryAfterReplace(fresh: boolean): void {
+    let envelopes: unknown[] | undefined;
+    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
+      if (typeof value === 'object' && value !== null && isExpiryEnvelope(value)) (envelopes ??= []).push(key, value);
+    });
+    if (envelopes === undefined && this.#expiry === null) return;
+    if (this.#expiry === null) this.#enableExpiry();
+    const x = this.#expiry as unknown as ExpiryState;
+    const times = new Map<unknown, number>();
+    if (envelopes !== undefined) {
+      for (let i = 0; i < envelopes.length; i += 2) {
+        const envelope = envelopes[i + 1] as { [EXPIRES_FIELD]: number; value: unknown };
+        super.set(envelopes[i] as K, envelope.value as V); // in place: the order stays
+        times.set(envelopes[i], envelope[EXPIRES_FIELD]);
+      }
+    }
+    x.book.clear();
+    const now = x.clock();
+    // Built or given contents are set now, with the cache's lifetime; loaded ones keep theirs.
+    const fallback = fresh && x.ttlMs !== Number.POSITIVE_INFINITY ? now + x.ttlMs : Number.POSITIVE_INFINITY;
+    const expired: unknown[] = [];
+    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
+      const at = times.get(key) ?? fallback;
+      if (at <= now) expired.push(key);
+      else x.book.set(key, value, at);
+    });
+    // Expired while nobody ran: never seen. Not edits: the saved copies expire on every load.
+    for (const key of expired) super.delete(key as K);
+    this.#armPurge();
+  }
+
+  /** Evicts least recently used entries while there are more than maxEntries. */
+  #trimToMax(): void {
+    const x = this.#expiry;
+    if (x === null || x.maxEntries === Number.POSITIVE_INFINITY || !this.#hasContents) return;
+    while (super.size > x.maxEntries) this.#evictOldest(x);
+  }
+
+  #evictOldest(x: ExpiryState): void {
+    const victim = x.book.oldest();
+    if (victim === undefined) return;
+    CacheMap.prototype.delete.call(this, victim);
+    x.book.delete(victim);
+    this.manager.notify('evict', { cache: this.name, key: victim });
+  }
+
+  /** Arms the unref'd timer that purges expired entries, if some entry may expire. */
+  #armPurge(): void {
+    const x = this.#expiry;
+    if (x === null || x.timer !== undefined || x.book.expiringCount === 0) return;
+    const wait = Math.min(Math.max(x.book.earliestExpiry - x.clock(), PURGE_MIN_MS), MAX_TIMER_MS);
+    x.timer = setTimeout(() => {
+      x.timer = undefined;
+      try {
+        this.purgeExpired();
+      } catch (err) {
+        this.manager.reportError(err);
+      }
+      if (this.#writable) this.#armPurge();
+    }, wait);
+    x.timer.unref();
+  }
+
+  /** How a save writes each entry: with its expiry time, or not at all once expired. */
+  #saveTransform(now = this.#clock()): EntryTransform | null {
+    const x = this.#expiry;
+    if (x === null || x.book.expiringCount === 0) return null;
+    const book = x.book;
+    return (key, value) => {
+      const at = book.expiresAt(key);
+      if (at === undefined || at === Number.POSITIVE_INFINITY) return value;
+      return at <= now ? SKIP_ENTRY : wrapExpiring(value, at);
+    };
+  }
+
+  /** A copy-on-write snapshot of `map` (this cache, or a pre-processed copy) as a save writes it. */
+  #snapshotOf(map: Map<unknown, unknown>): LiveSnapshot {
+    const now = this.#clock();
+    const transform = this.#saveTransform(now);
+    const x = this.#expiry;
+    // The entries the transform leaves out, counted at the same instant: a file's header states its size.
+    const skipped = transform === null || x === null ? 0 : countExpired(map, x, now);
+    return new LiveSnapshot(map, this.#generation, transform, skipped);
+  }
+
+  /** What a change-saver reads: the cache itself, or a view that writes expiry times. */
+  #persistedView(): ReadonlyMap<K, unknown> {
+    const transform = this.#saveTransform();
+    return transform === null ? this : new PersistedView<K>(this, transform);
+  }
+
+  /**
+   * The prototype of a cache that expires or bounds entries: a twin of its class's prototype
+   * whose reads skip expired entries and whose writes keep the book. Built once per class.
+   */
+  static #expiringTwin(real: object): object {
+    let twin = expiringPrototypes.get(real);
+    if (twin !== undefined) return twin;
+    const proto = real as CacheMap<unknown, unknown>;
+    const baseDelete = proto.delete;
+    const baseClear = proto.clear;
+    const now = (x: ExpiryState) => (x.book.expiringCount === 0 ? 0 : x.clock());
+    const methods = {
+      get(this: CacheMap<unknown, unknown>, key: unknown): unknown {
+        const x = this.#expiry as ExpiryState;
+        return x.book.get(key, now(x));
+      },
+      has(this: CacheMap<unknown, unknown>, key: unknown): boolean {
+        if (!this.#hasContents) this.contentsMissing(); // LazyCache builds here, as its own has() does
+        const x = this.#expiry as ExpiryState;
+        return x.book.has(key, now(x));
+      },
+      // CacheMap's set, inlined (a call more is a tenth of this path), plus the book.
+      set(this: CacheMap<unknown, unknown>, key: unknown, value: unknown, options?: SetOptions): CacheMap<unknown, unknown> {
+        const x = this.#expiry as ExpiryState;
+        const at = options === undefined ? (x.ttlMs === Number.POSITIVE_INFINITY ? x.ttlMs : x.clock() + x.ttlMs) : this.#expiryOf(x, options);
+        if (this.#snapshot !== null) this.#snapshot.preserve(key);
+        const changes = this.#changes;
+        if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
+        mapSet.call(this, key, value);
+        if (x.book.set(key, value, at) && x.book.size > x.maxEntries) this.#evictOldest(x);
+        if (at !== Number.POSITIVE_INFINITY && x.timer === undefined) this.#armPurge();
+        if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
+        return this;
+      },
+      delete(this: CacheMap<unknown, unknown>, key: unknown): boolean {
+        const x = this.#expiry as ExpiryState;
+        const visible = x.book.has(key, now(x));
+        if (!baseDelete.call(this, key)) return false;
+        x.book.delete(key);
+        return visible;
+      },
+      clear(this: CacheMap<unknown, unknown>): void {
+        baseClear.call(this);
+        (this.#expiry as ExpiryState).book.clear();
+      },
+      forEach(this: CacheMap<unknown, unknown>, fn: (value: unknown, key: unknown, map: Map<unknown, unknown>) => void, thisArg?: unknown): void {
+        const x = this.#expiry as ExpiryState;
+        const at = now(x);
+        Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
+          if (x.book.has(key, at)) fn.call(thisArg, value, key, this);
+        });
+      },
+      *entries(this: CacheMap<unknown, unknown>): IterableIterator<[unknown, unknown]> {
+        const x = this.#expiry as ExpiryState;
+        const at = now(x);
+        for (const entry of Map.prototype.entries.call(this) as IterableIterator<[unknown, unknown]>) {
+          if (x.book.has(entry[0], at)) yield entry;
+        }
+      },
+      *keys(this: CacheMap<unknown, unknown>): IterableIterator<unknown> {
+        for (const entry of methods.entries.call(this)) yield entry[0];
+      },
+      *values(this: CacheMap<unknown, unknown>): IterableIterator<unknown> {
+        for (const entry of methods.entries.call(this)) yield entry[1];
+      },
+    };
+    twin = Object.create(real) as object;
+    for (const [name, value] of Object.entries(methods)) {
+      Object.defineProperty(twin, name, { configurable: true, writable: true, value });
+    }
+    Object.defineProperty(twin, Symbol.iterator, { configurable: true, writable: true, value: methods.entries });
+    expiringPrototypes.set(real, twin);
+    return twin;
   }
 
   // ----- Dependents -----
@@ -451,7 +730,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       const keys = new Set<unknown>(taken.keys);
       for (const key of taken.deletes) keys.add(key);
       try {
-        spill(this, { all: taken.all, reset: taken.reset, keys });
+        spill(this.#persistedView(), { all: taken.all, reset: taken.reset, keys });
       } catch (err) {
         this.#restoreChanges(taken);
         throw err;
@@ -475,7 +754,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         return true;
       }
     }
-    this.#lastSaveBytes = write(plainSnapshot(contents, this.#generation));
+    this.#lastSaveBytes = write(this.#snapshotOf(contents));
     this.#forgetChanges();
     this.#savedEdits = edits;
     return true;
@@ -488,8 +767,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   adoptContents(contents: Contents<K, V>): void {
     const map = toMap<K, V>(contents, this.name, 'contents');
     if (this.#hasContents) this.clear();
-    this.#replaceWith(map);
+    this.#replaceWith(map, true);
     this.#setGeneration(newGeneration());
+    this.#trimToMax();
     this.#edits += Math.max(1, map.size);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
   }
@@ -567,12 +847,18 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #record(keys: ReadonlySet<K>, deleted: readonly K[], all: boolean): JournalRecord {
     const sets: unknown[] = [];
     const deletes: unknown[] = [];
+    const transform = this.#saveTransform();
+    const put = (key: unknown, value: unknown) => {
+      const saved = transform === null ? value : transform(key, value);
+      if (saved === SKIP_ENTRY) deletes.push(key);
+      else sets.push(key, saved);
+    };
     if (all) {
-      Map.prototype.forEach.call(this, (value: unknown, key: unknown) => sets.push(key, value));
+      Map.prototype.forEach.call(this, (value: unknown, key: unknown) => put(key, value));
       for (const key of new Set([...keys, ...deleted])) if (!super.has(key)) deletes.push(key);
     } else {
       for (const key of keys) {
-        if (super.has(key)) sets.push(key, super.get(key));
+        if (super.has(key)) put(key, super.get(key));
         else deletes.push(key);
       }
     }
@@ -591,11 +877,23 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (update === undefined) return false;
       const dirty = new Set<unknown>([...(this.#changes ?? []), ...this.#deletes]);
       if (this.#changesAll) return false; // everything here is unsaved: this save decides
+      const now = this.#clock();
       const apply = (key: unknown, value: unknown, remove: boolean) => {
         if (dirty.has(key)) return;
         this.#snapshot?.preserve(key);
-        if (remove) super.delete(key as K);
-        else super.set(key as K, value as V);
+        let at = Number.POSITIVE_INFINITY;
+        if (!remove && typeof value === 'object' && value !== null && isExpiryEnvelope(value)) {
+          this.#enableExpiry();
+          at = value[EXPIRES_FIELD];
+          value = value.value;
+        }
+        if (remove || at <= now) {
+          super.delete(key as K);
+          this.#expiry?.book.delete(key);
+        } else {
+          super.set(key as K, value as V);
+          this.#expiry?.book.set(key, value, at);
+        }
       };
       if ('records' in update) {
         for (const { sets, deletes } of update.records) {
@@ -612,6 +910,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         if (update.whole.meta.generation !== undefined) this.#setGeneration(update.whole.meta.generation);
       }
       this.#merges++; // readers that keep derived state (memoize's index) see a change
+      this.#armPurge();
+      this.#trimToMax();
       return true;
     }, 'mergeSaved');
   }
@@ -627,7 +927,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         fn(async (write) => {
           const unsaved = this.#changesAll || (this.#changes?.length ?? 0) > 0 || this.#deletes.length > 0;
           if (!this.#hasContents || !this.#tracking || this.dirtyEdits !== 0 || unsaved || this.#snapshot !== null) return false;
-          const snapshot = new LiveSnapshot(this, this.#generation);
+          const snapshot = this.#snapshotOf(this);
           this.#snapshot = snapshot;
           try {
             await write(snapshot);
@@ -646,7 +946,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */
-  dispose(): void {}
+  dispose(): void {
+    const x = this.#expiry;
+    if (x?.timer !== undefined) clearTimeout(x.timer);
+    if (x !== null) x.timer = undefined;
+  }
 
   // ----- For subclasses -----
 
@@ -718,7 +1022,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #applyPrototype(): void {
-    let proto = this.#hasContents ? this.#realPrototype : missingContentsPrototype(this.#realPrototype);
+    const real = this.#expiry === null ? this.#realPrototype : CacheMap.#expiringTwin(this.#realPrototype);
+    let proto = this.#hasContents ? real : missingContentsPrototype(real);
     if (!this.#writable) proto = closedPrototype(proto);
     Object.setPrototypeOf(this, proto);
   }
@@ -806,8 +1111,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
     let contents = toMap<K, V>(raw, this.name, 'builder');
     if (this.postProcessor) contents = this.#process('postProcessor', this.postProcessor, contents);
-    this.#replaceWith(contents);
+    this.#replaceWith(contents, true);
     this.#setGeneration(newGeneration());
+    this.#trimToMax();
     this.#edits++;
     this.#builds++;
     this.stateSettled('build');
@@ -842,6 +1148,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#foundNothingSaved = reason === 'missing';
     if (!loaded) {
       super.clear();
+      this.#expiry?.book.clear();
       this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
@@ -853,6 +1160,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
     }
     this.#loads++;
+    if (loaded) this.#trimToMax(); // after the reset: evictions are edits to save
     this.stateSettled('load');
     this.manager.notify('load', { cache: this.name, loaded, reason });
     return loaded;
@@ -881,7 +1189,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     } else if (this.preProcessor) {
       const contents = this.#preProcessed();
       if (!this.saveOnBlank && contents.size === 0) return false;
-      if (liveWriter) bytes = await liveWriter(plainSnapshot(contents, this.#generation));
+      if (liveWriter) bytes = await liveWriter(this.#snapshotOf(contents));
       else await this.#callHook('saver', () => saver(this.name, contents));
       this.#forgetChanges(); // a pre-processed cache is always written whole
     } else {
@@ -890,8 +1198,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (journal !== undefined && this.#tracking) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
       else if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
       else {
-        const copy = new Map<K, V>();
-        fillMap(copy, this, this.name, 'cache');
+        const copy = this.#visibleCopy();
         await this.#callHook('saver', () => saver(this.name, copy));
       }
     }
@@ -943,7 +1250,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * the save began (the snapshot keeps them), so another process's first save is never replaced.
    */
   async #writeOrMerge(journal: JournalWriter, deleted: unknown[]): Promise<number> {
-    const snapshot = new LiveSnapshot(this, this.#generation);
+    const snapshot = this.#snapshotOf(this);
     this.#snapshot = snapshot;
     try {
       const written = await journal.writeIfNoBase(snapshot);
@@ -965,7 +1272,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const changes = new Set(taken.keys);
     for (const key of taken.deletes) changes.add(key);
     try {
-      return await this.#callHook('saver', () => write(this.name, this, { all: taken.all, reset: taken.reset, keys: changes }));
+      return await this.#callHook('saver', () => write(this.name, this.#persistedView(), { all: taken.all, reset: taken.reset, keys: changes }));
     } catch (err) {
       this.#restoreChanges(taken);
       throw err;
@@ -974,7 +1281,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** The live map, frozen at this moment: the snapshot keeps old values of entries changed later. */
   async #writeLiveSnapshot(writer: SnapshotWriter): Promise<number> {
-    const snapshot = new LiveSnapshot(this, this.#generation);
+    const snapshot = this.#snapshotOf(this);
     this.#snapshot = snapshot;
     try {
       return await writer(snapshot);
@@ -985,9 +1292,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   #preProcessed(): Map<K, V> {
     // The pre-processor gets a copy: it shapes what is saved, never memory.
-    const copy = new Map<K, V>();
-    fillMap(copy, this, this.name, 'cache');
+    const copy = this.#visibleCopy();
     return this.#process('preProcessor', this.preProcessor as Processor<K, V>, copy);
+  }
+
+  /** A plain copy of the entries, without expired ones (a user's saver gets values only). */
+  #visibleCopy(): Map<K, V> {
+    const copy = new Map<K, V>();
+    if (this.#expiry === null) fillMap(copy, this, this.name, 'cache');
+    else this.forEach((value, key) => copy.set(key, value));
+    return copy;
   }
 
   async #deleteNow(): Promise<void> {
@@ -1011,9 +1325,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** `replaces`: the built contents replace the saved state (false: they merge with it). */
   async #installBuilt(contents: Map<K, V>, replaces = true): Promise<void> {
-    this.#replaceWith(contents);
+    this.#replaceWith(contents, true);
     if (this.#tracking) this.#changesReset ||= replaces;
     this.#setGeneration(newGeneration());
+    this.#trimToMax();
     // The built contents are unsaved until the save below succeeds.
     this.#edits++;
     this.#builds++;
@@ -1022,7 +1337,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     await this.#saveNow();
   }
 
-  #replaceWith(contents: Map<K, V> | DecodedEntries): void {
+  #replaceWith(contents: Map<K, V> | DecodedEntries, fresh = false): void {
     this.#markAllChanged(false); // a load settles this back to "nothing changed"
     // Only adoptContents() can get here while a save reads the map; keep what it must write.
     const snapshot = this.#snapshot;
@@ -1033,6 +1348,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     super.clear();
     fillMap(this, contents, this.name, 'loader');
     this.#setHasContents(true);
+    this.#expiryAfterReplace(fresh);
   }
 
   #process(hook: HookName, processor: Processor<K, V>, input: Map<K, V>): Map<K, V> {
@@ -1169,11 +1485,111 @@ function checkCacheOptions(name: string, options: Readonly<Record<string, unknow
 
 const HOOKS = ['loader', 'saver', 'deleter', 'builder', 'validator', 'preProcessor', 'postProcessor'] as const;
 
-declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', ...HOOKS]);
+declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', 'ttlMs', 'maxEntries', 'clock', ...HOOKS]);
 
-/** A snapshot of a map nobody mutates while it is read (a pre-processed copy, or the exit path). */
-function plainSnapshot(map: Map<unknown, unknown>, generation: string): EntrySnapshot {
-  return new LiveSnapshot(map, generation);
+/** What a cache that expires or bounds entries keeps beside its map. */
+interface ExpiryState {
+  readonly book: EntryBook<unknown, unknown>;
+  readonly clock: () => number;
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+// The purge timer waits at least this long: expired entries are invisible meanwhile anyway.
+const PURGE_MIN_MS = 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const expiringPrototypes = new WeakMap<object, object>();
+const mapSet = Map.prototype.set;
+
+/**
+ * A cache as a change-saver reads it: the entries not expired, each value as it is saved (with
+ * its expiry time, when it has one).
+ */
+class PersistedView<K> implements ReadonlyMap<K, unknown> {
+  readonly #map: Map<K, unknown>;
+  readonly #transform: EntryTransform;
+
+  constructor(map: Map<K, unknown>, transform: EntryTransform) {
+    this.#map = map;
+    this.#transform = transform;
+  }
+
+  get size(): number {
+    return mapSize.call(this.#map);
+  }
+
+  has(key: K): boolean {
+    return Map.prototype.has.call(this.#map, key) && this.get(key) !== undefined;
+  }
+
+  get(key: K): unknown {
+    if (!Map.prototype.has.call(this.#map, key)) return undefined;
+    const saved = this.#transform(key, Map.prototype.get.call(this.#map, key));
+    return saved === SKIP_ENTRY ? undefined : saved;
+  }
+
+  forEach(fn: (value: unknown, key: K, map: ReadonlyMap<K, unknown>) => void): void {
+    for (const [key, value] of this) fn(value, key, this);
+  }
+
+  *entries(): MapIterator<[K, unknown]> {
+    for (const [key, value] of Map.prototype.entries.call(this.#map) as IterableIterator<[K, unknown]>) {
+      const saved = this.#transform(key, value);
+      if (saved !== SKIP_ENTRY) yield [key, saved];
+    }
+  }
+
+  *keys(): MapIterator<K> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  *values(): MapIterator<unknown> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): MapIterator<[K, unknown]> {
+    return this.entries();
+  }
+}
+
+const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
+
+/** A lifetime option: a number > 0 (Infinity: never expires). */
+function checkLifetime(name: string, option: string, value: unknown): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new TypeError(`${name}: ${option}: expected a number of ms > 0 (or Infinity), got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function checkMaxEntries(name: string, value: unknown): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TypeError(`${name}: maxEntries: expected a whole number ≥ 1 (or Infinity), got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** The ttlMs of `set`'s options (undefined when not given); a TypeError names a bad one. */
+function checkSetOptions(name: string, options: unknown): number | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`${name}: set: options: expected { ttlMs }, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'ttlMs') throw new TypeError(`${name}: set: unknown option '${key}': the only one is 'ttlMs'`);
+  }
+  const { ttlMs } = options as SetOptions;
+  return ttlMs === undefined ? undefined : checkLifetime(name, 'set: ttlMs', ttlMs);
+}
+
+/** How many of `map`'s keys the book says have expired (the clock read once). */
+function countExpired(map: Map<unknown, unknown>, x: ExpiryState, now: number): number {
+  let n = 0;
+  for (const key of x.book.expired(now)) if (Map.prototype.has.call(map, key)) n++;
+  return n;
 }
 
 // How many times any cache's generation changed in this process: lets a reader (memoize) keep

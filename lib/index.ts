@@ -18,6 +18,7 @@ export type {
   CacheHooks,
   CacheOptions,
   CacheStats,
+  SetOptions,
   Loader,
   Saver,
   Deleter,

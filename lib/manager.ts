@@ -54,6 +54,8 @@ export interface CacheManagerEvents {
   build: [{ cache: string }];
   invalidate: [{ cache: string; loaded: boolean }];
   delete: [{ cache: string }];
+  /** An entry a `set` pushed out of a cache with `maxEntries` (the least recently used one). */
+  evict: [{ cache: string; key: unknown }];
   /**
    * Long work on a file cache (a load, a save, a compaction), in entries: only for work that
    * lasts over a second, at most four times a second, ending with `done === total`.

@@ -52,6 +52,11 @@ export class CsvCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
   constructor(name: string, options: CsvCacheOptions<K, V> = {}) {
     super(name, options, csvStore(name, options));
   }
+
+  /** A CSV row holds what rowBuilder makes of a value: no expiry time. */
+  protected override get keepsExpiryTimes(): boolean {
+    return false;
+  }
 }
 
 /** A {@link CsvCache} that saves itself as edits pile up (CacheMan's AutoSyncCSVCache). */
@@ -64,6 +69,10 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
   }
   constructor(name: string, options: AutoSyncCsvCacheOptions<K, V> = {}) {
     super(name, options, csvStore(name, options));
+  }
+
+  protected override get keepsExpiryTimes(): boolean {
+    return false;
   }
 }
 

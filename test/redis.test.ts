@@ -55,6 +55,34 @@ describe('Redis backend (real redis-server)', function () {
       removeDir(otherDir);
     });
 
+    it('keeps expiry times: a whole save, a delta save, and a load that drops what expired meanwhile', async () => {
+      const store = new RedisStore({ redis: client });
+      let now = 1_000_000;
+      const cache = await store.open<string, number>('ttl', { manager, ttlMs: 1000, clock: () => now });
+      cache.set('a', 1);
+      cache.set('forever', 2, { ttlMs: Number.POSITIVE_INFINITY });
+      cache.set('short', 3, { ttlMs: 10 });
+      now += 10; // short expired: never saved
+      await cache.save();
+      cache.set('b', 4, { ttlMs: 5000 }); // a delta save
+      await cache.save();
+      const fields = (await client.hkeys(key('ttl'))).filter((f) => !f.startsWith('\0')); // not the cache's own fields
+      expect(fields.sort()).to.deep.equal(['\x01a', '\x01b', '\x01forever']);
+      const reopen = async (at: number) => {
+        const otherDir = makeTempDir();
+        const other = new CacheManager('redis-test', { baseDirectory: otherDir });
+        try {
+          const again = await store.open<string, number>('ttl', { manager: other, clock: () => at });
+          return { entries: Object.fromEntries(again), a: again.expiresAt('a'), b: again.expiresAt('b') };
+        } finally {
+          await other.close();
+          removeDir(otherDir);
+        }
+      };
+      expect(await reopen(now)).to.deep.equal({ entries: { a: 1, forever: 2, b: 4 }, a: 1_000_000 + 1000, b: now + 5000 });
+      expect(await reopen(now + 2000)).to.deep.equal({ entries: { forever: 2, b: 4 }, a: undefined, b: now + 5000 });
+    });
+
     it('sends only the changed entries on save (counted with MONITOR)', async () => {
       const store = new RedisStore({ redis: client });
       const cache = await store.open<string, number>('big', { manager });

@@ -10,6 +10,7 @@ import { JOURNAL_SUFFIX } from '../store/journal';
 import { cacheFileName } from '../store/file-name';
 import { JSON_FORMAT } from '../store/json-format';
 import { MANIFEST_FILE, type Manifest, readManifest } from '../store/manifest';
+import { EXPIRES_FIELD, isExpiryEnvelope } from '../expiry/envelope';
 
 /** A failure the CLI reports with its own exit code. */
 export class CliError extends Error {
@@ -37,6 +38,14 @@ export interface CacheFileInfo {
   readonly journalRecords: number;
   /** The journal's last record was cut short by a crash: it is dropped on load. */
   readonly journalTorn: boolean;
+  /** Entries whose expiry time has passed (counted in `entries`; a load drops them). */
+  readonly expired: number;
+}
+
+/** A cache's entries as saved: values unwrapped, with each one's expiry time (undefined: never). */
+export interface SavedEntries {
+  readonly entries: Array<[unknown, unknown]>;
+  readonly expiresAt: Array<number | undefined>;
 }
 
 const FORMATS = [
@@ -99,7 +108,7 @@ export class CacheDirectory {
   }
 
   /** The entries of a cache file. @throws {CliError} 3 when missing, 4 when corrupt */
-  read(name: string): { info: CacheFileInfo; entries: Array<[unknown, unknown]> } {
+  read(name: string): { info: CacheFileInfo } & SavedEntries {
     const info = this.locate(name);
     if (!info.verifies) {
       const unreadable = info.problem?.startsWith('not a regular file') === true;
@@ -108,7 +117,7 @@ export class CacheDirectory {
         unreadable ? EXIT.io : EXIT.corrupt,
       );
     }
-    return { info, entries: this.#decode(info.file, info.format).entries };
+    return { info, ...splitExpiry(this.#decode(info.file, info.format).entries) };
   }
 
   /** Removes temp files of dead processes, and quarantined files with `corrupt`. */
@@ -202,11 +211,13 @@ export class CacheDirectory {
     if (format === 'v8') bytes += fileBytes(join(this.path, file + JOURNAL_SUFFIX));
     try {
       const { name, savedAt, entries, journalRecords = 0, journalTorn = false } = this.#decode(file, format);
-      return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined, journalRecords, journalTorn };
+      const now = Date.now();
+      const expired = splitExpiry(entries).expiresAt.filter((at) => at !== undefined && at <= now).length;
+      return { name, file, format, entries: entries.length, bytes, savedAt, verifies: true, problem: undefined, journalRecords, journalTorn, expired };
     } catch (err) {
       if (!(err instanceof FormatError) && !(err instanceof CacheIOError)) throw err;
       const problem = err instanceof CacheIOError ? errorText(err) : err.message;
-      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem, journalRecords: 0, journalTorn: false };
+      return { name: this.#nameOf(file, format), file, format, entries: undefined, bytes, savedAt: undefined, verifies: false, problem, journalRecords: 0, journalTorn: false, expired: 0 };
     }
   }
 
@@ -300,3 +311,19 @@ function errorText(err: CacheIOError): string {
 }
 
 export { MANIFEST_FILE };
+
+/** Unwraps values saved with an expiry time (see lib/expiry/envelope.ts). */
+function splitExpiry(pairs: Array<[unknown, unknown]>): SavedEntries {
+  const entries: Array<[unknown, unknown]> = [];
+  const expiresAt: Array<number | undefined> = [];
+  for (const [key, value] of pairs) {
+    if (isExpiryEnvelope(value)) {
+      entries.push([key, value.value]);
+      expiresAt.push(value[EXPIRES_FIELD]);
+    } else {
+      entries.push([key, value]);
+      expiresAt.push(undefined);
+    }
+  }
+  return { entries, expiresAt };
+}

@@ -98,6 +98,7 @@ function okText(c: CacheFileInfo): string {
   const notes: string[] = [];
   if (c.journalRecords > 0) notes.push(`${c.journalRecords} journal record(s)`);
   if (c.journalTorn) notes.push('last journal record torn by a crash: dropped on load');
+  if (c.expired > 0) notes.push(`${c.expired} expired: dropped on load`);
   return notes.length === 0 ? 'yes' : `yes (${notes.join('; ')})`;
 }
 
@@ -142,13 +143,26 @@ export function buildProgram(): Command {
     .action((name: string, opts: { limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: expected a whole number, got ${opts.limit}`, EXIT.usage);
-      const { info, entries } = new CacheDirectory(directoryOf(program)).read(name);
+      const { info, entries, expiresAt } = new CacheDirectory(directoryOf(program)).read(name);
       const shown = entries.slice(0, limit);
+      const now = Date.now();
+      const expiry = (i: number) => {
+        const at = expiresAt[i];
+        return at === undefined ? undefined : { at: new Date(at).toISOString(), expired: at <= now };
+      };
       if (opts.json) {
-        return out(JSON.stringify({ name: info.name, entries: entries.length, shown: shown.map(([k, v]) => [toJsonSafe(k), toJsonSafe(v)]), more: entries.length - shown.length }, null, 1));
+        const rows = shown.map(([k, v], i) => {
+          const e = expiry(i);
+          return e === undefined ? [toJsonSafe(k), toJsonSafe(v)] : [toJsonSafe(k), toJsonSafe(v), { expiresAt: e.at, expired: e.expired }];
+        });
+        return out(JSON.stringify({ name: info.name, entries: entries.length, expired: info.expired, shown: rows, more: entries.length - shown.length }, null, 1));
       }
-      out(`${info.name}: ${entries.length} entries (${info.file}, ${info.bytes} bytes${info.savedAt ? `, saved ${info.savedAt}` : ''})`);
-      for (const [k, v] of shown) out(`  ${show(k)} => ${show(v)}`);
+      const expiredNote = info.expired > 0 ? `, ${info.expired} expired` : '';
+      out(`${info.name}: ${entries.length} entries${expiredNote} (${info.file}, ${info.bytes} bytes${info.savedAt ? `, saved ${info.savedAt}` : ''})`);
+      shown.forEach(([k, v], i) => {
+        const e = expiry(i);
+        out(`  ${show(k)} => ${show(v)}${e === undefined ? '' : e.expired ? `  (expired ${e.at})` : `  (expires ${e.at})`}`);
+      });
       if (entries.length > shown.length) out(`  … and ${entries.length - shown.length} more`);
     });
 
@@ -159,7 +173,10 @@ export function buildProgram(): Command {
     .option('--out <file>', 'write to a file instead of stdout')
     .action((name: string, opts: { format: string; out?: string }) => {
       if (opts.format !== 'json' && opts.format !== 'csv') throw new CliError(`--format: expected json or csv, got ${opts.format}`, EXIT.usage);
-      const { entries } = new CacheDirectory(directoryOf(program)).read(name);
+      const saved = new CacheDirectory(directoryOf(program)).read(name);
+      // What a load would give: the values, without the entries that expired.
+      const now = Date.now();
+      const entries = saved.entries.filter((_, i) => !((saved.expiresAt[i] ?? Number.POSITIVE_INFINITY) <= now));
       const progress = progressLine(`export ${name}`, entries.length);
       let done = 0;
       const text =

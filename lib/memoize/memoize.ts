@@ -9,6 +9,7 @@ import { type CacheManager, getCacheManager } from '../manager';
 import { NonPersistentCache } from '../non-persistent-cache';
 import { PersistentCache } from '../persistent-cache';
 import { encodeArgs, encodeThis } from './arg-key';
+import { coarseNow } from '../coarse-clock';
 
 /** Options of {@link memoize} and {@link memoized}. */
 export interface MemoizeOptions {
@@ -26,6 +27,11 @@ export interface MemoizeOptions {
   readonly dependsOn?: readonly string[];
   /** What arguments that cannot be keyed do: throw, or call the function uncached. @default 'throw' */
   readonly onUnkeyable?: 'throw' | 'call';
+  /**
+   * A result older than this (ms since it was computed) is computed again. The age is kept with
+   * the result (as the entry's expiry time), so it holds across restarts. @default Infinity
+   */
+  readonly maxAgeMs?: number;
 }
 
 /** Options of `memoized.clear()`. */
@@ -61,20 +67,6 @@ const PROCESS_TOKEN = randomUUID();
 // A hit refreshes the stored "last used" time at most this often, so hits are not edits.
 const TOUCH_MS = 60_000;
 
-// The wall clock read once per event-loop turn: a loop of hits reads it once, not per hit.
-let turnNow = 0;
-let turnNowValid = false;
-const expireTurnNow = (): void => {
-  turnNowValid = false;
-};
-function coarseNow(): number {
-  if (!turnNowValid) {
-    turnNow = Date.now();
-    turnNowValid = true;
-    queueMicrotask(expireTurnNow);
-  }
-  return turnNow;
-}
 const KEY_SEPARATOR = '\u0000';
 
 /**
@@ -133,7 +125,12 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     livesync = false,
     dependsOn = [],
     onUnkeyable = 'throw',
+    maxAgeMs = Number.POSITIVE_INFINITY,
   } = options;
+  if (!(typeof maxAgeMs === 'number' && maxAgeMs > 0)) {
+    throw new TypeError(`memoize: maxAgeMs: expected a number of ms > 0 (or Infinity), got ${String(maxAgeMs)} (${typeof maxAgeMs})`);
+  }
+  const aging = maxAgeMs !== Number.POSITIVE_INFINITY;
   if (keyFn !== undefined && typeof keyFn !== 'function') {
     throw new TypeError(`memoize: key: expected a function, got ${typeof keyFn}`);
   }
@@ -192,9 +189,10 @@ function createMemoized<F extends (...args: never[]) => unknown>(
       : (_self: unknown, args: unknown[]) => encodeArgs(args);
 
   // Writes an entry, and keeps the index true when nothing else changed the cache meanwhile.
-  const put = (c: CacheMap<string, Entry>, argKey: string, entry: Entry): void => {
+  const put = (c: CacheMap<string, Entry>, argKey: string, entry: Entry, ttlMs?: number): void => {
     const current = c === indexOf && c.contentsVersion === indexVersion;
-    c.set(prefix + argKey, entry);
+    if (ttlMs === undefined) c.set(prefix + argKey, entry);
+    else c.set(prefix + argKey, entry, { ttlMs });
     if (current) {
       index.set(argKey, entry);
       indexVersion = c.contentsVersion;
@@ -234,7 +232,7 @@ function createMemoized<F extends (...args: never[]) => unknown>(
         throw new CacheSerializationError(cacheName, `${name || 'anonymous'}(…) result`, true, { cause: err });
       }
     }
-    put(c, argKey, dependencies.length === 0 ? [value, Date.now(), kind] : [value, Date.now(), kind, over]);
+    put(c, argKey, dependencies.length === 0 ? [value, Date.now(), kind] : [value, Date.now(), kind, over], aging ? maxAgeMs : undefined);
     if (livesync) c.save().catch((err: unknown) => manager.reportError(err));
   };
 
@@ -246,13 +244,15 @@ function createMemoized<F extends (...args: never[]) => unknown>(
     }
     const c = contents();
     let hit: Entry | undefined;
-    if (c === indexOf && c.contentsVersion === indexVersion) hit = index.get(argKey);
+    // With maxAgeMs, every hit asks the cache, which knows each result's expiry time.
+    if (aging) hit = c.get(prefix + argKey);
+    else if (c === indexOf && c.contentsVersion === indexVersion) hit = index.get(argKey);
     else {
       index.clear();
       indexOf = c;
       indexVersion = c.contentsVersion;
     }
-    if (hit === undefined) {
+    if (hit === undefined && !aging) {
       hit = c.get(prefix + argKey);
       if (hit !== undefined) index.set(argKey, hit);
     }
@@ -264,7 +264,9 @@ function createMemoized<F extends (...args: never[]) => unknown>(
       const now = coarseNow();
       if (now - hit[1] > TOUCH_MS) {
         hit[1] = now;
-        put(c, argKey, hit);
+        // The touch keeps the result's expiry: its age counts from when it was computed.
+        const expiresAt = aging ? c.expiresAt(prefix + argKey) : undefined;
+        put(c, argKey, hit, expiresAt === undefined ? undefined : Math.max(1, expiresAt - now));
       }
       return hit[2] === 1 ? Promise.resolve(hit[0]) : hit[0];
     }

@@ -216,9 +216,9 @@ export class RedisStore {
     this.#managers.add(cache.manager);
     cache.loader = () => this.#load(tracked);
     cache.saver = Object.assign(async () => undefined, {
-      [CHANGE_SAVER]: (_name: string, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#saveChanges(tracked, live, changes),
+      [CHANGE_SAVER]: (_name: string, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#saveChanges(tracked, live, changes),
       [FOLLOW_SAVE]: (_cache: CacheMap<unknown, unknown>, detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined),
-      [SPILL_SYNC]: (live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#spill(tracked, live, changes),
+      [SPILL_SYNC]: (live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#spill(tracked, live, changes),
     });
     cache.manager.saveSharedAtExit();
     cache.deleter = async () => {
@@ -348,7 +348,7 @@ export class RedisStore {
     return undefined;
   }
 
-  async #saveChanges(tracked: Tracked, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<SaveDetail> {
+  async #saveChanges(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<SaveDetail> {
     const { cache, key } = tracked;
     if (tracked.recover) {
       const rewritten = await this.#recover(tracked, live, changes.keys);
@@ -420,7 +420,7 @@ export class RedisStore {
    * (another process's newer copy wins). `dirty`: keys changed here and not saved yet, also
    * its own. Returns the entries written.
    */
-  async #recover(tracked: Tracked, live: CacheMap<unknown, unknown>, dirty: ReadonlySet<unknown>): Promise<number> {
+  async #recover(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, dirty: ReadonlySet<unknown>): Promise<number> {
     const { key, own } = tracked;
     const created = `r:${randomUUID()}`;
     const calls: Array<() => Promise<unknown>> = [];
@@ -462,7 +462,7 @@ export class RedisStore {
    * CRC-checked as a journal record; the next process that loads the cache from this Redis
    * sends them as a save, then removes the file. @throws what writing the file throws
    */
-  #spill(tracked: Tracked, live: CacheMap<unknown, unknown>, changes: ChangeSet<unknown>): void {
+  #spill(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>): void {
     const { cache, key } = tracked;
     const sets: unknown[] = [];
     const deletes: unknown[] = [];

@@ -16,6 +16,15 @@ export interface EntrySnapshot {
 }
 
 const ABSENT: unique symbol = Symbol('absent');
+
+/** What a snapshot's `transform` returns for an entry that is not to be written (it expired). */
+export const SKIP_ENTRY: unique symbol = Symbol('skip entry');
+
+/**
+ * What a snapshot writes for an entry: the value as it is saved (with its expiry time, see
+ * lib/expiry/envelope.ts), or SKIP_ENTRY.
+ */
+export type EntryTransform = (key: unknown, value: unknown) => unknown;
 const mapEntries = Map.prototype.entries;
 const mapHas = Map.prototype.has;
 const mapGet = Map.prototype.get;
@@ -42,12 +51,18 @@ export class LiveSnapshot implements EntrySnapshot {
   #tail: unknown[] | null = null;
   #tailIndex = 0;
 
+  readonly #transform: EntryTransform | null;
+
   constructor(
     map: Map<unknown, unknown>,
     readonly generation?: string,
+    transform: EntryTransform | null = null,
+    skipped = 0,
   ) {
     this.#map = map;
-    this.size = mapSize.call(map);
+    this.#transform = transform;
+    // `skipped`: entries the transform will leave out (expired ones), so size stays exact.
+    this.size = mapSize.call(map) - skipped;
     this.#iterator = mapEntries.call(map) as Iterator<[unknown, unknown]>;
   }
 
@@ -55,7 +70,13 @@ export class LiveSnapshot implements EntrySnapshot {
   preserve(key: unknown): void {
     if (this.#iterator === null || this.#preserved.has(key)) return;
     const old = mapGet.call(this.#map, key);
-    this.#preserved.set(key, old !== undefined || mapHas.call(this.#map, key) ? old : ABSENT);
+    if (old === undefined && !mapHas.call(this.#map, key)) {
+      this.#preserved.set(key, ABSENT);
+      return;
+    }
+    // Transformed now, while the entry's expiry time is still the one it had.
+    const saved = this.#transform === null ? old : this.#transform(key, old);
+    this.#preserved.set(key, saved === SKIP_ENTRY ? ABSENT : saved);
   }
 
   /** Keeps every key's current state (before a clear). */
@@ -82,6 +103,9 @@ export class LiveSnapshot implements EntrySnapshot {
           value = preserved.get(key);
           if (value === ABSENT) continue;
           (this.#emitted ??= new Set()).add(key);
+        } else if (this.#transform !== null) {
+          value = this.#transform(key, value);
+          if (value === SKIP_ENTRY) continue;
         }
         out.push(key, value);
         n++;
