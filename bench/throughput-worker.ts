@@ -26,6 +26,8 @@ function heapPerEntry(subject: string, n: number, manager: CacheManager): number
 }
 
 const HOUR = 3_600_000;
+// lru-cache warns that a ttl without max may grow unbounded: true, and beside the point here.
+process.removeAllListeners('warning');
 
 async function main(): Promise<void> {
   const [subject, countArg] = process.argv.slice(2) as [string, string];

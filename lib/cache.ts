@@ -1521,7 +1521,7 @@ class PersistedView<K> implements ReadonlyMap<K, unknown> {
   }
 
   has(key: K): boolean {
-    return Map.prototype.has.call(this.#map, key) && this.get(key) !== undefined;
+    return Map.prototype.has.call(this.#map, key) && this.#transform(key, Map.prototype.get.call(this.#map, key)) !== SKIP_ENTRY;
   }
 
   get(key: K): unknown {
