@@ -32,11 +32,6 @@ export type CompactionOutcome =
 // synchronous work between two awaits short (a frame or two, not a megabyte's worth).
 const COMPACTION_CHUNK_BYTES = 128 * 1024;
 
-// Entries per frame a compaction from the files writes (see compactFiles).
-const REENCODE_ENTRIES = 512;
-
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 // Marks a key the journal deleted, in the map of the journal's net effect.
 const DELETED: unique symbol = Symbol('deleted');
 
@@ -106,34 +101,15 @@ export async function compactFiles(
         pairs += batch.length / 2;
       };
       put([encodeHeader({ name, savedAt: Date.now(), entries: lowerBound, generation, baseId: newBaseId })]);
-      // Each frame read is decoded in one piece (v8 has no partial deserialize), then re-encoded
-      // in parts of REENCODE_ENTRIES, with a turn of the event loop after each: decoding and
-      // encoding a whole frame together held the loop 20-35 ms at 1M (their garbage included).
-      const decoded: unknown[][] = [];
-      const reencode = async () => {
-        for (let batch = decoded.shift(); batch !== undefined; batch = decoded.shift()) {
-          let kept: unknown[] = [];
-          for (let i = 0; i < batch.length; i += 2) {
-            if (latest.has(batch[i])) continue;
-            kept.push(batch[i], batch[i + 1]);
-            if (kept.length === REENCODE_ENTRIES * 2) {
-              frame(kept);
-              kept = [];
-              await turn();
-            }
-          }
-          if (kept.length > 0) frame(kept);
-          await turn();
-        }
-      };
       const file = await openCacheFile(name, path);
       if (file === undefined) throw new FormatError('the file vanished while it was compacted');
       try {
         await parseFile(name, path, file, decodeSteps(file.size, (batch) => {
           progress?.update((read += batch.length / 2));
-          decoded.push(batch);
-        }), 0, COMPACTION_CHUNK_BYTES, reencode);
-        await reencode();
+          const kept: unknown[] = [];
+          for (let i = 0; i < batch.length; i += 2) if (!latest.has(batch[i])) kept.push(batch[i], batch[i + 1]);
+          if (kept.length > 0) frame(kept);
+        }), 0, COMPACTION_CHUNK_BYTES);
       } finally {
         await file.handle.close().catch(() => undefined);
       }

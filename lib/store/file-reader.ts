@@ -54,8 +54,7 @@ export function openCacheFileSync(name: string, path: string): OpenedFile<number
 
 /**
  * Feeds a pull parser (it yields how many bytes it wants) from a file, through 1 MiB reads, so
- * a file of any size is read with one chunk and one frame in memory at a time. `beforeRead`
- * runs before each read after the first.
+ * a file of any size is read with one chunk and one frame in memory at a time.
  */
 export async function parseFile<T>(
   name: string,
@@ -64,15 +63,12 @@ export async function parseFile<T>(
   steps: Generator<number, T, Buffer>,
   start = 0,
   chunkBytes = CHUNK_BYTES,
-  beforeRead?: () => Promise<void>,
 ): Promise<T> {
   const chunks = new Chunks(file.size, start, chunkBytes);
   let step = steps.next();
   while (!step.done) {
     let bytes = chunks.take(step.value);
     if (bytes === undefined) {
-      // The caller's turn to work on what the parser gave it, before more is read (back-pressure).
-      if (beforeRead !== undefined) await beforeRead();
       const { buffer, offset, length, position } = chunks.refill(step.value);
       let read = 0;
       try {
