@@ -17,6 +17,8 @@ import type { JournalRecord } from './store/journal';
 import { type EntrySnapshot, type EntryTransform, LiveSnapshot, SKIP_ENTRY } from './store/snapshot';
 import { EntryBook } from './expiry/entry-book';
 import { coarseNow } from './coarse-clock';
+import { slottedMaps } from './expiry/slotted';
+import { type InspectOptions, inspect } from 'node:util';
 import { EXPIRES_FIELD, isExpiryEnvelope, wrapExpiring } from './expiry/envelope';
 import { assertCacheName } from './store/file-name';
 
@@ -242,6 +244,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Expiry and recency (ttlMs, maxEntries, per-entry ttl): null until one is used, so a cache
   // that never uses them keeps Map's own get and pays one compare in set.
   #expiry: ExpiryState | null = null;
+  #book: EntryBook<unknown, unknown> | null = null; // #expiry's book, one load nearer for get
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #clock: () => number;
@@ -372,6 +375,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   // ----- Expiry and bounds -----
+  //
+  // A cache that expires or bounds entries keeps, in its Map, each key's slot in an EntryBook
+  // (which holds the value, its expiry time and its recency), so get and set hash the key once.
+  // Its reads and writes are those of a twin prototype (see #expiringTwin); everything that
+  // reads the Map underneath (snapshots, journal records, change-savers) reads it through a
+  // transform that turns a slot back into the value as it is saved.
 
   /**
    * When `key`'s entry expires, in ms since the epoch; undefined when it never does, or is
@@ -380,8 +389,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   expiresAt(key: K): number | undefined {
     const x = this.#expiry;
     if (x === null) return undefined;
-    const at = x.book.expiresAt(key);
-    if (at === undefined || at === Number.POSITIVE_INFINITY || at <= x.clock()) return undefined;
+    const slot = super.get(key) as number | undefined;
+    if (slot === undefined) return undefined;
+    const at = x.book.expiresAt(slot);
+    if (at === Number.POSITIVE_INFINITY || at <= x.clock()) return undefined;
     return at;
   }
 
@@ -394,10 +405,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const x = this.#expiry;
     if (x === null || !this.#hasContents || !this.#writable) return 0;
     const doomed = x.book.expired(x.clock());
-    for (const key of doomed) {
-      CacheMap.prototype.delete.call(this, key);
-      x.book.delete(key);
-    }
+    for (const key of doomed) this.#removeSlotted(x, key as K);
     return doomed.length;
   }
 
@@ -417,18 +425,49 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /**
-   * Starts keeping expiry times and recency. Entries present now never expire, except the
-   * contents given to the constructor (`fresh`), which are set now with the cache's lifetime.
+   * Starts keeping expiry times and recency: each value moves into the book and the Map keeps
+   * its slot. Entries present now never expire, except the contents given to the constructor
+   * (`fresh`), which are set now with the cache's lifetime.
    */
   #enableExpiry(fresh = false): void {
     if (this.#expiry !== null) return;
     const book = new EntryBook<unknown, unknown>(this.#maxEntries !== Number.POSITIVE_INFINITY);
-    const at = fresh && this.#ttlMs !== Number.POSITIVE_INFINITY ? this.#clock() + this.#ttlMs : Number.POSITIVE_INFINITY;
-    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => book.set(key, value, at));
     this.#expiry = { book, clock: this.#clock, ttlMs: this.#ttlMs, maxEntries: this.#maxEntries, timer: undefined };
+    this.#book = book;
+    slottedMaps.add(this);
+    this.#fillBook(fresh);
     this.#applyPrototype();
     this.#trimToMax();
     this.#armPurge();
+  }
+
+  /**
+   * Moves every value of the Map into the (emptied) book, leaving its slot in the Map, in
+   * place (the order stays): values saved with an expiry time are unwrapped, and entries that
+   * expired meanwhile are dropped. `fresh` contents (built, given, adopted) are set now, with the
+   * cache's lifetime; loaded ones keep what they were saved with.
+   */
+  #fillBook(fresh: boolean): void {
+    const x = this.#expiry as ExpiryState;
+    x.book.clear();
+    const now = x.clock();
+    const fallback = fresh && x.ttlMs !== Number.POSITIVE_INFINITY ? now + x.ttlMs : Number.POSITIVE_INFINITY;
+    const expired: unknown[] = [];
+    const pairs: unknown[] = [];
+    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => pairs.push(key, value));
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i];
+      let value = pairs[i + 1];
+      let at = fallback;
+      if (typeof value === 'object' && value !== null && isExpiryEnvelope(value)) {
+        at = value[EXPIRES_FIELD];
+        value = value.value;
+      }
+      if (at <= now) expired.push(key);
+      else super.set(key as K, x.book.add(key, value, at) as V);
+    }
+    // Expired while nobody ran: never seen. Not edits: the saved copies expire on every load.
+    for (const key of expired) super.delete(key as K);
   }
 
   /** The expiry of an entry set now with `options` (undefined: the cache's ttlMs). */
@@ -437,39 +476,25 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return ttlMs === Number.POSITIVE_INFINITY ? ttlMs : x.clock() + ttlMs;
   }
 
-  /**
-   * After the map was refilled (a load, a build, adopted contents): values saved with an expiry
-   * time are unwrapped, entries that expired meanwhile are dropped, and the book is rebuilt.
-   */
+  /** After the Map was refilled with values (a load, a build, adopted contents): into the book. */
   #expiryAfterReplace(fresh: boolean): void {
-    let envelopes: unknown[] | undefined;
-    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
-      if (typeof value === 'object' && value !== null && isExpiryEnvelope(value)) (envelopes ??= []).push(key, value);
-    });
-    if (envelopes === undefined && this.#expiry === null) return;
-    if (this.#expiry === null) this.#enableExpiry();
-    const x = this.#expiry as unknown as ExpiryState;
-    const times = new Map<unknown, number>();
-    if (envelopes !== undefined) {
-      for (let i = 0; i < envelopes.length; i += 2) {
-        const envelope = envelopes[i + 1] as { [EXPIRES_FIELD]: number; value: unknown };
-        super.set(envelopes[i] as K, envelope.value as V); // in place: the order stays
-        times.set(envelopes[i], envelope[EXPIRES_FIELD]);
-      }
-    }
-    x.book.clear();
-    const now = x.clock();
-    // Built or given contents are set now, with the cache's lifetime; loaded ones keep theirs.
-    const fallback = fresh && x.ttlMs !== Number.POSITIVE_INFINITY ? now + x.ttlMs : Number.POSITIVE_INFINITY;
-    const expired: unknown[] = [];
-    Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
-      const at = times.get(key) ?? fallback;
-      if (at <= now) expired.push(key);
-      else x.book.set(key, value, at);
-    });
-    // Expired while nobody ran: never seen. Not edits: the saved copies expire on every load.
-    for (const key of expired) super.delete(key as K);
+    if (this.#expiry === null) {
+      let saved = false;
+      Map.prototype.forEach.call(this, (value: unknown) => {
+        if (!saved && typeof value === 'object' && value !== null && isExpiryEnvelope(value)) saved = true;
+      });
+      if (!saved) return;
+      this.#enableExpiry(fresh); // fills the book
+    } else this.#fillBook(fresh);
     this.#armPurge();
+  }
+
+  /** Removes `key` as a delete does (an edit, logged for the next save) and frees its slot. */
+  #removeSlotted(x: ExpiryState, key: K): void {
+    const slot = super.get(key) as number | undefined;
+    if (slot === undefined) return;
+    CacheMap.prototype.delete.call(this, key); // keeps the snapshot's copy (it reads the slot)
+    x.book.free(slot);
   }
 
   /** Evicts least recently used entries while there are more than maxEntries. */
@@ -482,8 +507,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #evictOldest(x: ExpiryState): void {
     const victim = x.book.oldest();
     if (victim === undefined) return;
-    CacheMap.prototype.delete.call(this, victim);
-    x.book.delete(victim);
+    this.#removeSlotted(x, victim as K);
     this.manager.notify('evict', { cache: this.name, key: victim });
   }
 
@@ -504,14 +528,28 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     x.timer.unref();
   }
 
-  /** How a save writes each entry: with its expiry time, or not at all once expired. */
-  #saveTransform(now = this.#clock()): EntryTransform | null {
+  /**
+   * How a save reads the Map underneath (`slots`: this cache's own, which holds slots) or a
+   * plain copy of values: each entry as it is saved, with its expiry time, or SKIP_ENTRY once
+   * it has expired. Null when entries are saved as they are.
+   */
+  #saveTransform(slots: boolean, now = this.#clock()): EntryTransform | null {
     const x = this.#expiry;
-    if (x === null || x.book.expiringCount === 0) return null;
+    if (x === null) return null;
     const book = x.book;
+    if (slots) {
+      return (_key, slot) => {
+        const at = book.expiresAt(slot as number);
+        const value = book.value(slot as number);
+        if (at === Number.POSITIVE_INFINITY) return value;
+        return at <= now ? SKIP_ENTRY : wrapExpiring(value, at);
+      };
+    }
+    if (book.expiringCount === 0) return null;
     return (key, value) => {
-      const at = book.expiresAt(key);
-      if (at === undefined || at === Number.POSITIVE_INFINITY) return value;
+      const slot = super.get(key as K) as number | undefined;
+      const at = slot === undefined ? Number.POSITIVE_INFINITY : book.expiresAt(slot);
+      if (at === Number.POSITIVE_INFINITY) return value;
       return at <= now ? SKIP_ENTRY : wrapExpiring(value, at);
     };
   }
@@ -519,22 +557,22 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** A copy-on-write snapshot of `map` (this cache, or a pre-processed copy) as a save writes it. */
   #snapshotOf(map: Map<unknown, unknown>): LiveSnapshot {
     const now = this.#clock();
-    const transform = this.#saveTransform(now);
+    const transform = this.#saveTransform(map === this, now);
     const x = this.#expiry;
     // The entries the transform leaves out, counted at the same instant: a file's header states its size.
     const skipped = transform === null || x === null ? 0 : countExpired(map, x, now);
     return new LiveSnapshot(map, this.#generation, transform, skipped);
   }
 
-  /** What a change-saver reads: the cache itself, or a view that writes expiry times. */
+  /** What a change-saver reads: the cache itself, or a view of the values as they are saved. */
   #persistedView(): ReadonlyMap<K, unknown> {
-    const transform = this.#saveTransform();
+    const transform = this.#saveTransform(true);
     return transform === null ? this : new PersistedView<K>(this, transform);
   }
 
   /**
    * The prototype of a cache that expires or bounds entries: a twin of its class's prototype
-   * whose reads skip expired entries and whose writes keep the book. Built once per class.
+   * whose reads skip expired entries and go through the book. Built once per class.
    */
   static #expiringTwin(real: object): object {
     let twin = expiringPrototypes.get(real);
@@ -545,50 +583,58 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const now = (x: ExpiryState) => (x.book.expiringCount === 0 ? 0 : x.clock());
     const methods = {
       get(this: CacheMap<unknown, unknown>, key: unknown): unknown {
-        const x = this.#expiry as ExpiryState;
-        return x.book.get(key, now(x));
+        const slot = mapGet.call(this, key) as number | undefined;
+        if (slot === undefined) return undefined;
+        return (this.#book as EntryBook<unknown, unknown>).read(slot, this.#clock);
       },
       has(this: CacheMap<unknown, unknown>, key: unknown): boolean {
         if (!this.#hasContents) this.contentsMissing(); // LazyCache builds here, as its own has() does
-        const x = this.#expiry as ExpiryState;
-        return x.book.has(key, now(x));
+        const slot = mapGet.call(this, key) as number | undefined;
+        if (slot === undefined) return false;
+        return (this.#book as EntryBook<unknown, unknown>).liveNow(slot, this.#clock);
       },
-      // CacheMap's set, inlined (a call more is a tenth of this path), plus the book.
+      // CacheMap's set, inlined (a call more is a tenth of this path), with the book.
       set(this: CacheMap<unknown, unknown>, key: unknown, value: unknown, options?: SetOptions): CacheMap<unknown, unknown> {
         const x = this.#expiry as ExpiryState;
         const at = options === undefined ? (x.ttlMs === Number.POSITIVE_INFINITY ? x.ttlMs : x.clock() + x.ttlMs) : this.#expiryOf(x, options);
-        if (this.#snapshot !== null) this.#snapshot.preserve(key);
+        if (this.#snapshot !== null) this.#snapshot.preserve(key); // reads the old slot: before it changes
         const changes = this.#changes;
         if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
-        mapSet.call(this, key, value);
-        if (x.book.set(key, value, at) && x.book.size > x.maxEntries) this.#evictOldest(x);
+        const slot = mapGet.call(this, key) as number | undefined;
+        if (slot !== undefined) x.book.update(slot, value, at);
+        else {
+          mapSet.call(this, key, x.book.add(key, value, at));
+          if (x.book.size > x.maxEntries) this.#evictOldest(x);
+        }
         if (at !== Number.POSITIVE_INFINITY && x.timer === undefined) this.#armPurge();
         if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
         return this;
       },
       delete(this: CacheMap<unknown, unknown>, key: unknown): boolean {
+        const slot = mapGet.call(this, key) as number | undefined;
+        if (slot === undefined) return false;
         const x = this.#expiry as ExpiryState;
-        const visible = x.book.has(key, now(x));
-        if (!baseDelete.call(this, key)) return false;
-        x.book.delete(key);
+        const visible = x.book.liveNow(slot, x.clock);
+        baseDelete.call(this, key);
+        x.book.free(slot);
         return visible;
       },
       clear(this: CacheMap<unknown, unknown>): void {
-        baseClear.call(this);
+        baseClear.call(this); // the snapshot keeps its copies first (through the book)
         (this.#expiry as ExpiryState).book.clear();
       },
       forEach(this: CacheMap<unknown, unknown>, fn: (value: unknown, key: unknown, map: Map<unknown, unknown>) => void, thisArg?: unknown): void {
         const x = this.#expiry as ExpiryState;
         const at = now(x);
-        Map.prototype.forEach.call(this, (value: unknown, key: unknown) => {
-          if (x.book.has(key, at)) fn.call(thisArg, value, key, this);
+        Map.prototype.forEach.call(this, (slot: unknown, key: unknown) => {
+          if (x.book.live(slot as number, at)) fn.call(thisArg, x.book.value(slot as number), key, this);
         });
       },
       *entries(this: CacheMap<unknown, unknown>): IterableIterator<[unknown, unknown]> {
         const x = this.#expiry as ExpiryState;
         const at = now(x);
-        for (const entry of Map.prototype.entries.call(this) as IterableIterator<[unknown, unknown]>) {
-          if (x.book.has(entry[0], at)) yield entry;
+        for (const [key, slot] of Map.prototype.entries.call(this) as IterableIterator<[unknown, number]>) {
+          if (x.book.live(slot, at)) yield [key, x.book.value(slot)];
         }
       },
       *keys(this: CacheMap<unknown, unknown>): IterableIterator<unknown> {
@@ -597,10 +643,15 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       *values(this: CacheMap<unknown, unknown>): IterableIterator<unknown> {
         for (const entry of methods.entries.call(this)) yield entry[1];
       },
+      // console.log shows the entries, not the slots the Map holds underneath.
+      [inspect.custom](this: CacheMap<unknown, unknown>, _depth: number, options: InspectOptions): string {
+        const visible = this.#hasContents ? new Map(methods.entries.call(this)) : new Map();
+        return `${this.constructor.name} ${inspect(visible, options)}`;
+      },
     };
     twin = Object.create(real) as object;
-    for (const [name, value] of Object.entries(methods)) {
-      Object.defineProperty(twin, name, { configurable: true, writable: true, value });
+    for (const name of Reflect.ownKeys(methods)) {
+      Object.defineProperty(twin, name, { configurable: true, writable: true, value: methods[name as keyof typeof methods] });
     }
     Object.defineProperty(twin, Symbol.iterator, { configurable: true, writable: true, value: methods.entries });
     expiringPrototypes.set(real, twin);
@@ -847,7 +898,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #record(keys: ReadonlySet<K>, deleted: readonly K[], all: boolean): JournalRecord {
     const sets: unknown[] = [];
     const deletes: unknown[] = [];
-    const transform = this.#saveTransform();
+    const transform = this.#saveTransform(true); // reads this Map: slots, when expiring
     const put = (key: unknown, value: unknown) => {
       const saved = transform === null ? value : transform(key, value);
       if (saved === SKIP_ENTRY) deletes.push(key);
@@ -887,13 +938,19 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
           at = value[EXPIRES_FIELD];
           value = value.value;
         }
-        if (remove || at <= now) {
-          super.delete(key as K);
-          this.#expiry?.book.delete(key);
-        } else {
-          super.set(key as K, value as V);
-          this.#expiry?.book.set(key, value, at);
+        const x = this.#expiry;
+        if (x === null) {
+          if (remove) super.delete(key as K);
+          else super.set(key as K, value as V);
+          return;
         }
+        const slot = super.get(key as K) as number | undefined;
+        if (remove || at <= now) {
+          if (slot === undefined) return;
+          super.delete(key as K);
+          x.book.free(slot);
+        } else if (slot === undefined) super.set(key as K, x.book.add(key, value, at) as V);
+        else x.book.update(slot, value, at);
       };
       if ('records' in update) {
         for (const { sets, deletes } of update.records) {
@@ -1502,6 +1559,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const expiringPrototypes = new WeakMap<object, object>();
 const mapSet = Map.prototype.set;
+const mapGet = Map.prototype.get;
 
 /**
  * A cache as a change-saver reads it: the entries not expired, each value as it is saved (with

@@ -1,3 +1,4 @@
+import { slottedMaps } from './expiry/slotted';
 import { DecodedEntries } from './store/file-store';
 
 /**
@@ -16,6 +17,8 @@ export function toMap<K, V>(contents: unknown, cacheName: string, source: string
   return map;
 }
 
+const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
+
 /** Adds the entries of `contents` to `map` with Map's own `set` (no subclass bookkeeping). */
 export function fillMap(
   map: Map<unknown, unknown>,
@@ -29,6 +32,11 @@ export function fillMap(
     return;
   }
   if (contents instanceof Map) {
+    if (slottedMaps.has(contents)) {
+      // A cache that expires entries: its Map holds slots; its own iterator gives the live values.
+      if (mapSize.call(contents) > 0) for (const [k, v] of contents.entries()) set.call(map, k, v);
+      return;
+    }
     // Map.prototype.forEach, not contents.forEach: a CacheMap without contents would throw.
     Map.prototype.forEach.call(contents, (v: unknown, k: unknown) => set.call(map, k, v));
     return;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import * as fs from 'node:fs';
+import { inspect } from 'node:util';
 import {
   AutoSyncCache,
   CacheManager,
@@ -97,6 +98,19 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       expect(cache.expiresAt('a')).to.equal(undefined);
       clock.advance(10);
       expect([...cache]).to.deep.equal([['a', 1]]);
+    });
+
+    it('shows and copies as the Map it is: inspect, new Map(cache), contents: cache', () => {
+      const clock = manualClock();
+      const manager = open();
+      const cache = new NonPersistentCache<string, { n: number }>('shown', { manager, contents: [], ttlMs: 100, clock: clock.now });
+      cache.set('a', { n: 1 }).set('b', { n: 2 }, { ttlMs: 1 });
+      clock.advance(1);
+      expect(inspect(cache)).to.equal("NonPersistentCache Map(1) { 'a' => { n: 1 } }");
+      expect(new Map(cache)).to.deep.equal(new Map([['a', { n: 1 }]]));
+      const copy = new NonPersistentCache<string, { n: number }>('copy', { manager, contents: cache });
+      expect(copy.get('a')).to.deep.equal({ n: 1 });
+      expect(copy.size).to.equal(1);
     });
 
     it('checks its options at construction and on set, naming the cache', () => {
@@ -278,15 +292,24 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
   describe('the book (pure)', () => {
     it('keeps recency and expiry across slot reuse and growth', () => {
       const book = new EntryBook<number, number>(true, 2);
-      for (let i = 0; i < 100; i++) book.set(i, i, i % 2 === 0 ? 1000 + i : Number.POSITIVE_INFINITY);
-      for (let i = 0; i < 50; i++) book.delete(i);
-      for (let i = 100; i < 150; i++) book.set(i, i, Number.POSITIVE_INFINITY);
+      const slots = new Map<number, number>(); // the cache's Map: key → slot
+      for (let i = 0; i < 100; i++) slots.set(i, book.add(i, i, i % 2 === 0 ? 1000 + i : Number.POSITIVE_INFINITY));
+      for (let i = 0; i < 50; i++) {
+        book.free(slots.get(i) as number);
+        slots.delete(i);
+      }
+      for (let i = 100; i < 150; i++) slots.set(i, book.add(i, i, Number.POSITIVE_INFINITY));
+      expect(book.size).to.equal(100);
       expect(book.oldest()).to.equal(50);
-      book.get(50, 0);
+      expect(book.read(slots.get(50) as number, () => 0)).to.equal(50);
       expect(book.oldest()).to.equal(51);
+      book.update(slots.get(51) as number, -51, Number.POSITIVE_INFINITY);
+      expect(book.oldest()).to.equal(52);
+      expect(book.value(slots.get(51) as number)).to.equal(-51);
       expect(book.expired(1075).sort((a, b) => a - b)).to.deep.equal([50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74]);
       expect(book.earliestExpiry).to.equal(1076);
       expect(book.expiringCount).to.equal(25);
+      expect(book.read(slots.get(52) as number, () => 1075), 'expired: no value').to.equal(undefined);
       book.clear();
       expect(book.size).to.equal(0);
       expect(book.oldest()).to.equal(undefined);

@@ -1,17 +1,17 @@
 /*
- * The bookkeeping behind `ttlMs` and `maxEntries`: each key's expiry time and, with a bound,
- * its recency. Pure: every time is passed in, nothing here reads a clock or arms a timer.
+ * The bookkeeping behind `ttlMs` and `maxEntries`: each entry's value, expiry time and, with a
+ * bound, its recency, in slots. Pure: every time is passed in, nothing here reads a clock or
+ * arms a timer.
  *
- * Keys live in slots (a key → slot map, then typed arrays by slot), as in lru-cache: a `get`
- * costs one hash lookup, and making an entry recent relinks two neighbours instead of moving
- * anything in a Map.
+ * The book has no key index of its own: the cache's Map maps each key to its slot, so a `get`
+ * or a `set` of a present key costs one hash lookup, as in lru-cache, and making an entry
+ * recent relinks two neighbours in typed arrays.
  */
 
 const NONE = -1;
 
-/** Expiry times (ms since the epoch; Infinity for never) and recency of a cache's entries. */
+/** Values, expiry times (ms since the epoch; Infinity for never) and recency, by slot. */
 export class EntryBook<K, V> {
-  readonly #index = new Map<K, number>();
   #keys: (K | undefined)[] = [];
   #values: (V | undefined)[] = [];
   #expires: Float64Array;
@@ -33,8 +33,9 @@ export class EntryBook<K, V> {
     this.#next = new Int32Array(recency ? capacity : 0);
   }
 
+  /** Entries held (expired or not). */
   get size(): number {
-    return this.#index.size;
+    return this.#used - this.#free.length;
   }
 
   /** How many entries have a finite expiry: while 0, no read needs the clock. */
@@ -50,70 +51,63 @@ export class EntryBook<K, V> {
     return this.#earliest;
   }
 
-  /** The value of a live entry, made most recent; undefined when absent or expired at `now`. */
-  get(key: K, now: number): V | undefined {
-    const slot = this.#index.get(key);
-    if (slot === undefined || (this.#expires[slot] as number) <= now) return undefined;
+  /**
+   * The value in `slot` if it is live (and the entry becomes the most recent), else undefined.
+   * The clock is read only for an entry that expires at all.
+   */
+  read(slot: number, clock: () => number): V | undefined {
+    const at = this.#expires[slot] as number;
+    if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
     if (this.#recency && slot !== this.#tail) this.#moveToTail(slot);
     return this.#values[slot];
   }
 
-  /** Whether `key` is present and not expired at `now` (its recency is left alone). */
-  has(key: K, now: number): boolean {
-    const slot = this.#index.get(key);
-    return slot !== undefined && (this.#expires[slot] as number) > now;
+  /** Whether the entry in `slot` is live now (the clock read only for an entry that expires). */
+  liveNow(slot: number, clock: () => number): boolean {
+    const at = this.#expires[slot] as number;
+    return at === Number.POSITIVE_INFINITY || at > clock();
   }
 
-  /** Whether `key` is present (expired or not). */
-  holds(key: K): boolean {
-    return this.#index.has(key);
+  /** Whether the entry in `slot` is live at `now` (its recency is left alone). */
+  live(slot: number, now: number): boolean {
+    return (this.#expires[slot] as number) > now;
   }
 
-  /** The expiry time of `key` (Infinity: never), or undefined when absent. */
-  expiresAt(key: K): number | undefined {
-    const slot = this.#index.get(key);
-    return slot === undefined ? undefined : this.#expires[slot];
+  value(slot: number): V | undefined {
+    return this.#values[slot];
   }
 
-  /** Sets `key`, most recent, expiring at `expiresAt`; true when it was not present. */
-  set(key: K, value: V, expiresAt: number): boolean {
-    const slot = this.#index.get(key);
-    if (slot === undefined) {
-      this.#insert(key, value, expiresAt);
-      return true;
-    }
-    // The hot path (a key set again) kept small, so it inlines into the cache's set.
+  expiresAt(slot: number): number {
+    return this.#expires[slot] as number;
+  }
+
+  /** A new entry, the most recent; returns its slot. */
+  add(key: K, value: V, expiresAt: number): number {
+    const slot = this.#take();
+    this.#keys[slot] = key;
+    this.#values[slot] = value;
+    if (this.#recency) this.#link(slot);
+    this.#setExpiry(slot, expiresAt);
+    return slot;
+  }
+
+  /** A present entry set again: the most recent, with a new value and expiry time. */
+  update(slot: number, value: V, expiresAt: number): void {
     if (this.#recency && slot !== this.#tail) this.#moveToTail(slot);
     this.#values[slot] = value;
     if (this.#expires[slot] !== expiresAt) this.#setExpiry(slot, expiresAt);
-    return false;
   }
 
-  #insert(key: K, value: V, expiresAt: number): void {
-    const slot = this.#take();
-    this.#index.set(key, slot);
-    this.#keys[slot] = key;
-    this.#values[slot] = value;
-    this.#expires[slot] = Number.POSITIVE_INFINITY;
-    if (this.#recency) this.#link(slot);
-    this.#setExpiry(slot, expiresAt);
-  }
-
-  /** Removes `key`; true when it was present. */
-  delete(key: K): boolean {
-    const slot = this.#index.get(key);
-    if (slot === undefined) return false;
-    this.#index.delete(key);
+  /** Forgets the entry in `slot`; the slot is handed out again later. */
+  free(slot: number): void {
     this.#setExpiry(slot, Number.POSITIVE_INFINITY);
     if (this.#recency) this.#unlink(slot);
     this.#keys[slot] = undefined;
     this.#values[slot] = undefined;
     this.#free.push(slot);
-    return true;
   }
 
   clear(): void {
-    this.#index.clear();
     this.#keys = [];
     this.#values = [];
     this.#free = [];
@@ -124,12 +118,12 @@ export class EntryBook<K, V> {
     this.#expires.fill(Number.POSITIVE_INFINITY);
   }
 
-  /** The least recently used key (expired or not), or undefined when empty or without recency. */
+  /** The key of the least recently used entry (expired or not); undefined when empty or without recency. */
   oldest(): K | undefined {
     return this.#head === NONE ? undefined : this.#keys[this.#head];
   }
 
-  /** Keys expired at `now`, oldest slot first; also tightens {@link earliestExpiry} to the truth. */
+  /** Keys expired at `now`, by slot; also tightens {@link earliestExpiry} to the truth. */
   expired(now: number): K[] {
     const out: K[] = [];
     if (this.#finite === 0) {
@@ -168,9 +162,8 @@ export class EntryBook<K, V> {
 
   #grow(): void {
     const capacity = this.#expires.length * 2;
-    const expires = new Float64Array(capacity);
+    const expires = new Float64Array(capacity).fill(Number.POSITIVE_INFINITY);
     expires.set(this.#expires);
-    expires.fill(Number.POSITIVE_INFINITY, this.#expires.length);
     this.#expires = expires;
     if (this.#recency) {
       const prev = new Int32Array(capacity);
