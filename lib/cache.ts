@@ -564,6 +564,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return new LiveSnapshot(map, this.#generation, transform, skipped);
   }
 
+  /**
+   * The entries as a store writes them: values with their expiry times, expired ones left out
+   * (the cache itself when it keeps no expiry). @internal
+   */
+  savedView(): ReadonlyMap<K, unknown> {
+    return this.#persistedView();
+  }
+
   /** What a change-saver reads: the cache itself, or a view of the values as they are saved. */
   #persistedView(): ReadonlyMap<K, unknown> {
     const transform = this.#saveTransform(true);

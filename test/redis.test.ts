@@ -81,6 +81,12 @@ describe('Redis backend (real redis-server)', function () {
       };
       expect(await reopen(now)).to.deep.equal({ entries: { a: 1, forever: 2, b: 4 }, a: 1_000_000 + 1000, b: now + 5000 });
       expect(await reopen(now + 2000)).to.deep.equal({ entries: { forever: 2, b: 4 }, a: undefined, b: now + 5000 });
+      // Redis loses everything: the load writes memory back, expiry times included.
+      manager.on('error', () => undefined);
+      await client.flushall();
+      await cache.load();
+      expect(cache.expiresAt('b')).to.equal(now + 5000);
+      expect(await reopen(now + 2000)).to.deep.equal({ entries: { forever: 2, b: 4 }, a: undefined, b: now + 5000 });
     });
 
     it('sends only the changed entries on save (counted with MONITOR)', async () => {

@@ -302,10 +302,12 @@ export class RedisStore {
     if (empty && tracked.epoch !== undefined && cache.hasContents && !tracked.epoch.startsWith('d:')) {
       // Redis lost what this process had read or written (a restart without persistence): the
       // memory here may be the only copy left. Write it back rather than load nothing.
-      const rewritten = await this.#recover(tracked, cache, new Set());
+      // As saved: values with their expiry times, so the load below keeps them.
+      const saved = cache.savedView();
+      const rewritten = await this.#recover(tracked, saved, new Set());
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       const copy: unknown[] = [];
-      for (const [k, v] of cache) copy.push(k, v);
+      for (const [k, v] of saved) copy.push(k, v);
       return new DecodedEntries([copy], { name: cache.name, savedAt: 0, entries: copy.length / 2 });
     }
     if (
@@ -318,7 +320,7 @@ export class RedisStore {
     ) {
       // Another process wrote back what Redis lost before this one did: what it filled in for
       // this process's keys may be older than what this process saved. Write back first, then read.
-      const rewritten = await this.#recover(tracked, cache, new Set());
+      const rewritten = await this.#recover(tracked, cache.savedView(), new Set());
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       return this.#load(tracked);
     }
