@@ -449,6 +449,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   #fillBook(fresh: boolean): void {
     const x = this.#expiry as ExpiryState;
+    // A save reading the Map now must keep writing the values it began with, not slots.
+    this.#snapshot?.preserveAll();
     x.book.clear();
     const now = x.clock();
     const fallback = fresh && x.ttlMs !== Number.POSITIVE_INFINITY ? now + x.ttlMs : Number.POSITIVE_INFINITY;

@@ -171,6 +171,21 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       expect(afterCompaction.expiresAt('later')).to.equal(t + 500);
     });
 
+    it('a first per-entry lifetime while a save runs: the save still writes the values it began with', async () => {
+      const cache = new PersistentCache<string, string>('midsave', { manager: open(), contents: [] });
+      for (let i = 0; i < 200_000; i++) cache.set(`k${i}`, `v${i}`);
+      const saving = cache.save();
+      await new Promise((resolve) => setImmediate(resolve)); // the save has begun writing
+      cache.set('late', 'v-late', { ttlMs: 60_000 }); // the Map now holds slots underneath
+      await saving;
+      await cache.save();
+      const copy = new PersistentCache<string, string>('midsave', { manager: open() });
+      await copy.load();
+      expect(copy.size).to.equal(200_001);
+      for (const i of [0, 1, 99_999, 199_999]) expect(copy.get(`k${i}`)).to.equal(`v${i}`);
+      expect(copy.get('late')).to.equal('v-late');
+    });
+
     it('a JsonCache keeps expiry times through a save and load', async () => {
       const clock = manualClock();
       const cache = new JsonCache<string, number>('j', { manager: open(), contents: [['a', 1]], ttlMs: 100, clock: clock.now });
