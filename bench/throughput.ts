@@ -6,6 +6,8 @@ export interface Throughput {
   readonly subject: string;
   readonly getNs: number;
   readonly setNs: number;
+  /** Each round's figures, in round order (the medians above are of these). */
+  readonly rounds: ReadonlyArray<{ readonly getNs: number; readonly setNs: number }>;
 }
 
 export const SUBJECTS = ['Map', 'PersistentCache', 'AutoSyncCache, no save', 'AutoSyncCache'] as const;
@@ -33,6 +35,7 @@ export function throughput(entries: number, rounds: number, runsPerProcess = 9, 
     subject,
     getNs: median(gets.get(subject) as number[]),
     setNs: median(sets.get(subject) as number[]),
+    rounds: (gets.get(subject) as number[]).map((getNs, i) => ({ getNs, setNs: (sets.get(subject) as number[])[i] as number })),
   }));
 }
 
