@@ -16,7 +16,7 @@ import { cacheFileName } from '../lib/store/file-name';
 import { type Manifest, readManifest } from '../lib/store/manifest';
 import { encodeFrameHeader, encodeHeader, encodeTrailer } from '../lib/store/file-format';
 import { writeAll, writeAllSync } from '../lib/store/atomic-file';
-import { assertRejects, makeTempDir, removeDir, runCliHere, runFixture } from './helpers';
+import { assertRejects, makeTempDir, removeDir, runCliHere, runFixture, useManagersOnOneDirectory } from './helpers';
 
 /** A tmpfs of `kb` KiB mounted on a fresh directory, or undefined where mounting is not allowed. */
 function mountTmpfs(kb: number): { dir: string; unmount: () => void } | undefined {
@@ -326,20 +326,8 @@ describe('data safety', () => {
   });
 
   describe('the manifest', () => {
-    let dir: string;
-    const managers: CacheManager[] = [];
-    beforeEach(() => {
-      dir = makeTempDir();
-    });
-    afterEach(async () => {
-      for (const m of managers.splice(0)) await m.close().catch(() => undefined);
-      removeDir(dir);
-    });
-    const open = (name = 'm') => {
-      const m = new CacheManager(name, { baseDirectory: dir });
-      managers.push(m);
-      return m;
-    };
+    const onDir = useManagersOnOneDirectory('m');
+    const open = onDir.open;
     const settle = () => new Promise((r) => setTimeout(r, 50));
 
     it('keeps the caches and edges of every manager that writes it at the same time', async () => {
@@ -358,8 +346,8 @@ describe('data safety', () => {
     });
 
     it('moves a damaged manifest aside and reports it, never overwriting it silently', async () => {
-      fs.mkdirSync(path.join(dir, 'm'), { mode: 0o700 });
-      const manifestPath = path.join(dir, 'm', '.depcache-manifest.json');
+      fs.mkdirSync(path.join(onDir.dir(), 'm'), { mode: 0o700 });
+      const manifestPath = path.join(onDir.dir(), 'm', '.depcache-manifest.json');
       fs.writeFileSync(manifestPath, '{"format": "depcache-manifest", "caches": {"old": ');
       const m = open();
       const errors: Error[] = [];

@@ -13,7 +13,7 @@ import {
   memoize,
 } from '../lib';
 import { EntryBook } from '../lib/expiry/entry-book';
-import { makeTempDir, removeDir, runCliHere } from './helpers';
+import { runCliHere, useManagersOnOneDirectory } from './helpers';
 
 /** A clock the test moves by hand: nothing sleeps. */
 function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void; set: (t: number) => void } {
@@ -22,21 +22,7 @@ function manualClock(start = 1_000_000): { now: () => number; advance: (ms: numb
 }
 
 describe('expiry and bounds (ttlMs, maxEntries)', () => {
-  let dir: string;
-  const managers: CacheManager[] = [];
-  const open = () => {
-    const m = new CacheManager('x', { baseDirectory: dir });
-    m.on('error', () => undefined);
-    managers.push(m);
-    return m;
-  };
-  beforeEach(() => {
-    dir = makeTempDir();
-  });
-  afterEach(async () => {
-    for (const m of managers.splice(0)) await m.close().catch(() => undefined);
-    removeDir(dir);
-  });
+  const { open } = useManagersOnOneDirectory('x', true);
 
   describe('ttlMs', () => {
     it('hides an entry from the instant it expires: at, just before and just after the boundary', () => {
@@ -392,6 +378,13 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       }
     }
 
+    /** A set, on the cache and on the model alike. */
+    const setBoth = (cache: Map<string, number> & { set(k: string, v: number, o?: { ttlMs: number }): unknown }, model: Model, o: { key: string; value: number; ttlMs?: number }, now: number) => {
+      if (o.ttlMs === undefined) cache.set(o.key, o.value);
+      else cache.set(o.key, o.value, { ttlMs: o.ttlMs });
+      model.set(o.key, o.value, o.ttlMs, now);
+    };
+
     const configArb = fc.record({
       ttlMs: fc.constantFrom(3, 8, Number.POSITIVE_INFINITY),
       max: fc.constantFrom(1, 2, 3, Number.POSITIVE_INFINITY),
@@ -412,11 +405,8 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
           const model = new Model(ttlMs, max);
           for (const o of ops) {
             const now = clock.now();
-            if (o.op === 'set') {
-              if (o.ttlMs === undefined) cache.set(o.key, o.value);
-              else cache.set(o.key, o.value, { ttlMs: o.ttlMs });
-              model.set(o.key, o.value, o.ttlMs, now);
-            } else if (o.op === 'get') expect(cache.get(o.key)).to.equal(model.get(o.key, now));
+            if (o.op === 'set') setBoth(cache, model, o, now);
+            else if (o.op === 'get') expect(cache.get(o.key)).to.equal(model.get(o.key, now));
             else if (o.op === 'has') expect(cache.has(o.key)).to.equal(model.live(o.key, now));
             else if (o.op === 'delete') expect(cache.delete(o.key)).to.equal(model.delete(o.key, now));
             else if (o.op === 'expiresAt') {
@@ -443,11 +433,8 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
           const model = new Model(ttlMs, Number.POSITIVE_INFINITY);
           for (const o of ops) {
             const now = clock.now();
-            if (o.op === 'set') {
-              if (o.ttlMs === undefined) cache.set(o.key, o.value);
-              else cache.set(o.key, o.value, { ttlMs: o.ttlMs });
-              model.set(o.key, o.value, o.ttlMs, now);
-            } else if (o.op === 'delete') {
+            if (o.op === 'set') setBoth(cache, model, o, now);
+            else if (o.op === 'delete') {
               cache.delete(o.key);
               model.delete(o.key, now);
             } else if (o.op === 'advance') clock.advance(o.ms);

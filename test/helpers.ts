@@ -46,6 +46,32 @@ export function useTempManager(use: (manager: CacheManager) => void, name = 'tes
 }
 
 /**
+ * For the calling `describe`: a fresh temp directory per test, `open()` making managers named
+ * `name` (or as told) on it (as separate processes would, each with its own store), all closed and the
+ * directory removed after each test. `quiet` swallows their error events.
+ */
+export function useManagersOnOneDirectory(name: string, quiet = false): { open: (managerName?: string) => CacheManager; dir: () => string } {
+  let dir = '';
+  const managers: CacheManager[] = [];
+  beforeEach(() => {
+    dir = makeTempDir();
+  });
+  afterEach(async () => {
+    for (const m of managers.splice(0)) await m.close().catch(() => undefined);
+    removeDir(dir);
+  });
+  return {
+    open: (managerName = name) => {
+      const m = new CacheManager(managerName, { baseDirectory: dir });
+      if (quiet) m.on('error', () => undefined);
+      managers.push(m);
+      return m;
+    },
+    dir: () => dir,
+  };
+}
+
+/**
  * Closes (at once, leases included) every pool the calling `describe`'s tests pass to the
  * returned `track`, after each test.
  */

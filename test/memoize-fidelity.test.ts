@@ -7,23 +7,11 @@ import {
   memoize,
 } from '../lib';
 import { encodeArgs } from '../lib/memoize/arg-key';
-import { makeTempDir, removeDir, runCliHere, runFixture } from './helpers';
+import { runCliHere, runFixture, useManagersOnOneDirectory } from './helpers';
 
 describe('memoize: keys, inputs and results the peers got wrong', () => {
-  let dir: string;
-  const managers: CacheManager[] = [];
-  const open = () => {
-    const m = new CacheManager('memo', { baseDirectory: dir });
-    managers.push(m);
-    return m;
-  };
-  beforeEach(() => {
-    dir = makeTempDir();
-  });
-  afterEach(async () => {
-    for (const m of managers.splice(0)) await m.close().catch(() => undefined);
-    removeDir(dir);
-  });
+  const managersOnDir = useManagersOnOneDirectory('memo');
+  const open = managersOnDir.open;
 
   describe('built-ins are keyed by their state', () => {
     const distinct: Array<[string, unknown, unknown]> = [
@@ -114,8 +102,7 @@ describe('memoize: keys, inputs and results the peers got wrong', () => {
       good(21);
       expect(() => bad(1)).to.throw(CacheSerializationError, /^memoize: .*bad/);
       await manager.saveAllCacheContents(); // would fail on the function before
-      const later = new CacheManager('memo', { baseDirectory: dir });
-      managers.push(later);
+      const later = open();
       const again = memoize((x: number) => x * 2, { manager: later, name: 'good' });
       let calls = 0;
       const counted = memoize(
@@ -183,7 +170,7 @@ describe('memoize: keys, inputs and results the peers got wrong', () => {
 
     it('recomputes after another process rebuilt the input without defining the function', async () => {
       await firstRun();
-      const child = await runFixture('rebuild-input.ts', [dir]);
+      const child = await runFixture('rebuild-input.ts', [managersOnDir.dir()]);
       expect(child.code, child.stderr).to.equal(0);
       const manager = open();
       const raw = await openRaw(manager);
@@ -193,7 +180,7 @@ describe('memoize: keys, inputs and results the peers got wrong', () => {
 
     it('recomputes after `depcache invalidate raw`, and the graph shows what the results depend on', async () => {
       await firstRun();
-      const cacheDir = `${dir}/memo`;
+      const cacheDir = `${managersOnDir.dir()}/memo`;
       const graph = await runCliHere(['--dir', cacheDir, 'graph']);
       expect(graph.out).to.match(/memoize \(AutoSyncCache\) ⇠ results computed over raw/);
       expect((await runCliHere(['--dir', cacheDir, 'invalidate', 'raw'])).code).to.equal(0);
