@@ -423,14 +423,14 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       );
     });
 
-    it('with saves (journal appends, compactions) in between, a reload gives the visible entries and their expiry times', async () => {
+    it('with saves (journal appends, compactions) and evictions in between, a reload gives the visible entries and their expiry times', async () => {
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(configArb, fc.array(fc.oneof({ weight: 8, arbitrary: opArb }, { weight: 2, arbitrary: fc.constantFrom({ op: 'save' as const }, { op: 'compact' as const }) }), { maxLength: 40 }), async ({ ttlMs }, ops) => {
+        fc.asyncProperty(configArb, fc.array(fc.oneof({ weight: 8, arbitrary: opArb }, { weight: 2, arbitrary: fc.constantFrom({ op: 'save' as const }, { op: 'compact' as const }) }), { maxLength: 40 }), async ({ ttlMs, max }, ops) => {
           const name = `r${run++}`;
           const clock = manualClock(0);
-          const cache = new PersistentCache<string, number>(name, { manager: open(), contents: [], clock: clock.now, ...(ttlMs === Number.POSITIVE_INFINITY ? {} : { ttlMs }) });
-          const model = new Model(ttlMs, Number.POSITIVE_INFINITY);
+          const cache = new PersistentCache<string, number>(name, { manager: open(), contents: [], clock: clock.now, ...(ttlMs === Number.POSITIVE_INFINITY ? {} : { ttlMs }), ...(max === Number.POSITIVE_INFINITY ? {} : { maxEntries: max }) });
+          const model = new Model(ttlMs, max);
           for (const o of ops) {
             const now = clock.now();
             if (o.op === 'set') setBoth(cache, model, o, now);
