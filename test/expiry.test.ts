@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import { inspect } from 'node:util';
 import {
   AutoSyncCache,
-  CacheManager,
   CsvCache,
   JsonCache,
   LazyCache,
