@@ -398,8 +398,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /**
    * Removes the entries that have expired, now, and returns how many (each counts as an edit,
-   * so the next save drops them from the saved state too). A timer does this by itself within
-   * about a second of an expiry; until then `size` still counts expired entries.
+   * so the next save drops them from the saved state too). A timer does this by itself at the
+   * earliest expiry (at least a second after it was armed); until then `size` counts them.
    */
   purgeExpired(): number {
     const x = this.#expiry;
