@@ -14,7 +14,7 @@ import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeVa
 import { CacheManager, getCacheManager } from './manager';
 import { type AppendResult, DecodedEntries, type MemorySnapshotSource } from './store/file-store';
 import type { JournalRecord } from './store/journal';
-import { type EntrySnapshot, type EntryTransform, LiveSnapshot, SKIP_ENTRY } from './store/snapshot';
+import { type EntrySnapshot, type EntryTransform, LiveSnapshot, SKIP_ENTRY, mapSize } from './store/snapshot';
 import { EntryBook } from './expiry/entry-book';
 import { coarseNow } from './coarse-clock';
 import { slottedMaps } from './expiry/slotted';
@@ -129,7 +129,10 @@ export interface ChangeSet<K> {
 
 /** @internal */
 export interface ChangeSaver<K, V> {
-  /** Resolves what the save announces to other processes (opaque to the core), if anything. */
+  /**
+   * Resolves what the save announces to other processes (opaque to the core), if anything.
+   * `cache` reads as the store saves it: V values, or values wrapped with their expiry times.
+   */
   [CHANGE_SAVER]: (name: string, cache: ReadonlyMap<K, unknown>, changes: ChangeSet<K>) => Promise<unknown>;
 }
 
@@ -243,8 +246,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #lastSaveBytes: number | undefined;
   // Expiry and recency (ttlMs, maxEntries, per-entry ttl): null until one is used, so a cache
   // that never uses them keeps Map's own get and pays one compare in set.
-  #expiry: ExpiryState | null = null;
-  #book: EntryBook<unknown, unknown> | null = null; // #expiry's book, one load nearer for get
+  #book: EntryBook<unknown, unknown> | null = null;
+  #purgeTimer: NodeJS.Timeout | undefined; // armed while some entry may expire
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #clock: () => number;
@@ -387,12 +390,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * absent or already expired.
    */
   expiresAt(key: K): number | undefined {
-    const x = this.#expiry;
-    if (x === null) return undefined;
+    const book = this.#book;
+    if (book === null) return undefined;
     const slot = super.get(key) as number | undefined;
     if (slot === undefined) return undefined;
-    const at = x.book.expiresAt(slot);
-    if (at === Number.POSITIVE_INFINITY || at <= x.clock()) return undefined;
+    const at = book.expiresAt(slot);
+    if (at === Number.POSITIVE_INFINITY || at <= this.#clock()) return undefined;
     return at;
   }
 
@@ -402,10 +405,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * earliest expiry (at least a second after it was armed); until then `size` counts them.
    */
   purgeExpired(): number {
-    const x = this.#expiry;
-    if (x === null || !this.#hasContents || !this.#writable) return 0;
-    const doomed = x.book.expired(x.clock());
-    for (const key of doomed) this.#removeSlotted(x, key as K);
+    const book = this.#book;
+    if (book === null || !this.#hasContents || !this.#writable) return 0;
+    const doomed = book.expired(this.#clock());
+    for (const key of doomed) this.#removeSlotted(book, key as K);
     return doomed.length;
   }
 
@@ -419,7 +422,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (ttlMs !== Number.POSITIVE_INFINITY && !this.keepsExpiryTimes) {
       throw new TypeError(`${this.name}: set: a ${this.constructor.name} cannot save expiry times`);
     }
-    if (this.#expiry === null) this.#enableExpiry();
+    if (this.#book === null) this.#enableExpiry();
     // The expiring twin's set (the prototype just changed), or the missing/closed guard on it.
     return this.set(key, value, options);
   }
@@ -430,9 +433,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * (`fresh`), which are set now with the cache's lifetime.
    */
   #enableExpiry(fresh = false): void {
-    if (this.#expiry !== null) return;
+    if (this.#book !== null) return;
     const book = new EntryBook<unknown, unknown>(this.#maxEntries !== Number.POSITIVE_INFINITY);
-    this.#expiry = { book, clock: this.#clock, ttlMs: this.#ttlMs, maxEntries: this.#maxEntries, timer: undefined };
     this.#book = book;
     slottedMaps.add(this);
     this.#fillBook(fresh);
@@ -448,12 +450,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * cache's lifetime; loaded ones keep what they were saved with.
    */
   #fillBook(fresh: boolean): void {
-    const x = this.#expiry as ExpiryState;
+    const book = this.#book as EntryBook<unknown, unknown>;
     // A save reading the Map now must keep writing the values it began with, not slots.
     this.#snapshot?.preserveAll();
-    x.book.clear();
-    const now = x.clock();
-    const fallback = fresh && x.ttlMs !== Number.POSITIVE_INFINITY ? now + x.ttlMs : Number.POSITIVE_INFINITY;
+    book.clear();
+    const now = this.#clock();
+    const fallback = fresh && this.#ttlMs !== Number.POSITIVE_INFINITY ? now + this.#ttlMs : Number.POSITIVE_INFINITY;
     const expired: unknown[] = [];
     const pairs: unknown[] = [];
     Map.prototype.forEach.call(this, (value: unknown, key: unknown) => pairs.push(key, value));
@@ -466,21 +468,21 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         value = value.value;
       }
       if (at <= now) expired.push(key);
-      else super.set(key as K, x.book.add(key, value, at) as V);
+      else super.set(key as K, book.add(key, value, at) as V);
     }
     // Expired while nobody ran: never seen. Not edits: the saved copies expire on every load.
     for (const key of expired) super.delete(key as K);
   }
 
   /** The expiry of an entry set now with `options` (undefined: the cache's ttlMs). */
-  #expiryOf(x: ExpiryState, options: SetOptions | undefined): number {
-    const ttlMs = (options === undefined ? undefined : checkSetOptions(this.name, options)) ?? x.ttlMs;
-    return ttlMs === Number.POSITIVE_INFINITY ? ttlMs : x.clock() + ttlMs;
+  #expiryOf(options: SetOptions | undefined): number {
+    const ttlMs = (options === undefined ? undefined : checkSetOptions(this.name, options)) ?? this.#ttlMs;
+    return ttlMs === Number.POSITIVE_INFINITY ? ttlMs : this.#clock() + ttlMs;
   }
 
   /** After the Map was refilled with values (a load, a build, adopted contents): into the book. */
   #expiryAfterReplace(fresh: boolean): void {
-    if (this.#expiry === null) {
+    if (this.#book === null) {
       let saved = false;
       Map.prototype.forEach.call(this, (value: unknown) => {
         if (!saved && typeof value === 'object' && value !== null && isExpiryEnvelope(value)) saved = true;
@@ -492,34 +494,34 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** Removes `key` as a delete does (an edit, logged for the next save) and frees its slot. */
-  #removeSlotted(x: ExpiryState, key: K): void {
+  #removeSlotted(book: EntryBook<unknown, unknown>, key: K): void {
     const slot = super.get(key) as number | undefined;
     if (slot === undefined) return;
     CacheMap.prototype.delete.call(this, key); // keeps the snapshot's copy (it reads the slot)
-    x.book.free(slot);
+    book.free(slot);
   }
 
   /** Evicts least recently used entries while there are more than maxEntries. */
   #trimToMax(): void {
-    const x = this.#expiry;
-    if (x === null || x.maxEntries === Number.POSITIVE_INFINITY || !this.#hasContents) return;
-    while (super.size > x.maxEntries) this.#evictOldest(x);
+    const book = this.#book;
+    if (book === null || this.#maxEntries === Number.POSITIVE_INFINITY || !this.#hasContents) return;
+    while (super.size > this.#maxEntries) this.#evictOldest(book);
   }
 
-  #evictOldest(x: ExpiryState): void {
-    const victim = x.book.oldest();
+  #evictOldest(book: EntryBook<unknown, unknown>): void {
+    const victim = book.oldest();
     if (victim === undefined) return;
-    this.#removeSlotted(x, victim as K);
+    this.#removeSlotted(book, victim as K);
     this.manager.notify('evict', { cache: this.name, key: victim });
   }
 
   /** Arms the unref'd timer that purges expired entries, if some entry may expire. */
   #armPurge(): void {
-    const x = this.#expiry;
-    if (x === null || x.timer !== undefined || x.book.expiringCount === 0) return;
-    const wait = Math.min(Math.max(x.book.earliestExpiry - x.clock(), PURGE_MIN_MS), MAX_TIMER_MS);
-    x.timer = setTimeout(() => {
-      x.timer = undefined;
+    const book = this.#book;
+    if (book === null || this.#purgeTimer !== undefined || book.expiringCount === 0) return;
+    const wait = Math.min(Math.max(book.earliestExpiry - this.#clock(), PURGE_MIN_MS), MAX_TIMER_MS);
+    this.#purgeTimer = setTimeout(() => {
+      this.#purgeTimer = undefined;
       try {
         this.purgeExpired();
       } catch (err) {
@@ -527,7 +529,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       }
       if (this.#writable) this.#armPurge();
     }, wait);
-    x.timer.unref();
+    this.#purgeTimer.unref();
   }
 
   /**
@@ -536,9 +538,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * it has expired. Null when entries are saved as they are.
    */
   #saveTransform(slots: boolean, now = this.#clock()): EntryTransform | null {
-    const x = this.#expiry;
-    if (x === null) return null;
-    const book = x.book;
+    const book = this.#book;
+    if (book === null) return null;
     if (slots) {
       return (_key, slot) => {
         const at = book.expiresAt(slot as number);
@@ -560,9 +561,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #snapshotOf(map: Map<unknown, unknown>): LiveSnapshot {
     const now = this.#clock();
     const transform = this.#saveTransform(map === this, now);
-    const x = this.#expiry;
+    const book = this.#book;
     // The entries the transform leaves out, counted at the same instant: a file's header states its size.
-    const skipped = transform === null || x === null ? 0 : countExpired(map, x, now);
+    const skipped = transform === null || book === null ? 0 : countExpired(map, book, now);
     return new LiveSnapshot(map, this.#generation, transform, skipped);
   }
 
@@ -590,7 +591,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const proto = real as CacheMap<unknown, unknown>;
     const baseDelete = proto.delete;
     const baseClear = proto.clear;
-    const now = (x: ExpiryState) => (x.book.expiringCount === 0 ? 0 : x.clock());
+    // The time for a scan of every entry: never read when nothing expires.
+    const now = (cache: CacheMap<unknown, unknown>, book: EntryBook<unknown, unknown>) => (book.expiringCount === 0 ? 0 : cache.#clock());
     const methods = {
       get(this: CacheMap<unknown, unknown>, key: unknown): unknown {
         const slot = mapGet.call(this, key) as number | undefined;
@@ -605,46 +607,46 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       },
       // CacheMap's set, inlined (a call more is a tenth of this path), with the book.
       set(this: CacheMap<unknown, unknown>, key: unknown, value: unknown, options?: SetOptions): CacheMap<unknown, unknown> {
-        const x = this.#expiry as ExpiryState;
-        const at = options === undefined ? (x.ttlMs === Number.POSITIVE_INFINITY ? x.ttlMs : x.clock() + x.ttlMs) : this.#expiryOf(x, options);
+        const book = this.#book as EntryBook<unknown, unknown>;
+        const at = options === undefined ? (this.#ttlMs === Number.POSITIVE_INFINITY ? this.#ttlMs : this.#clock() + this.#ttlMs) : this.#expiryOf(options);
         if (this.#snapshot !== null) this.#snapshot.preserve(key); // reads the old slot: before it changes
         const changes = this.#changes;
         if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
         const slot = mapGet.call(this, key) as number | undefined;
-        if (slot !== undefined) x.book.update(slot, value, at);
+        if (slot !== undefined) book.update(slot, value, at);
         else {
-          mapSet.call(this, key, x.book.add(key, value, at));
-          if (x.book.size > x.maxEntries) this.#evictOldest(x);
+          mapSet.call(this, key, book.add(key, value, at));
+          if (book.size > this.#maxEntries) this.#evictOldest(book);
         }
-        if (at !== Number.POSITIVE_INFINITY && x.timer === undefined) this.#armPurge();
+        if (at !== Number.POSITIVE_INFINITY && this.#purgeTimer === undefined) this.#armPurge();
         if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
         return this;
       },
       delete(this: CacheMap<unknown, unknown>, key: unknown): boolean {
         const slot = mapGet.call(this, key) as number | undefined;
         if (slot === undefined) return false;
-        const x = this.#expiry as ExpiryState;
-        const visible = x.book.liveNow(slot, x.clock);
+        const book = this.#book as EntryBook<unknown, unknown>;
+        const visible = book.liveNow(slot, this.#clock);
         baseDelete.call(this, key);
-        x.book.free(slot);
+        book.free(slot);
         return visible;
       },
       clear(this: CacheMap<unknown, unknown>): void {
         baseClear.call(this); // the snapshot keeps its copies first (through the book)
-        (this.#expiry as ExpiryState).book.clear();
+        (this.#book as EntryBook<unknown, unknown>).clear();
       },
       forEach(this: CacheMap<unknown, unknown>, fn: (value: unknown, key: unknown, map: Map<unknown, unknown>) => void, thisArg?: unknown): void {
-        const x = this.#expiry as ExpiryState;
-        const at = now(x);
+        const book = this.#book as EntryBook<unknown, unknown>;
+        const at = now(this, book);
         Map.prototype.forEach.call(this, (slot: unknown, key: unknown) => {
-          if (x.book.live(slot as number, at)) fn.call(thisArg, x.book.value(slot as number), key, this);
+          if (book.live(slot as number, at)) fn.call(thisArg, book.value(slot as number), key, this);
         });
       },
       *entries(this: CacheMap<unknown, unknown>): IterableIterator<[unknown, unknown]> {
-        const x = this.#expiry as ExpiryState;
-        const at = now(x);
+        const book = this.#book as EntryBook<unknown, unknown>;
+        const at = now(this, book);
         for (const [key, slot] of Map.prototype.entries.call(this) as IterableIterator<[unknown, number]>) {
-          if (x.book.live(slot, at)) yield [key, x.book.value(slot)];
+          if (book.live(slot, at)) yield [key, book.value(slot)];
         }
       },
       *keys(this: CacheMap<unknown, unknown>): IterableIterator<unknown> {
@@ -948,8 +950,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
           at = value[EXPIRES_FIELD];
           value = value.value;
         }
-        const x = this.#expiry;
-        if (x === null) {
+        const book = this.#book;
+        if (book === null) {
           if (remove) super.delete(key as K);
           else super.set(key as K, value as V);
           return;
@@ -958,9 +960,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         if (remove || at <= now) {
           if (slot === undefined) return;
           super.delete(key as K);
-          x.book.free(slot);
-        } else if (slot === undefined) super.set(key as K, x.book.add(key, value, at) as V);
-        else x.book.update(slot, value, at);
+          book.free(slot);
+        } else if (slot === undefined) super.set(key as K, book.add(key, value, at) as V);
+        else book.update(slot, value, at);
       };
       if ('records' in update) {
         for (const { sets, deletes } of update.records) {
@@ -1014,9 +1016,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */
   dispose(): void {
-    const x = this.#expiry;
-    if (x?.timer !== undefined) clearTimeout(x.timer);
-    if (x !== null) x.timer = undefined;
+    if (this.#purgeTimer !== undefined) clearTimeout(this.#purgeTimer);
+    this.#purgeTimer = undefined;
   }
 
   // ----- For subclasses -----
@@ -1089,7 +1090,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #applyPrototype(): void {
-    const real = this.#expiry === null ? this.#realPrototype : CacheMap.#expiringTwin(this.#realPrototype);
+    const real = this.#book === null ? this.#realPrototype : CacheMap.#expiringTwin(this.#realPrototype);
     let proto = this.#hasContents ? real : missingContentsPrototype(real);
     if (!this.#writable) proto = closedPrototype(proto);
     Object.setPrototypeOf(this, proto);
@@ -1215,7 +1216,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#foundNothingSaved = reason === 'missing';
     if (!loaded) {
       super.clear();
-      this.#expiry?.book.clear();
+      this.#book?.clear();
       this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
@@ -1366,7 +1367,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** A plain copy of the entries, without expired ones (a user's saver gets values only). */
   #visibleCopy(): Map<K, V> {
     const copy = new Map<K, V>();
-    if (this.#expiry === null) fillMap(copy, this, this.name, 'cache');
+    if (this.#book === null) fillMap(copy, this, this.name, 'cache');
     else this.forEach((value, key) => copy.set(key, value));
     return copy;
   }
@@ -1554,15 +1555,6 @@ const HOOKS = ['loader', 'saver', 'deleter', 'builder', 'validator', 'preProcess
 
 declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', 'ttlMs', 'maxEntries', 'clock', ...HOOKS]);
 
-/** What a cache that expires or bounds entries keeps beside its map. */
-interface ExpiryState {
-  readonly book: EntryBook<unknown, unknown>;
-  readonly clock: () => number;
-  readonly ttlMs: number;
-  readonly maxEntries: number;
-  timer: NodeJS.Timeout | undefined;
-}
-
 // The purge timer waits at least this long: expired entries are invisible meanwhile anyway.
 const PURGE_MIN_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -1622,7 +1614,6 @@ class PersistedView<K> implements ReadonlyMap<K, unknown> {
   }
 }
 
-const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
 
 /** A lifetime option: a number > 0 (Infinity: never expires). */
 function checkLifetime(name: string, option: string, value: unknown): number {
@@ -1654,9 +1645,9 @@ function checkSetOptions(name: string, options: unknown): number | undefined {
 }
 
 /** How many of `map`'s keys the book says have expired (the clock read once). */
-function countExpired(map: Map<unknown, unknown>, x: ExpiryState, now: number): number {
+function countExpired(map: Map<unknown, unknown>, book: EntryBook<unknown, unknown>, now: number): number {
   let n = 0;
-  for (const key of x.book.expired(now)) if (Map.prototype.has.call(map, key)) n++;
+  for (const key of book.expired(now)) if (Map.prototype.has.call(map, key)) n++;
   return n;
 }
 

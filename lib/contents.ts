@@ -1,4 +1,5 @@
 import { slottedMaps } from './expiry/slotted';
+import { mapSize } from './store/snapshot';
 import { DecodedEntries } from './store/file-store';
 
 /**
@@ -16,8 +17,6 @@ export function toMap<K, V>(contents: unknown, cacheName: string, source: string
   fillMap(map, contents, cacheName, source);
   return map;
 }
-
-const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
 
 /** Adds the entries of `contents` to `map` with Map's own `set` (no subclass bookkeeping). */
 export function fillMap(

@@ -29,7 +29,8 @@ const mapEntries = Map.prototype.entries;
 const mapHas = Map.prototype.has;
 const mapGet = Map.prototype.get;
 const mapKeys = Map.prototype.keys;
-const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
+/** Map's own size getter, for a Map subclass whose `size` may be overridden. */
+export const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size')?.get as (this: Map<unknown, unknown>) => number;
 
 /**
  * Reads the live map through its own iterator, so taking the snapshot costs nothing up front
