@@ -228,6 +228,71 @@ describe('journal (O(changes) saves)', () => {
     expect(progress.every((op) => op === 'compact')).to.equal(true);
   });
 
+  it('compacts a large base from its files on a worker thread: same result, progress relayed, damage reported', async function () {
+    this.timeout(60_000);
+    // Counts the threads the store starts (it reads Worker off the module at each start).
+    const threads = require('node:worker_threads') as { Worker: new (...args: never[]) => object };
+    const Original = threads.Worker;
+    let started = 0;
+    threads.Worker = class extends (Original as new (...args: unknown[]) => object) {
+      constructor(...args: unknown[]) {
+        started++;
+        super(...args);
+      }
+    } as typeof threads.Worker;
+    try {
+      const one = open();
+      const a = new PersistentCache<string, string>('large', { manager: one, contents: {} });
+      for (let i = 0; i < 90_000; i++) a.set(`k${i}`, `${i}:`.padEnd(100, 'v'));
+      await a.save();
+      expect(fs.statSync(a.path).size).to.be.greaterThan(8 * 1024 * 1024); // past COMPACT_IN_THREAD_MIN_BYTES
+      a.set('k1', 'mine');
+      await a.save();
+      // Another writer's record, then an unsaved edit here: the files are compacted, not memory.
+      const b = new PersistentCache<string, string>('large', { manager: open() });
+      await b.load();
+      b.set('k2', 'theirs');
+      b.delete('k3');
+      await b.save();
+      a.set('unsaved', 'x');
+      const seen: Array<[string, number]> = [];
+      one.store.progress = (_cache, op, total) => {
+        seen.push([op, total]);
+        return { update: (done) => seen.push(['update', done]), finish: () => seen.push(['finish', total]) };
+      };
+      await a.compact();
+      expect(started).to.equal(1);
+      expect(fs.existsSync(journalOf(a))).to.equal(false);
+      const copy = await reload('large');
+      expect(copy?.size).to.equal(90_000 - 1);
+      expect([copy?.get('k1'), copy?.get('k2'), copy?.has('k3'), copy?.has('unsaved')]).to.deep.equal(['mine', 'theirs', false, false]);
+      expect(copy?.get('k89999')).to.equal('89999:'.padEnd(100, 'v'));
+      // The base's entries, then the journal's: relayed from the thread as they were counted.
+      expect(seen[0]).to.deep.equal(['compact', 90_000 + 1 + 2]);
+      expect(seen.filter(([what]) => what === 'update').length).to.be.greaterThan(10);
+      expect(seen[seen.length - 1]).to.deep.equal(['finish', 90_000 + 1 + 2]);
+
+      // A damaged record in the thread's journal reaches the caller as the typed error.
+      a.set('k4', 'again');
+      await a.save();
+      const firstRecordEnd = fs.statSync(journalOf(a)).size;
+      a.set('k5', 'and again');
+      await a.save();
+      a.set('k6', 'once more');
+      await a.save();
+      a.set('unsaved 2', 'x');
+      const buf = fs.readFileSync(journalOf(a));
+      buf[firstRecordEnd + 12] = (buf[firstRecordEnd + 12] as number) ^ 0xff; // inside the middle record's payload
+      fs.writeFileSync(journalOf(a), buf);
+      const failed = await a.compact().then(() => undefined, (err: unknown) => err);
+      expect(started).to.equal(2);
+      expect(failed).to.be.instanceOf(CorruptCacheFileError);
+      expect((failed as Error).message).to.match(/large.*not compacted/s);
+    } finally {
+      threads.Worker = Original;
+    }
+  });
+
   it('flushes a dirty cache at exit by appending (a child process)', async () => {
     const r = await runFixture('journal-exit.ts', [dir]);
     expect(r.code, r.stderr).to.equal(0);

@@ -18,7 +18,8 @@ import {
 import { randomUUID } from 'node:crypto';
 import type { ProgressReporter, ProgressSource } from '../progress';
 import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
-import { type CompactionJob, compactFiles } from './compaction';
+import type { CompactionJob } from './compaction';
+import { compactFilesOffThread } from './compaction-thread';
 import { cacheFileName } from './file-name';
 import { CACHE_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock';
 import {
@@ -391,7 +392,7 @@ export class FileStore implements CacheFileStore {
         fileMode: this.place.fileMode,
         sliceMs: this.#sliceMs,
       };
-      const outcome = await compactFiles(job, (total) => this.progress(name, 'compact', total));
+      const outcome = await compactFilesOffThread(job, base?.size ?? 0, (total) => this.progress(name, 'compact', total));
       if (outcome.kind === 'damaged') {
         throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
       }

@@ -1,0 +1,20 @@
+// The entry of the thread that compacts large cache files (see compaction-thread.ts): it runs
+// compactFiles with its own heap, so decoding a big base never pauses the cache's event loop.
+import { parentPort, workerData } from 'node:worker_threads';
+import { compactFiles, type CompactionJob } from './compaction';
+import type { CompactionMessage } from './compaction-thread';
+
+const port = parentPort;
+if (port === null) throw new Error('compaction-worker runs as a worker thread only');
+const send = (message: CompactionMessage) => port.postMessage(message);
+
+compactFiles(workerData as CompactionJob, (total) => {
+  send({ kind: 'total', total });
+  return { update: (done) => send({ kind: 'done', done }), finish: () => send({ kind: 'finish' }) };
+}).then(
+  (outcome) => send({ kind: 'outcome', outcome }),
+  (err: unknown) => {
+    const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as NodeJS.ErrnoException;
+    send({ kind: 'failed', error: { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } });
+  },
+);
