@@ -71,9 +71,12 @@ export function compactFilesOffThread(
 function startWorker(job: CompactionJob): Worker {
   const extension = extname(__filename);
   const entry = join(__dirname, `compaction-worker${extension}`);
-  if (extension !== '.ts') return new Worker(entry, { workerData: job });
-  // Running from source (tests, bench): the thread needs ts-node too, unless its flags bring it.
-  const source = `if (!process[Symbol.for('ts-node.register.instance')]) require('ts-node/register/transpile-only');
+  // No flags of the parent's: the thread runs plain JavaScript and needs none of its preloads.
+  if (extension !== '.ts') return new Worker(entry, { workerData: job, execArgv: [] });
+  // Running from source (tests, bench): the thread loads ts-node, at its low priority already
+  // (loading TypeScript is most of a thread's start).
+  const source = `try { require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), 19); } catch {}
+require('ts-node/register/transpile-only');
 require(${JSON.stringify(entry)});`;
-  return new Worker(source, { eval: true, workerData: job });
+  return new Worker(source, { eval: true, workerData: job, execArgv: [] });
 }
