@@ -13,6 +13,7 @@ export interface JournalFigures {
   readonly journalShare: number;
   readonly loadWithJournalMs: number;
   readonly loadCompactedMs: number;
+  readonly loadJournalRatio: number;
   readonly exitFlush100Ms: number;
   readonly compactionStallMs: number;
   readonly busyHeapCompactionStallMs: number;
@@ -121,11 +122,15 @@ export async function journalBench(entries: Map<string, Row>, runs: number, dir:
   const compactedLoads: number[] = [];
   try {
     for (let run = -1; run < runs; run++) {
-      const a = await loadOnce(withJournal);
-      const b = await loadOnce(dir);
+      // Each pair in turn order, which changes every run (the first load of a pair lands in
+      // the heap the previous pair left).
+      const journalFirst = run % 2 === 0;
+      const first = journalFirst ? await loadOnce(withJournal) : undefined;
+      const compacted = await loadOnce(dir);
+      const journaled = first ?? (await loadOnce(withJournal));
       if (run >= 0) {
-        journalLoads.push(a);
-        compactedLoads.push(b);
+        journalLoads.push(journaled);
+        compactedLoads.push(compacted);
       }
     }
   } finally {
@@ -133,6 +138,8 @@ export async function journalBench(entries: Map<string, Row>, runs: number, dir:
   }
   const loadWithJournalMs = median(journalLoads);
   const loadCompactedMs = median(compactedLoads);
+  // The median of the pairs' ratios: a pair shares the heap and the machine's moment.
+  const loadJournalRatio = median(journalLoads.map((ms, i) => ms / (compactedLoads[i] as number)));
   while (busy.length < runs) {
     await grow();
     busy.push(await probe(() => cache.compact()));
@@ -161,6 +168,7 @@ export async function journalBench(entries: Map<string, Row>, runs: number, dir:
     journalShare,
     loadWithJournalMs,
     loadCompactedMs,
+    loadJournalRatio,
     exitFlush100Ms: median(flush),
     compactionStallMs: median(quiet.map((c) => c.stallMs)),
     busyHeapCompactionStallMs: median(busy.map((c) => c.stallMs)),
