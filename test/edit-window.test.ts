@@ -228,7 +228,7 @@ describe('EditWindow', () => {
         fc.record({ kind: fc.constant('reset' as const) }),
       );
       fc.assert(
-        fc.property(checks, fc.integer({ min: 1, max: 7 }), fc.array(op, { maxLength: 80 }), (tc, bucketSeconds, ops) => {
+        fc.property(checks, fc.integer({ min: 1, max: 7 }), fc.array(op, { minLength: 10, maxLength: 80 }), (tc, bucketSeconds, ops) => {
           const w = new EditWindow({ timeChecks: tc, bucketSeconds });
           const m = new Model(tc, bucketSeconds * 1000);
           let now = T0;

@@ -391,7 +391,7 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
 
     it('every operation answers as the model does, and the visible entries match after each', () => {
       fc.assert(
-        fc.property(configArb, fc.array(opArb, { maxLength: 60 }), ({ ttlMs, max }, ops) => {
+        fc.property(configArb, fc.array(opArb, { minLength: 10, maxLength: 60 }), ({ ttlMs, max }, ops) => {
           const clock = manualClock(0);
           const manager = open();
           const cache = new NonPersistentCache<string, number>('m', {
@@ -425,7 +425,7 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
     it('with saves (journal appends, compactions) and evictions in between, a reload gives the visible entries and their expiry times', async () => {
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(configArb, fc.array(fc.oneof({ weight: 8, arbitrary: opArb }, { weight: 2, arbitrary: fc.constantFrom({ op: 'save' as const }, { op: 'compact' as const }) }), { maxLength: 40 }), async ({ ttlMs, max }, ops) => {
+        fc.asyncProperty(configArb, fc.array(fc.oneof({ weight: 8, arbitrary: opArb }, { weight: 2, arbitrary: fc.constantFrom({ op: 'save' as const }, { op: 'compact' as const }) }), { minLength: 5, maxLength: 40 }), async ({ ttlMs, max }, ops) => {
           const name = `r${run++}`;
           const clock = manualClock(0);
           const cache = new PersistentCache<string, number>(name, { manager: open(), contents: [], clock: clock.now, ...(ttlMs === Number.POSITIVE_INFINITY ? {} : { ttlMs }), ...(max === Number.POSITIVE_INFINITY ? {} : { maxEntries: max }) });

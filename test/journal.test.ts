@@ -82,7 +82,7 @@ describe('journal (O(changes) saves)', () => {
     );
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), async (ops) => {
         const name = `p${run++}`;
         const manager = open();
         const cache = new PersistentCache<number, number>(name, { manager, contents: {} });

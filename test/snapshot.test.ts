@@ -50,7 +50,7 @@ describe('LiveSnapshot', () => {
       value: fc.integer(),
     });
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 30 }), fc.array(op, { maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (size, ops, per) => {
+      fc.property(fc.integer({ min: 0, max: 30 }), fc.array(op, { minLength: 10, maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (size, ops, per) => {
         const map = new Map<string, number>();
         for (let i = 0; i < size; i++) map.set(`k${i}`, i);
         const before = new Map(map);

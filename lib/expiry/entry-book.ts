@@ -56,8 +56,10 @@ export class EntryBook<K, V> {
    * The clock is read only for an entry that expires at all.
    */
   read(slot: number, clock: () => number): V | undefined {
-    const at = this.#expires[slot] as number;
-    if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
+    if (this.#finite !== 0) {
+      const at = this.#expires[slot] as number;
+      if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
+    }
     if (this.#recency && slot !== this.#tail) this.#moveToTail(slot);
     return this.#values[slot];
   }
@@ -175,35 +177,44 @@ export class EntryBook<K, V> {
     }
   }
 
+  // The list's ends are #head and #tail; the head's prev and the tail's next are never read (they
+  // may be stale), which saves a write on each move, as lru-cache does.
   #link(slot: number): void {
     this.#prev[slot] = this.#tail;
-    this.#next[slot] = NONE;
     if (this.#tail === NONE) this.#head = slot;
     else this.#next[this.#tail] = slot;
     this.#tail = slot;
   }
 
   #unlink(slot: number): void {
-    const prev = this.#prev[slot] as number;
-    const next = this.#next[slot] as number;
-    if (prev === NONE) this.#head = next;
-    else this.#next[prev] = next;
-    if (next === NONE) this.#tail = prev;
-    else this.#prev[next] = prev;
+    const head = this.#head;
+    const tail = this.#tail;
+    if (slot === head) {
+      if (slot === tail) this.#head = this.#tail = NONE;
+      else this.#head = this.#next[slot] as number;
+    } else if (slot === tail) {
+      this.#tail = this.#prev[slot] as number;
+    } else {
+      const prev = this.#prev[slot] as number;
+      const next = this.#next[slot] as number;
+      this.#next[prev] = next;
+      this.#prev[next] = prev;
+    }
   }
 
-  /** Makes `slot` the most recent; it is not the tail now, so it has a next and the list a tail. */
+  /** Makes `slot` the most recent; it is not the tail now, so the list has another entry. */
   #moveToTail(slot: number): void {
     const prev = this.#prev;
     const next = this.#next;
-    const before = prev[slot] as number;
-    const after = next[slot] as number;
-    if (before === NONE) this.#head = after;
-    else next[before] = after;
-    prev[after] = before;
+    if (slot === this.#head) this.#head = next[slot] as number;
+    else {
+      const before = prev[slot] as number;
+      const after = next[slot] as number;
+      next[before] = after;
+      prev[after] = before;
+    }
     const tail = this.#tail;
     prev[slot] = tail;
-    next[slot] = NONE;
     next[tail] = slot;
     this.#tail = slot;
   }
