@@ -597,7 +597,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       get(this: CacheMap<unknown, unknown>, key: unknown): unknown {
         const slot = mapGet.call(this, key) as number | undefined;
         if (slot === undefined) return undefined;
-        return (this.#book as EntryBook<unknown, unknown>).read(slot, this.#clock);
+        const book = this.#book as EntryBook<unknown, unknown>;
+        // While nothing expires (maxEntries alone), the clock is not even looked up.
+        return book.expiringCount === 0 ? book.touch(slot) : book.read(slot, this.#clock);
       },
       has(this: CacheMap<unknown, unknown>, key: unknown): boolean {
         if (!this.#hasContents) this.contentsMissing(); // LazyCache builds here, as its own has() does

@@ -56,10 +56,13 @@ export class EntryBook<K, V> {
    * The clock is read only for an entry that expires at all.
    */
   read(slot: number, clock: () => number): V | undefined {
-    if (this.#finite !== 0) {
-      const at = this.#expires[slot] as number;
-      if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
-    }
+    const at = this.#expires[slot] as number;
+    if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
+    return this.touch(slot);
+  }
+
+  /** The value in `slot`, which becomes the most recent; for a book where nothing expires. */
+  touch(slot: number): V | undefined {
     if (this.#recency && slot !== this.#tail) this.#moveToTail(slot);
     return this.#values[slot];
   }
