@@ -1016,6 +1016,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return enclosing.exit(fn);
   }
 
+  /**
+   * Resolves when the background work this cache started (a compaction after a save) is over;
+   * the manager's close waits for it. @internal
+   */
+  backgroundSettled(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Stops background work (timers) for good; the manager calls this on close. @internal */
   dispose(): void {
     if (this.#purgeTimer !== undefined) clearTimeout(this.#purgeTimer);

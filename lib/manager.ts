@@ -463,6 +463,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
           failures.push(err);
         }
       }
+      // A compaction the last saves started writes the cache's files: it ends before close does.
+      for (const cache of this.#caches.values()) await cache.backgroundSettled();
       for (const cache of this.#caches.values()) {
         cache.dispose();
         cache.refuseWrites();

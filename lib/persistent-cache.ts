@@ -44,6 +44,8 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #journal: JournalWriter | undefined;
   readonly #follow: boolean;
   #watcher: fs.FSWatcher | undefined;
+  // Compactions started after saves, still running.
+  readonly #background = new Set<Promise<void>>();
   #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -91,7 +93,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
           if (!resolved.compactionDue(result)) return;
           // In the background, after this save (in the cache's queue): a failure is reported,
           // and the journal stays valid meanwhile.
-          this.detached(() => this.compact()).catch((err: unknown) => this.manager.reportError(err));
+          const compaction = this.detached(() => this.compact())
+            .catch((err: unknown) => this.manager.reportError(err))
+            .finally(() => this.#background.delete(compaction));
+          this.#background.add(compaction);
         },
       };
     }
@@ -135,6 +140,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {
     super.stateSettled(event);
     this.#startFollowing();
+  }
+
+  override async backgroundSettled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all(this.#background);
   }
 
   override dispose(): void {

@@ -191,6 +191,19 @@ describe('journal (O(changes) saves)', () => {
     expect(await reload('big')).to.deep.equal(new Map(cache));
   });
 
+  it('close waits for the compaction its own last save started', async () => {
+    const manager = new CacheManager('j', { baseDirectory: dir, fileStore: { compactMinBytes: 1024, compactShare: 0.5 } });
+    const cache = new PersistentCache<string, string>('closing', { manager, contents: {} });
+    for (let i = 0; i < 200; i++) cache.set(`k${i}`, 'x'.repeat(20));
+    await cache.save();
+    for (let i = 0; i < 150; i++) cache.set(`k${i}`, 'y'.repeat(20)); // a record past half the base
+    const journal = journalOf(cache);
+    await manager.close(); // saves (the append crosses the threshold), then compacts
+    expect(fs.existsSync(journal)).to.equal(false);
+    expect(fs.readdirSync(dir, { recursive: true }).filter((n) => String(n).includes('.tmp'))).to.deep.equal([]);
+    expect((await reload('closing'))?.get('k0')).to.equal('y'.repeat(20));
+  });
+
   it('compacts from memory only when memory is exactly the saved state: never drops another writer\'s record, never saves unsaved edits', async () => {
     const one = open();
     const a = new PersistentCache<string, number>('shared', { manager: one, contents: { x: 1 } });
