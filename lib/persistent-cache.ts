@@ -142,6 +142,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#startFollowing();
   }
 
+  /** @internal */
   override async backgroundSettled(): Promise<void> {
     while (this.#background.size > 0) await Promise.all(this.#background);
   }
