@@ -68,15 +68,15 @@ export function compactFilesOffThread(
   });
 }
 
+// Background work: on Linux a thread has a priority of its own (by its tid, from /proc), and at
+// the lowest one the thread gives way to the cache's thread whenever both want a core. Set first
+// thing, before the thread loads anything. Elsewhere the thread runs at the default priority.
+const LOWEST_PRIORITY = `try { require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), 19); } catch {}`;
+
 function startWorker(job: CompactionJob): Worker {
   const extension = extname(__filename);
   const entry = join(__dirname, `compaction-worker${extension}`);
-  // No flags of the parent's: the thread runs plain JavaScript and needs none of its preloads.
-  if (extension !== '.ts') return new Worker(entry, { workerData: job, execArgv: [] });
-  // Running from source (tests, bench): the thread loads ts-node, at its low priority already
-  // (loading TypeScript is most of a thread's start).
-  const source = `try { require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), 19); } catch {}
-require('ts-node/register/transpile-only');
-require(${JSON.stringify(entry)});`;
-  return new Worker(source, { eval: true, workerData: job, execArgv: [] });
+  // None of the parent's flags or preloads; running from source (tests, bench), ts-node.
+  const typescript = extension === '.ts' ? `require('ts-node/register/transpile-only');\n` : '';
+  return new Worker(`${LOWEST_PRIORITY}\n${typescript}require(${JSON.stringify(entry)});`, { eval: true, workerData: job, execArgv: [] });
 }

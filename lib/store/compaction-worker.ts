@@ -1,7 +1,6 @@
-// The entry of the thread that compacts large cache files (see compaction-thread.ts): it runs
-// compactFiles with its own heap, so decoding a big base never pauses the cache's event loop.
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+// The entry of the thread that compacts large cache files (started, at the lowest priority, by
+// compaction-thread.ts): compactFiles with a heap of its own, so decoding a big base never
+// pauses the cache's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import { compactFiles, type CompactionJob } from './compaction';
 import type { CompactionMessage } from './compaction-thread';
@@ -9,15 +8,6 @@ import type { CompactionMessage } from './compaction-thread';
 const port = parentPort;
 if (port === null) throw new Error('compaction-worker runs as a worker thread only');
 const send = (message: CompactionMessage) => port.postMessage(message);
-
-// Background work: on Linux a thread has a priority of its own, and at the lowest one this
-// thread gives way to the cache's thread whenever both want a core. Elsewhere it runs as is.
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
-} catch {
-  // no /proc, or no permission: the default priority
-}
 
 compactFiles(workerData as CompactionJob, (total) => {
   send({ kind: 'total', total });
