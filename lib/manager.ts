@@ -567,9 +567,12 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         // A shared cache catches up with the shared state key by key, keeping the edits made
         // here and not saved yet: dropping them would lose writes a save here was about to
         // send (the invalidation is the other process's, not this one's).
+        // Whether there is memory to merge into is decided when the merge runs, in the cache's
+        // queue: a message that arrives while the cache is still opening must not turn into a
+        // reload that runs after the open and drops the edits made since.
         const resync = async (c: AnyCache): Promise<void> => {
           const follow = followerOf(c);
-          if (follow !== undefined && c.hasContents) await follow(c, undefined);
+          if (follow !== undefined) await follow(c, undefined);
           else await c.invalidate(false);
         };
         if (cascade) await this.cascade(name, resync);
@@ -581,7 +584,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         else await cache.deleteSavedContent(cascade);
       } else if (op === 'save') {
         const follow = followerOf(cache);
-        if (follow && cache.hasContents) await follow(cache, message.detail); // a local file holds nothing new
+        if (follow) await follow(cache, message.detail); // a local file holds nothing new; no memory, nothing to merge
       } else if (op === 'rebuild') {
         if (isShared(cache)) await cache.invalidate(cascade);
         else await cache.invalidateAndRebuild(cascade);

@@ -185,6 +185,27 @@ describe('Redis backend (real redis-server)', function () {
     });
   });
 
+    it('keeps edits made after an open that a remote invalidation arrived during', async () => {
+      const store = new RedisStore({ redis: client });
+      const writerDir = makeTempDir();
+      const writer = await store.open<string, number>('raced', { manager: new CacheManager('redis-test', { baseDirectory: writerDir }) });
+      writer.set('saved', 1);
+      await writer.save();
+      const cache = store.attach(new AutoSyncCache<string, number>('raced', { manager }));
+      const opening = cache.loadOrBuild();
+      // Announced by another process while this one is still opening the cache.
+      const remote = manager.applyRemote({ op: 'invalidate', cache: 'raced', cascade: false });
+      await opening;
+      cache.set('mine', 2); // made once the open resolved, before the remote operation ran
+      await remote;
+      expect(cache.get('mine')).to.equal(2);
+      expect(cache.get('saved')).to.equal(1);
+      await cache.save();
+      expect(await client.hexists(key('raced'), '\u0001mine')).to.equal(1);
+      await writer.manager.close();
+      removeDir(writerDir);
+    });
+
   describe('invalidation bus', () => {
     it("reaches the other process's dependents within 200 ms; followSaves applies the save", async () => {
       const peer = (role: string) =>
