@@ -24,6 +24,7 @@ export async function redisBench(runs: number, bigEntries: number): Promise<Redi
     // Save of 10 changed entries in a large cache: only the changes travel.
     const big = store.attach(new PersistentCache<string, unknown>('big', { manager, contents: makeEntries(bigEntries) }));
     await big.save();
+    await big.backgroundSettled(); // its first snapshot, written after that save
     const saves: number[] = [];
     for (let run = -1; run < runs; run++) {
       for (let i = 0; i < 10; i++) big.set(`key-${(run + 2) * 1000 + i}`, { changed: run });
@@ -51,12 +52,13 @@ export async function redisBench(runs: number, bigEntries: number): Promise<Redi
     await follower.close();
     fs.rmSync(followerDir, { recursive: true, force: true });
 
-    // Full loads: Redis (HSCAN) against the v8 file store, same entries.
+    // Full loads: Redis (its snapshot and the changes logged since) against the v8 file store, same entries.
     const loads: RedisFigures['loads'] = [];
     for (const n of [100_000, bigEntries]) {
       const rows = n === bigEntries ? big : makeEntries(n);
       const inRedis = n === bigEntries ? big : store.attach(new PersistentCache<string, unknown>('load', { manager, contents: rows }));
       await inRedis.save();
+      await inRedis.backgroundSettled(); // the snapshot that save started: loads read it
       const inFile = new PersistentCache<string, unknown>(`load-file-${n}`, { manager, contents: new Map(rows) });
       await inFile.save();
       const redisLoads: number[] = [];

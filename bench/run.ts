@@ -363,7 +363,7 @@ async function redis(): Promise<void> {
   add({ measure: 'Redis: a follower applies a remote save of 10 keys', entries: big, subject: 'RedisStore', value: f.followMs, unit: 'ms', baseline: '', ratio: null, target: big >= 1_000_000 ? '≤ 5 ms' : '', met: big >= 1_000_000 ? f.followMs <= 5 : null });
   for (const load of f.loads) {
     add({ measure: 'full load', entries: load.entries, subject: 'v8 file store', value: load.fileMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
-    add({ measure: 'full load', entries: load.entries, subject: 'RedisStore (HSCAN)', value: load.redisMs, unit: 'ms', baseline: 'v8 file store', ratio: load.redisMs / load.fileMs, target: '≤ 1.5×', met: load.redisMs / load.fileMs <= 1.5 });
+    add({ measure: 'full load', entries: load.entries, subject: 'RedisStore (snapshot + log)', value: load.redisMs, unit: 'ms', baseline: 'v8 file store', ratio: load.redisMs / load.fileMs, target: '≤ 1.5×', met: load.redisMs / load.fileMs <= 1.5 });
   }
 }
 

@@ -218,6 +218,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #editTrigger = Number.POSITIVE_INFINITY;
   // The snapshot a save is reading while the map may change; it keeps old values on change.
   #snapshot: LiveSnapshot | null = null;
+  // Background work started by this cache (compactions, store snapshots), still running.
+  readonly #background = new Set<Promise<void>>();
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
   // Appended to on every edit (a push costs a few ns; a Set.add, hashing the key, costs ten
   // times that on the hot path); duplicates are folded when a save takes them, or when the log
@@ -998,6 +1000,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         fn(async (write) => {
           const unsaved = this.#changesAll || (this.#changes?.length ?? 0) > 0 || this.#deletes.length > 0;
           if (!this.#hasContents || !this.#tracking || this.dirtyEdits !== 0 || unsaved || this.#snapshot !== null) return false;
+          // Memory is not what is saved when a processor shapes what is loaded or saved.
+          if (this.preProcessor !== null || this.postProcessor !== null) return false;
           const snapshot = this.#snapshotOf(this);
           this.#snapshot = snapshot;
           try {
@@ -1017,11 +1021,23 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /**
+   * Starts `fn` as background work of this cache, after the operation running now and outside
+   * it, with a source of memory snapshots (see {@link withMemorySnapshots}): a compaction, a
+   * store's snapshot. A failure is reported; the manager's close waits for it. @internal
+   */
+  inBackground(operation: string, fn: (source: MemorySnapshotSource) => Promise<unknown>): void {
+    const job: Promise<void> = this.detached(() => this.withMemorySnapshots(fn, operation))
+      .then(() => undefined, (err: unknown) => this.manager.reportError(err))
+      .finally(() => this.#background.delete(job));
+    this.#background.add(job);
+  }
+
+  /**
    * Resolves when the background work this cache started (a compaction after a save) is over;
    * the manager's close waits for it. @internal
    */
-  backgroundSettled(): Promise<void> {
-    return Promise.resolve();
+  async backgroundSettled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all(this.#background);
   }
 
   /** Stops background work (timers) for good; the manager calls this on close. @internal */

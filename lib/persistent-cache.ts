@@ -44,8 +44,6 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #journal: JournalWriter | undefined;
   readonly #follow: boolean;
   #watcher: fs.FSWatcher | undefined;
-  // Compactions started after saves, still running.
-  readonly #background = new Set<Promise<void>>();
   #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -93,10 +91,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
           if (!resolved.compactionDue(result)) return;
           // In the background, after this save (in the cache's queue): a failure is reported,
           // and the journal stays valid meanwhile.
-          const compaction = this.detached(() => this.compact())
-            .catch((err: unknown) => this.manager.reportError(err))
-            .finally(() => this.#background.delete(compaction));
-          this.#background.add(compaction);
+          this.inBackground('compact', (source) => resolved.compact(this.name, source));
         },
       };
     }
@@ -140,11 +135,6 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {
     super.stateSettled(event);
     this.#startFollowing();
-  }
-
-  /** @internal */
-  override async backgroundSettled(): Promise<void> {
-    while (this.#background.size > 0) await Promise.all(this.#background);
   }
 
   override dispose(): void {

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { AutoSyncCache, CacheManager, RedisStore } from '../lib';
 import { makeTempDir, removeDir, runFixture } from './helpers';
 import { useRedisServer } from './redis-server';
+import { decodeKey, decodeValue } from '../lib/redis/codec';
 
 interface Outcome {
   readonly id: string;
@@ -59,6 +60,15 @@ describe('Redis: several processes, one cache, faults (real redis-server)', func
     const store = new RedisStore({ redis: client });
     const saved = store.attach(new AutoSyncCache<string, number>('shared', { manager }));
     expect(await saved.load()).to.equal(true);
+    // The load read the snapshot and the changes logged since: exactly what the hash holds.
+    const hashKey = store.keyFor(manager, 'shared');
+    expect(await client.hget(hashKey, '\u0000snap'), 'a snapshot is current').to.be.a('string');
+    const inHash = new Map<unknown, unknown>();
+    for (const [field, value] of Object.entries(await client.hgetallBuffer(hashKey))) {
+      const raw = Buffer.from(field, 'latin1');
+      if (raw[0] !== 0) inHash.set(decodeKey(raw), decodeValue(value));
+    }
+    expect(new Map(saved)).to.deep.equal(inHash);
     const lost: string[] = [];
     const resurrected: string[] = [];
     for (const outcome of outcomes) {

@@ -45,7 +45,7 @@ describe('Redis backend (real redis-server)', function () {
       cache.set('n', 1);
       await cache.save();
       expect(await client.type(key('users'))).to.equal('hash');
-      expect(await client.hlen(key('users'))).to.equal(4); // two entries + the record + the epoch
+      expect(await client.hlen(key('users'))).to.equal(5); // two entries + the record, the epoch and the version
       const otherDir = makeTempDir();
       const other = new CacheManager('redis-test', { baseDirectory: otherDir });
       const again = await store.open<string, { since: Date; visits: bigint }>('users', { manager: other });
@@ -90,15 +90,15 @@ describe('Redis backend (real redis-server)', function () {
     });
 
     it('sends only the changed entries on save (counted with MONITOR)', async () => {
-      const store = new RedisStore({ redis: client });
+      const store = new RedisStore({ redis: client, snapshotMinEntries: Number.POSITIVE_INFINITY });
       const cache = await store.open<string, number>('big', { manager });
       for (let i = 0; i < 100_000; i++) cache.set(`k${i}`, i);
       await cache.save();
       const monitor = await client.monitor();
       const fields: string[] = [];
       monitor.on('monitor', (_time: string, args: string[]) => {
-        // EVALSHA sha 1 key expected mode epoch record n, then the pairs and the deleted fields.
-        if (/^eval/i.test(args[0] ?? '')) fields.push(...args.slice(9));
+        // EVALSHA sha 3 key log snapshot expected mode epoch record n, then the pairs and the deleted fields.
+        if (/^eval/i.test(args[0] ?? '')) fields.push(...args.slice(11));
       });
       for (let i = 0; i < 9; i++) cache.set(`k${i}`, -i);
       cache.delete('k99999');
@@ -107,7 +107,7 @@ describe('Redis backend (real redis-server)', function () {
       monitor.disconnect();
       // 9 field/value pairs and one deleted field.
       expect(fields.length).to.equal(9 * 2 + 1);
-      expect(await client.hlen(key('big'))).to.equal(100_000 + 1); // + the epoch (the record went)
+      expect(await client.hlen(key('big'))).to.equal(100_000 + 2); // + the epoch and the version (the record went)
     });
 
     it('reads a cache saved by an older depcache under the old key name, and copies it to the new one', async () => {
@@ -181,7 +181,7 @@ describe('Redis backend (real redis-server)', function () {
       while (cache.dirtyEdits > 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
       expect(cache.dirtyEdits).to.equal(0);
       // The restarted server was empty: the retry rewrote everything, not just the change.
-      expect(await client.hlen(key('survivor'))).to.equal(53); // + the record and the epoch
+      expect(await client.hlen(key('survivor'))).to.equal(54); // + the record, the epoch and the version
     });
   });
 
@@ -357,7 +357,8 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
     const dirs = [makeTempDir(), makeTempDir()];
     const clients = [new Cluster(cluster.nodes), new Cluster(cluster.nodes)];
     const managers = [new CacheManager('cl', { baseDirectory: dirs[0] }), new CacheManager('cl', { baseDirectory: dirs[1] })];
-    const stores = clients.map((c) => new RedisStore({ redis: c }));
+    // Snapshots after every save: their scripts touch three keys of a cache, in its one slot.
+    const stores = clients.map((c) => new RedisStore({ redis: c, snapshotMinEntries: 1 }));
     try {
       for (const [i, manager] of managers.entries()) await connectBus(manager, clients[i] as Cluster, { followSaves: true });
       // Names whose keys land on different nodes (slots differ), each with its hash tag.
@@ -371,6 +372,13 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       const deadline = Date.now() + 5000;
       while (reader.some((c, i) => c.get('k') !== i) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(reader.map((c) => c.get('k'))).to.deep.equal(names.map((_, i) => i));
+      for (const c of writer) await c.backgroundSettled();
+      for (const n of names) expect(await (clients[0] as Cluster).hget((stores[0] as RedisStore).keyFor(managers[0] as CacheManager, n), '\u0000snap')).to.be.a('string');
+      const freshDir = makeTempDir();
+      dirs.push(freshDir);
+      const fresh = await (stores[1] as RedisStore).open<string, number>('events', { manager: new CacheManager('cl', { baseDirectory: freshDir }) });
+      expect(fresh.get('k')).to.equal(2);
+      await fresh.manager.close();
       // A damaged hash is moved aside with RENAME: same hash tag, same slot, no CROSSSLOT.
       const damaged = (stores[0] as RedisStore).keyFor(managers[0] as CacheManager, 'bad');
       await (clients[0] as Cluster).hset(damaged, 'not-v8', 'garbage');

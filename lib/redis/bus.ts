@@ -113,8 +113,9 @@ export class InvalidationBus implements ManagerBus {
   publish(op: BusOperation, cache: string, cascade: boolean, detail?: unknown): void {
     if (this.#closed) return;
     const fields: Array<string | Buffer> = ['origin', this.origin, 'op', op, 'cache', cache, 'cascade', cascade ? '1' : '0'];
-    const d = detail as { fields?: Buffer; whole?: boolean } | undefined;
+    const d = detail as { fields?: Buffer; whole?: boolean; step?: string } | undefined;
     if (d?.fields !== undefined) fields.push('fields', d.fields);
+    if (d?.step !== undefined) fields.push('step', d.step);
     this.#clientHold
       .hold(() => this.#client.xadd(this.stream, 'MAXLEN', '~', String(this.#maxLength), '*', ...fields))
       .catch((err: unknown) => this.#manager.reportError(new RedisUnavailableError(cache, this.stream, `announce ${op}`, err)));
@@ -188,7 +189,7 @@ export class InvalidationBus implements ManagerBus {
     if (origin === undefined || op === undefined || cache === undefined) return; // not ours
     if (origin === this.origin) return;
     if (op === 'save' && !this.followSaves) return;
-    const message: RemoteOperation = { op, cache, cascade: fields.get('cascade')?.toString() === '1', detail: { fields: fields.get('fields') } };
+    const message: RemoteOperation = { op, cache, cascade: fields.get('cascade')?.toString() === '1', detail: { fields: fields.get('fields'), step: fields.get('step')?.toString() } };
     await this.#manager.applyRemote(message).catch((err: unknown) => this.#manager.reportError(err));
   }
 }

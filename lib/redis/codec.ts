@@ -6,6 +6,8 @@ import * as v8 from 'node:v8';
 export const META_FIELD = Buffer.from('\u0000meta', 'latin1');
 /** The hash's epoch: which saved state this is (new after a reset, a delete or a recovery). */
 export const EPOCH_FIELD = Buffer.from('\u0000epoch', 'latin1');
+/** The hash's version: bumped by every change of its entries (see scripts.ts). */
+export const VERSION_FIELD = Buffer.from('\u0000ver', 'latin1');
 const STRING_KEY = 0x01;
 
 export function encodeKey(key: unknown): Buffer {

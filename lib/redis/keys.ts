@@ -51,3 +51,13 @@ export function unpackFields(packed: Buffer): Buffer[] {
   }
   return out;
 }
+
+/** A cache's change log: which fields changed at which version (see scripts.ts). */
+export function logKey(cacheKey: string): string {
+  return `${cacheKey}:log`;
+}
+
+/** A cache's snapshot parts (see scripts.ts). */
+export function snapshotKey(cacheKey: string): string {
+  return `${cacheKey}:snap`;
+}

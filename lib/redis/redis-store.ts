@@ -6,7 +6,7 @@ import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';
 import type { JournalRecord } from '../store/journal';
-import { type OwnFields, EPOCH_FIELD, decodeKey, decodePage, decodeValue, encodeKey, encodeValue } from './codec';
+import { type OwnFields, EPOCH_FIELD, VERSION_FIELD, decodeKey, decodePage, decodeValue, encodeKey, encodeValue } from './codec';
 import { RedisDataLostError, RedisUnavailableError } from './errors';
 import { ConnectionHold } from './connection-hold';
 import * as fs from 'node:fs';
@@ -17,8 +17,11 @@ import { FormatError } from '../store/file-format';
 import { cacheFileName } from '../store/file-name';
 import { openCacheFileSync, parseFileSync } from '../store/file-reader';
 import { encodeJournalHeader, encodeJournalRecord } from '../store/journal';
-import { cacheKey, checkKeyPrefix, packFields, unpackFields } from './keys';
-import { DELETE_SCRIPT, RECOVER_SCRIPT, SAVE_SCRIPT } from './scripts';
+import { cacheKey, checkKeyPrefix, logKey, packFields, snapshotKey, unpackFields } from './keys';
+import { DELETE_SCRIPT, HEAD_SCRIPT, RECOVER_SCRIPT, SAVE_SCRIPT, SNAPSHOT_BEGIN_SCRIPT, SNAPSHOT_COMMIT_SCRIPT } from './scripts';
+import { type SnapshotPointer, parsePointer, readSnapshotParts, writeSnapshotParts } from './snapshot';
+import type { EntrySnapshot } from '../store/snapshot';
+import type { MemorySnapshotSource } from '../store/file-store';
 
 /**
  * An ioredis client (`new Redis(url)` or `new Cluster(nodes)` of ioredis 5), as depcache's
@@ -45,6 +48,15 @@ export interface RedisStoreOptions {
   /** What damaged data does on load: moved aside (RENAME to `<key>:corrupt-<ts>`) and reported, or thrown. @default 'quarantine' */
   readonly onCorrupt?: CorruptFilePolicy;
   /**
+   * A cache of at least this many entries also keeps a snapshot in Redis: its entries packed as
+   * one value in parts (a full load reads a few dozen replies instead of one per entry, and
+   * decodes as a file load does), beside the hash, which stays the whole truth. Redis then
+   * holds each entry twice. `Infinity`: never. @default 10000
+   */
+  readonly snapshotMinEntries?: number;
+  /** A new snapshot is written once the entries changed since the last one pass this share of it. @default 0.1 */
+  readonly snapshotShare?: number;
+  /**
    * How long one load, save or delete waits for Redis before it fails with
    * RedisUnavailableError (`timedOut`). A save that timed out stays unsaved and is sent again
    * by the next save. @default 10000
@@ -52,10 +64,20 @@ export interface RedisStoreOptions {
   readonly timeoutMs?: number;
 }
 
-/** What a save announces to followers: the changed fields, or that everything changed. */
+/**
+ * What a save announces to followers: the changed fields, or that everything changed; and the
+ * hash's versions before and after, when the save was one step (`epoch version version`).
+ */
 interface SaveDetail {
   readonly fields?: Buffer;
   readonly whole?: boolean;
+  readonly step?: string;
+}
+
+/** A state of the hash: its epoch and version. */
+interface HashState {
+  readonly epoch: string;
+  readonly version: number;
 }
 
 // Spill files: `<cache file name>.redis-spill-<pid>-<random>` in the manager's directory.
@@ -115,9 +137,33 @@ interface Tracked {
   readonly legacyKey: string | undefined;
   /** Loaded from the legacy key: the next save writes every entry to the new one. */
   migrate: boolean;
+  /**
+   * The state of the hash that this process's memory holds, as last loaded or saved (unsaved
+   * edits aside, which keep a snapshot from being written); undefined: not known to be any.
+   */
+  synced: HashState | undefined;
+  /** A snapshot of this cache is being written. */
+  snapshotting: boolean;
 }
 
 type ScriptRunner = (key: string, ...args: Array<string | Buffer>) => Promise<unknown>;
+
+/** A full read of a cache's hash (or of its snapshot and the changes since). */
+interface HashRead {
+  readonly own: OwnFields;
+  /** The hash has no field at all. */
+  readonly empty: boolean;
+  /** Entries read (with a snapshot: its entries plus the keys set since, about). */
+  readonly entries: number;
+  readonly decoded: DecodedEntries;
+  /** The state read, when the read was consistent (no change while it ran). */
+  readonly state: HashState | undefined;
+  /** A new snapshot would pay (none yet, or many changes since the last). */
+  readonly snapshotDue: boolean;
+}
+
+/** A save batch's reply: status, epoch, version, log size (-1: none), current snapshot, made the hash. */
+type SaveReply = [string, string, number, number, string, boolean];
 
 /**
  * Loader, saver and deleter that keep caches in Redis, one hash per cache
@@ -147,6 +193,11 @@ export class RedisStore {
   readonly #save: ScriptRunner;
   readonly #recoverBatch: ScriptRunner;
   readonly #delete: ScriptRunner;
+  readonly #head: ScriptRunner;
+  readonly #snapshotBegin: ScriptRunner;
+  readonly #snapshotCommit: ScriptRunner;
+  readonly #snapshotMinEntries: number;
+  readonly #snapshotShare: number;
   readonly #hold: ConnectionHold;
   #wasReady = false;
   #outage = false;
@@ -160,7 +211,17 @@ export class RedisStore {
       scanCount = 10_000,
       onCorrupt = 'quarantine',
       timeoutMs = 10_000,
+      snapshotMinEntries = 10_000,
+      snapshotShare = 0.1,
     } = options ?? ({} as RedisStoreOptions);
+    if (!(snapshotMinEntries === Number.POSITIVE_INFINITY || (Number.isInteger(snapshotMinEntries) && snapshotMinEntries >= 1))) {
+      throw new TypeError(`snapshotMinEntries: expected a whole number ≥ 1 or Infinity, got ${String(snapshotMinEntries)} (${typeof snapshotMinEntries})`);
+    }
+    if (!(typeof snapshotShare === 'number' && snapshotShare > 0 && snapshotShare <= 0.5)) {
+      throw new TypeError(`snapshotShare: expected a number > 0 and ≤ 0.5, got ${String(snapshotShare)} (${typeof snapshotShare})`);
+    }
+    this.#snapshotMinEntries = snapshotMinEntries;
+    this.#snapshotShare = snapshotShare;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 3000) {
       throw new TypeError(`batchSize: expected a whole number from 1 to 3000, got ${String(batchSize)}`);
     }
@@ -181,9 +242,13 @@ export class RedisStore {
     this.#scanCount = scanCount;
     this.#onCorrupt = onCorrupt;
     this.#timeoutMs = timeoutMs;
-    this.#save = script(this.#redis, 'depcacheSave', SAVE_SCRIPT);
-    this.#recoverBatch = script(this.#redis, 'depcacheRecover', RECOVER_SCRIPT);
-    this.#delete = script(this.#redis, 'depcacheDelete', DELETE_SCRIPT);
+    // Named by their keys' layout, so a client shared with an older depcache runs each its own.
+    this.#save = script(this.#redis, 'depcacheSave3', SAVE_SCRIPT);
+    this.#recoverBatch = script(this.#redis, 'depcacheRecover3', RECOVER_SCRIPT);
+    this.#delete = script(this.#redis, 'depcacheDelete3', DELETE_SCRIPT);
+    this.#head = script(this.#redis, 'depcacheHead3', HEAD_SCRIPT, true);
+    this.#snapshotBegin = script(this.#redis, 'depcacheSnapshotBegin3', SNAPSHOT_BEGIN_SCRIPT);
+    this.#snapshotCommit = script(this.#redis, 'depcacheSnapshotCommit3', SNAPSHOT_COMMIT_SCRIPT);
     // One report per outage, to every manager with a cache here; ioredis reconnects by itself.
     // Without a listener, ioredis prints every failed reconnect as an unhandled error event.
     this.#redis.on('error', (err: Error) => {
@@ -211,7 +276,17 @@ export class RedisStore {
   attach<C extends CacheMap<any, any>>(cache: C): C {
     const key = this.keyFor(cache.manager, cache.name);
     const legacyKey = `${cache.manager.name}${cache.name}`.includes(':') ? undefined : `${this.keyPrefix}:${cache.manager.name}:${cache.name}`;
-    const tracked: Tracked = { cache, key, epoch: undefined, own: new OwnKeys(), recover: false, legacyKey, migrate: false };
+    const tracked: Tracked = {
+      cache,
+      key,
+      epoch: undefined,
+      own: new OwnKeys(),
+      recover: false,
+      legacyKey,
+      migrate: false,
+      synced: undefined,
+      snapshotting: false,
+    };
     this.#tracked.set(cache, tracked);
     this.#managers.add(cache.manager);
     cache.loader = () => this.#load(tracked);
@@ -225,6 +300,7 @@ export class RedisStore {
       const epoch = `d:${randomUUID()}`;
       await this.#call(tracked, 'delete from Redis', () => this.#delete(key, epoch));
       tracked.epoch = epoch;
+      tracked.synced = undefined;
       tracked.own.forgetAll();
     };
     cache.trackChanges();
@@ -237,8 +313,9 @@ export class RedisStore {
     return opened(this.attach(new AutoSyncCache<K, V>(name, { ...options, manager })));
   }
 
-  /** Quits the connection if this store opened it. */
+  /** Quits the connection if this store opened it, once the snapshots being written are done. */
   async close(): Promise<void> {
+    for (const { cache } of this.#tracked.values()) await cache.backgroundSettled();
     this.#closed = true;
     if (this.#ownsClient) await closeClient(this.#redis);
   }
@@ -272,33 +349,16 @@ export class RedisStore {
     const { cache } = tracked;
     const key = from;
     if (from === tracked.key) await this.#replaySpills(tracked);
-    const pairs: unknown[] = [];
-    const own: OwnFields = { meta: false, epoch: undefined };
-    let empty = true;
+    tracked.synced = undefined;
+    let read: HashRead | undefined;
     try {
-      await this.#call(tracked, 'read from Redis', async () => {
-        let page: Promise<[Buffer, Buffer[]]> | undefined;
-        try {
-          // The next page is requested before this one is decoded: Redis works while we parse.
-          page = this.#redis.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
-          for (;;) {
-            const [next, flat]: [Buffer, Buffer[]] = await page;
-            const cursor: string = next.toString();
-            if (cursor !== '0') page = this.#redis.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
-            if (flat.length > 0) empty = false;
-            decodePage(flat, pairs, own);
-            if (cursor === '0') break;
-          }
-        } catch (err) {
-          page?.catch(() => undefined); // a page still in flight must not reject unhandled
-          if (err instanceof Error && !isConnectionError(err)) throw new DecodeError(err.message);
-          throw err;
-        }
-      });
+      read = from === tracked.key ? await this.#readWithSnapshot(tracked) : undefined;
+      read ??= await this.#scan(tracked, key);
     } catch (err) {
       if (!(err instanceof RedisUnavailableError) || !(err.cause instanceof DecodeError)) throw err;
       return this.#corrupt(tracked, `an entry does not deserialize (${err.cause.message})`, key);
     }
+    const { own, empty } = read;
     if (empty && tracked.epoch !== undefined && cache.hasContents && !tracked.epoch.startsWith('d:')) {
       // Redis lost what this process had read or written (a restart without persistence): the
       // memory here may be the only copy left. Write it back rather than load nothing.
@@ -334,9 +394,96 @@ export class RedisStore {
     // What was read may hold other processes' writes: "every key is this process's own" becomes
     // the keys it holds now that are its own (they stay its own after the load).
     if (tracked.own.all) tracked.own.narrowTo(cache.hasContents ? Map.prototype.keys.call(cache) : []);
-    if (pairs.length === 0 && !own.meta) return undefined; // nothing saved, or deleted
+    if (read.entries === 0 && !own.meta) return undefined; // nothing saved, or deleted
     if (!own.meta) return this.#corrupt(tracked, 'the cache record is missing', key);
-    return new DecodedEntries([pairs], { name: cache.name, savedAt: 0, entries: pairs.length / 2 });
+    if (from === tracked.key && read.state !== undefined) {
+      // A consistent read: once the cache holds it, memory is that state of the hash.
+      tracked.synced = read.state;
+      if (read.snapshotDue && read.entries >= this.#snapshotMinEntries) this.#snapshotSoon(tracked);
+    }
+    return read.decoded;
+  }
+
+  /**
+   * Reads the whole hash page by page (HSCAN). `state` is the hash's state when nothing changed
+   * it while the pages were read (its version before and after), else undefined.
+   */
+  async #scan(tracked: Tracked, key: string): Promise<HashRead> {
+    const { cache } = tracked;
+    const pairs: unknown[] = [];
+    const own: OwnFields = { meta: false, epoch: undefined };
+    let empty = true;
+    let state: HashState | undefined;
+    await this.#call(tracked, 'read from Redis', async () => {
+      const before = key === tracked.key ? await this.#stateOf(key) : undefined;
+      let page: Promise<[Buffer, Buffer[]]> | undefined;
+      try {
+        // The next page is requested before this one is decoded: Redis works while we parse.
+        page = this.#redis.hscanBuffer(key, '0', 'COUNT', this.#scanCount);
+        for (;;) {
+          const [next, flat]: [Buffer, Buffer[]] = await page;
+          const cursor: string = next.toString();
+          if (cursor !== '0') page = this.#redis.hscanBuffer(key, cursor, 'COUNT', this.#scanCount);
+          if (flat.length > 0) empty = false;
+          decodePage(flat, pairs, own);
+          if (cursor === '0') break;
+        }
+      } catch (err) {
+        page?.catch(() => undefined); // a page still in flight must not reject unhandled
+        if (err instanceof Error && !isConnectionError(err)) throw new DecodeError(err.message);
+        throw err;
+      }
+      const after = before === undefined ? undefined : await this.#stateOf(key);
+      if (before !== undefined && after !== undefined && before.epoch === after.epoch && before.version === after.version) state = after;
+    });
+    const entries = pairs.length / 2;
+    const decoded = new DecodedEntries([pairs], { name: cache.name, savedAt: 0, entries });
+    return { own, empty, entries, decoded, state, snapshotDue: state !== undefined };
+  }
+
+  /** The hash's epoch and version, or undefined when it has no epoch. */
+  async #stateOf(key: string): Promise<HashState | undefined> {
+    const [epoch, version] = await this.#redis.hmgetBuffer(key, EPOCH_FIELD, VERSION_FIELD);
+    return epoch === null || epoch === undefined ? undefined : { epoch: epoch.toString('latin1'), version: Number(version ?? 0) };
+  }
+
+  /**
+   * Reads the cache through its snapshot, when it has a current one: the snapshot's parts, then
+   * the fields changed since, read atomically with the snapshot's name. Undefined when it has
+   * none (or it is damaged, which is reported): the caller reads the hash instead.
+   */
+  async #readWithSnapshot(tracked: Tracked): Promise<HashRead | undefined> {
+    const { cache, key } = tracked;
+    // A snapshot replaced while it is read is read again: twice at most, then the hash.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const head = (await this.#call(tracked, 'read from Redis', () => this.#head(key))) as Array<Buffer | string | number | null>;
+      const text = head[3];
+      const pointer = text === null || text === undefined ? undefined : parsePointer(String(text));
+      if (pointer === undefined) return undefined;
+      const own: OwnFields = { meta: Number(head[1]) === 1, epoch: head[0] === null ? undefined : String(head[0]) };
+      let whole: Awaited<ReturnType<typeof readSnapshotParts>>;
+      let changed: JournalRecord;
+      try {
+        changed = changedSince(head.slice(4) as Array<Buffer | null>);
+        whole = await this.#call(tracked, 'read from Redis', () =>
+          readSnapshotParts(cache.name, pointer, (field) => this.#redis.hgetBuffer(snapshotKey(key), field)),
+        );
+      } catch (err) {
+        const reason = err instanceof RedisUnavailableError ? err.cause : err;
+        if (!(reason instanceof FormatError) && !(reason instanceof DecodeError)) throw err;
+        // The hash is the whole truth and is read instead; the next snapshot replaces this one.
+        cache.manager.reportError(new CorruptCacheFileError(cache.name, snapshotKey(key), `its snapshot is damaged (${reason.message}); read from the hash instead`));
+        return undefined;
+      }
+      if (whole === undefined) continue;
+      const { batches } = whole;
+      const entries = pointer.entries + changed.sets.length / 2;
+      const decoded = new DecodedEntries(batches, { name: cache.name, savedAt: 0, entries }, [changed]);
+      const state = own.epoch === undefined ? undefined : { epoch: own.epoch, version: Number(head[2]) };
+      const logged = changed.sets.length / 2 + changed.deletes.length;
+      return { own, empty: false, entries, decoded, state, snapshotDue: logged > this.#snapshotShare * pointer.entries };
+    }
+    return undefined;
   }
 
   async #corrupt(tracked: Tracked, reason: string, key: string): Promise<undefined> {
@@ -397,7 +544,8 @@ export class RedisStore {
       }
       return Promise.all(calls);
     });
-    const [status, epoch] = (replies[0] as [Buffer | string, Buffer | string]).map(String) as [string, string];
+    const results = (replies as unknown[][]).map(saveReply);
+    const [status, epoch] = results[0] as SaveReply;
     if (status !== 'ok') {
       // Redis lost this cache (or another process already wrote it back): write back what is here.
       const rewritten = await this.#recover(tracked, live, changes.keys);
@@ -409,11 +557,78 @@ export class RedisStore {
     tracked.migrate = false;
     if (changes.all) tracked.own.setAll();
     else for (const k of written) tracked.own.add(k);
+    const step = this.#afterSave(tracked, live, mode, results);
     if (changes.all || written.length > FOLLOW_FIELDS_MAX) return { whole: true };
     const fields: Buffer[] = [];
     for (let i = 0; i < sets.length; i += 2) fields.push(sets[i] as Buffer);
     for (const f of dels) fields.push(f);
-    return { fields: packFields(fields) };
+    return { fields: packFields(fields), step };
+  }
+
+  /**
+   * Follows the hash's state through a save: memory is still the state it was at (plus this
+   * save) only when the batches' versions follow on from it with no other writer's in between.
+   * Starts a snapshot when one is due. Returns the save's step, for followers.
+   */
+  #afterSave(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, mode: string, results: SaveReply[]): string | undefined {
+    const first = results[0] as SaveReply;
+    const last = results[results.length - 1] as SaveReply;
+    const from = first[2] - 1;
+    const contiguous = results.every((r, i) => r[1] === first[1] && r[2] === first[2] + i);
+    const before = tracked.synced;
+    // The hash is now exactly what memory was when the save began if the save reset it, or made
+    // it, or changed it from a state memory held (what changed since then is what was written).
+    const fromKnown = mode === 'reset' || first[5] || (before !== undefined && before.epoch === first[1] && before.version === from);
+    const inStep = contiguous && fromKnown;
+    tracked.synced = inStep ? { epoch: last[1], version: last[2] } : undefined;
+    const [, , , logSize, current] = last;
+    const pointer = current === '' ? undefined : parsePointer(current);
+    const due = pointer === undefined ? live.size >= this.#snapshotMinEntries : logSize > this.#snapshotShare * pointer.entries;
+    if (inStep && due) this.#snapshotSoon(tracked);
+    return contiguous ? `${first[1]} ${from} ${last[2]}` : undefined;
+  }
+
+  /** Writes a snapshot of the cache in the background, after the running operation, unless one is being written. */
+  #snapshotSoon(tracked: Tracked): void {
+    const { cache } = tracked;
+    if (tracked.snapshotting || this.#closed || this.#snapshotMinEntries === Number.POSITIVE_INFINITY) return;
+    tracked.snapshotting = true;
+    cache.inBackground('snapshot', async (source) => {
+      try {
+        await this.#writeSnapshot(tracked, source);
+      } finally {
+        tracked.snapshotting = false;
+      }
+    });
+  }
+
+  /**
+   * Writes memory as the cache's snapshot, when memory is exactly a known state of the hash (no
+   * unsaved edit: the source offers none otherwise), and makes it current if the hash is still
+   * that state or a later one whose changes the log holds.
+   */
+  async #writeSnapshot(tracked: Tracked, source: MemorySnapshotSource): Promise<void> {
+    const { cache, key } = tracked;
+    await source(async (snapshot: EntrySnapshot) => {
+      const at = tracked.synced;
+      if (at === undefined || this.#closed) return 0;
+      const version = String(at.version);
+      const begun = await this.#call(tracked, 'snapshot in Redis', () => this.#snapshotBegin(key, at.epoch, version));
+      if (String(begun) !== 'ok') return 0;
+      const id = randomUUID().slice(0, 8);
+      const inFlight: Array<Promise<unknown>> = [];
+      const { parts, bytes } = await writeSnapshotParts(cache.name, snapshot, id, async (field, part) => {
+        const sent = this.#call(tracked, 'snapshot in Redis', () => this.#redis.hset(snapshotKey(key), field, part));
+        sent.catch(() => undefined); // awaited below
+        inFlight.push(sent);
+        if (inFlight.length >= 4) await inFlight.shift();
+      });
+      await Promise.all(inFlight);
+      await this.#call(tracked, 'snapshot in Redis', () =>
+        this.#snapshotCommit(key, at.epoch, version, id, String(parts), String(bytes), String(snapshot.size)),
+      );
+      return bytes;
+    });
   }
 
   /**
@@ -454,6 +669,7 @@ export class RedisStore {
     });
     tracked.epoch = epoch;
     tracked.recover = false;
+    tracked.synced = undefined; // other processes' copies may have filled the hash
     for (const k of dirty) own.add(k);
     return rewritten;
   }
@@ -533,7 +749,12 @@ export class RedisStore {
     }
     const fields = unpackFields(detail.fields);
     if (fields.length === 0) return;
-    await merge(async () => {
+    // Memory keeps up with the hash when it held the state this save started from.
+    const [epoch, from, to] = detail.step?.split(' ') ?? [];
+    const before = tracked.synced;
+    const inStep = before !== undefined && before.epoch === epoch && String(before.version) === from;
+    tracked.synced = undefined;
+    const merged = await merge(async () => {
       const values = await this.#call(tracked, 'read from Redis', () => this.#redis.hmgetBuffer(key, ...fields));
       const sets: unknown[] = [];
       const deletes: unknown[] = [];
@@ -546,6 +767,7 @@ export class RedisStore {
       }
       return { records: [{ sets, deletes, generation: undefined }] };
     });
+    if (merged && inStep) tracked.synced = { epoch: epoch as string, version: Number(to) };
   }
 
   /** After a reconnect: caches whose saved state Redis lost are written back by their next save. */
@@ -577,14 +799,45 @@ export async function closeClient(client: Redis): Promise<void> {
   await client.quit().catch(() => client.disconnect());
 }
 
+/**
+ * The fields a log names since a snapshot, with their values now (`[field, value|null, ...]`),
+ * as sets and deletes. @throws {DecodeError} for a value that does not decode
+ */
+function changedSince(flat: ReadonlyArray<Buffer | null>): JournalRecord {
+  const sets: unknown[] = [];
+  const deletes: unknown[] = [];
+  try {
+    for (let i = 0; i < flat.length; i += 2) {
+      const key = decodeKey(flat[i] as Buffer);
+      const value = flat[i + 1];
+      if (value === null || value === undefined) deletes.push(key);
+      else sets.push(key, decodeValue(value));
+    }
+  } catch (err) {
+    throw new DecodeError((err as Error).message);
+  }
+  return { sets, deletes, generation: undefined };
+}
+
+/** One save batch's reply, typed. */
+function saveReply(reply: unknown[]): SaveReply {
+  const [status, epoch, version, logSize, current, made] = reply;
+  return [String(status), String(epoch), Number(version ?? 0), Number(logSize ?? -1), String(current ?? ''), Number(made) === 1];
+}
+
 /** A failure to decode what Redis returned (damaged data), as opposed to a failure to get it. */
 class DecodeError extends Error {}
 
-/** A Lua script, run with EVALSHA (EVAL once when the server does not have it). */
-function script(redis: Redis, name: string, lua: string): ScriptRunner {
+/**
+ * A Lua script over a cache's keys (its hash, log and snapshot), run with EVALSHA (EVAL once
+ * when the server does not have it); `buffers`: replies as Buffers (binary fields), not strings.
+ */
+function script(redis: Redis, name: string, lua: string, buffers = false): ScriptRunner {
   const client = redis as unknown as Record<string, unknown> & { defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void };
-  if (typeof client[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
-  return (key, ...args) => (client[name] as (key: string, ...a: Array<string | Buffer>) => Promise<unknown>).call(client, key, ...args);
+  if (typeof client[name] !== 'function') client.defineCommand(name, { numberOfKeys: 3, lua });
+  const method = buffers ? `${name}Buffer` : name;
+  return (key, ...args) =>
+    (client[method] as (...a: Array<string | Buffer>) => Promise<unknown>).call(client, key, logKey(key), snapshotKey(key), ...args);
 }
 
 

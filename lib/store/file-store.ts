@@ -545,34 +545,7 @@ export class FileStore implements CacheFileStore {
   }
 
   *#encode(name: string, snapshot: EntrySnapshot, baseId: string, op: 'save' | 'compact' = 'save'): Generator<Buffer> {
-    yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size, generation: snapshot.generation, baseId });
-    const per = this.#frameEntries;
-    let frames = 0;
-    let written = 0;
-    const progress = this.progress(name, op, snapshot.size);
-    for (;;) {
-      // A new array filled by push for every frame, never one written by index: v8 writes an
-      // array of a holey kind as a sparse one, an index before every element (15% slower to
-      // write and to read, and bigger). Arrays written by index came out holey once the process
-      // had run a while (seen in the test suite), even with no hole in them.
-      const pairs: unknown[] = [];
-      const n = snapshot.fill(pairs, per);
-      if (n === 0) break;
-      let payload: Buffer;
-      try {
-        payload = encodePayload(pairs);
-      } catch (err) {
-        throw findUnserializable(name, pairs, err);
-      }
-      yield encodeFrameHeader(payload);
-      yield payload;
-      frames++;
-      written += n;
-      progress?.update(written);
-      if (n < per) break;
-    }
-    progress?.finish();
-    yield encodeTrailer(frames, written);
+    yield* encodeCacheFile(name, snapshot, baseId, this.#frameEntries, this.progress(name, op, snapshot.size));
   }
 
   #decoded(
@@ -836,6 +809,46 @@ function quarantineIfPresent(name: string, path: string): void {
 export function wrapWriteError(name: string, path: string, err: unknown): Error {
   if (err instanceof DepcacheError) return err;
   return new CacheIOError(name, path, 'write', err);
+}
+
+/**
+ * A snapshot as the bytes of a cache file, piece by piece (header, each frame's prefix and
+ * payload, trailer), encoding one frame per step, so a caller can yield between steps.
+ * @throws {CacheSerializationError} naming the entry v8 refused
+ */
+export function* encodeCacheFile(
+  name: string,
+  snapshot: EntrySnapshot,
+  baseId: string,
+  frameEntries: number,
+  progress?: ProgressReporter,
+): Generator<Buffer> {
+  yield encodeHeader({ name, savedAt: Date.now(), entries: snapshot.size, generation: snapshot.generation, baseId });
+  let frames = 0;
+  let written = 0;
+  for (;;) {
+    // A new array filled by push for every frame, never one written by index: v8 writes an
+    // array of a holey kind as a sparse one, an index before every element (15% slower to
+    // write and to read, and bigger). Arrays written by index came out holey once the process
+    // had run a while (seen in the test suite), even with no hole in them.
+    const pairs: unknown[] = [];
+    const n = snapshot.fill(pairs, frameEntries);
+    if (n === 0) break;
+    let payload: Buffer;
+    try {
+      payload = encodePayload(pairs);
+    } catch (err) {
+      throw findUnserializable(name, pairs, err);
+    }
+    yield encodeFrameHeader(payload);
+    yield payload;
+    frames++;
+    written += n;
+    progress?.update(written);
+    if (n < frameEntries) break;
+  }
+  progress?.finish();
+  yield encodeTrailer(frames, written);
 }
 
 /** Names the entry that v8 refused, by serializing the frame's keys and values one at a time. */
