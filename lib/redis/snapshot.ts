@@ -15,7 +15,7 @@ const DEFLATE = { level: 1 };
 const deflate = promisify(zlib.deflateRaw);
 const FRAME_ENTRIES = 2048;
 // Longest stretch of encoding before the writer yields to the event loop (as a file save does).
-const SLICE_MS = 4;
+const SLICE_MS = 2;
 // Parts asked for ahead of the one being decoded: Redis sends while this process decodes, and
 // no more than a few megabytes wait in buffers (a whole snapshot's would make V8 collect early).
 const PARTS_AHEAD = 4;
