@@ -204,6 +204,23 @@ describe('journal (O(changes) saves)', () => {
     expect((await reload('closing'))?.get('k0')).to.equal('y'.repeat(20));
   });
 
+  it('never compacts post-processed memory as the saved state: the new file holds what was saved', async () => {
+    const m = open();
+    // Loaded values are shaped in memory (doubled); the file keeps what was saved.
+    const cache = new PersistentCache<string, number>('shaped', { manager: m, contents: { a: 1, b: 2 } });
+    await cache.save();
+    const shaped = new PersistentCache<string, number>('shaped', {
+      manager: open(),
+      postProcessor: (loaded) => new Map([...loaded].map(([k, v]) => [k, v * 2])),
+    });
+    await shaped.load();
+    expect(shaped.get('a')).to.equal(2);
+    shaped.set('c', 3);
+    await shaped.save(); // appends c: memory is otherwise in step with the files
+    await shaped.compact();
+    expect(Object.fromEntries((await reload('shaped')) ?? [])).to.deep.equal({ a: 1, b: 2, c: 3 });
+  });
+
   it('compacts from memory only when memory is exactly the saved state: never drops another writer\'s record, never saves unsaved edits', async () => {
     const one = open();
     const a = new PersistentCache<string, number>('shared', { manager: one, contents: { x: 1 } });
