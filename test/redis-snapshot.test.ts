@@ -256,6 +256,35 @@ describe('Redis snapshots (real redis-server)', function () {
     expect(reader.size).to.equal(20);
   });
 
+  it('an older depcache that saves without logging: no snapshot is read or written until a save drops it', async () => {
+    const store = new RedisStore({ redis: client, snapshotMinEntries: 10 });
+    const writer = store.attach(new PersistentCache<string, unknown>('mixed', { manager: newManager() }));
+    await writer.loadOrBuild();
+    for (let i = 0; i < 50; i++) writer.set(`k${i}`, i);
+    await writer.save();
+    await writer.backgroundSettled();
+    expect(await client.hget(hashKey('mixed'), '\u0000snap')).to.be.a('string');
+    // What an older depcache's save does: the fields and the record, no version, no log.
+    await client.hset(hashKey('mixed'), '\u0001k1', '\u0001"old"', '\u0000meta', '{"savedAt":1,"entries":50}');
+    const reader = store.attach(new PersistentCache<string, unknown>('mixed', { manager: newManager() }));
+    await reader.load();
+    expect(reader.get('k1')).to.equal('old');
+    // The writer's memory lacks that change: its next save drops the snapshot and writes none from memory.
+    writer.set('k2', 'new');
+    await writer.save();
+    await writer.backgroundSettled();
+    expect(await client.hget(hashKey('mixed'), '\u0000snap')).to.equal(null);
+    const again = store.attach(new PersistentCache<string, unknown>('mixed', { manager: newManager() }));
+    await again.load();
+    await again.backgroundSettled(); // a consistent read of the hash: a sound snapshot
+    expect(await client.hget(hashKey('mixed'), '\u0000snap')).to.be.a('string');
+    const last = store.attach(new PersistentCache<string, unknown>('mixed', { manager: newManager() }));
+    await last.load();
+    expect(new Map(last)).to.deep.equal(await hashContents('mixed'));
+    expect(last.get('k1')).to.equal('old');
+    expect(last.get('k2')).to.equal('new');
+  });
+
   it('checks its options', () => {
     expect(() => new RedisStore({ redis: client, snapshotMinEntries: 0 })).to.throw(TypeError, /snapshotMinEntries/);
     expect(() => new RedisStore({ redis: client, snapshotMinEntries: 1.5 })).to.throw(TypeError, /snapshotMinEntries/);

@@ -162,8 +162,11 @@ interface HashRead {
   readonly snapshotDue: boolean;
 }
 
-/** A save batch's reply: status, epoch, version, log size (-1: none), current snapshot, made the hash. */
-type SaveReply = [string, string, number, number, string, boolean];
+/**
+ * A save batch's reply: status, epoch, version, log size (-1: none), current snapshot, made the
+ * hash, found an older depcache's save (which bumps no version) since the last of ours.
+ */
+type SaveReply = [string, string, number, number, string, boolean, boolean];
 
 /**
  * Loader, saver and deleter that keep caches in Redis, one hash per cache
@@ -574,7 +577,7 @@ export class RedisStore {
     const first = results[0] as SaveReply;
     const last = results[results.length - 1] as SaveReply;
     const from = first[2] - 1;
-    const contiguous = results.every((r, i) => r[1] === first[1] && r[2] === first[2] + i);
+    const contiguous = results.every((r, i) => r[1] === first[1] && r[2] === first[2] + i && !r[6]);
     const before = tracked.synced;
     // The hash is now exactly what memory was when the save began if the save reset it, or made
     // it, or changed it from a state memory held (what changed since then is what was written).
@@ -821,8 +824,8 @@ function changedSince(flat: ReadonlyArray<Buffer | null>): JournalRecord {
 
 /** One save batch's reply, typed. */
 function saveReply(reply: unknown[]): SaveReply {
-  const [status, epoch, version, logSize, current, made] = reply;
-  return [String(status), String(epoch), Number(version ?? 0), Number(logSize ?? -1), String(current ?? ''), Number(made) === 1];
+  const [status, epoch, version, logSize, current, made, foreign] = reply;
+  return [String(status), String(epoch), Number(version ?? 0), Number(logSize ?? -1), String(current ?? ''), Number(made) === 1, Number(foreign) === 1];
 }
 
 /** A failure to decode what Redis returned (damaged data), as opposed to a failure to get it. */

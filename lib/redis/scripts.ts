@@ -4,19 +4,31 @@
 // fields, starting 0x00: `\0meta` (its record), `\0epoch` (which saved state this is),
 // `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone left by a
 // recovery for a key its writer deleted), `\0tombs` (there are tombstones), `\0log` (the
-// version since which the log is complete) and `\0snap` (the snapshot that is current:
-// "<id> <version> <parts> <bytes> <entries>").
+// version since which the log is complete), `\0snap` (the snapshot that is current:
+// "<id> <version> <parts> <bytes> <entries>") and `\0seen` (a copy of the record as these
+// scripts wrote it).
 //
 // The hash is the whole truth; the snapshot only makes full loads fast. It holds the entries as
 // they were at one version, packed as a cache file (parts `<id>:<n>` of the snapshot hash), and
 // the log (a sorted set: field -> version of its last change) names every field changed since.
-// So the hash now = the snapshot, then the log's fields as the hash has them now.
+// So the hash now = the snapshot, then the log's fields as the hash has them now. An older
+// depcache's save logs nothing, but it rewrites the record without its copy: a record that is
+// not its copy means the log is not complete, and no snapshot is used or written until a save
+// of these scripts has dropped it.
 
 // A hash this process finds missing leaves no log or snapshot that could apply to a new one.
 const FRESH_HASH = `
 local function fresh(epoch)
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], '\\0epoch', epoch)
+end
+`;
+
+// Whether a save that logs nothing (an older depcache's) wrote here since these scripts did.
+const UNLOGGED = `
+local function unlogged()
+  local m = redis.call('HMGET', KEYS[1], '\\0meta', '\\0seen')
+  return m[1] and m[1] ~= m[2]
 end
 `;
 
@@ -41,12 +53,13 @@ end
  * this process knows none), mode ('delta' | 'merge' | 'reset'), the epoch to create, the record
  * (or ''), the number n of field/value pairs, the pairs, then the fields to delete.
  * Returns {status, epoch, version, log size (-1: no log), current snapshot (or ''), 1 when
- * this batch made the hash (0 otherwise)}: 'ok';
+ * this batch made the hash (0 otherwise), 1 when an unlogged save had written since (0
+ * otherwise: then any snapshot and log were dropped)}: 'ok';
  * 'lost' (the hash is gone though this process knew it: Redis lost it); 'recovered' (another
  * process rewrote it after a loss this process has not seen). The check and the writes are one
  * atomic step.
  */
-export const SAVE_SCRIPT = `${FRESH_HASH}${LOG_CHANGES}
+export const SAVE_SCRIPT = `${FRESH_HASH}${LOG_CHANGES}${UNLOGGED}
 local key = KEYS[1]
 local mode = ARGV[2]
 local cur = redis.call('HGET', key, '\\0epoch')
@@ -62,6 +75,12 @@ elseif not cur then
   made = 1
 elseif mode == 'delta' and cur ~= ARGV[1] and string.sub(cur, 1, 2) == 'r:' then
   return {'recovered', cur}
+end
+local foreign = 0
+if unlogged() then
+  foreign = 1
+  redis.call('HDEL', key, '\\0log', '\\0snap')
+  redis.call('DEL', KEYS[2], KEYS[3])
 end
 local n = tonumber(ARGV[5])
 local tombs = redis.call('HEXISTS', key, '\\0tombs') == 1
@@ -83,11 +102,11 @@ if #ARGV > 5 + 2 * n then
   end
   redis.call('HDEL', key, unpack(dels))
 end
-if ARGV[4] ~= '' then redis.call('HSET', key, '\\0meta', ARGV[4]) end
+if ARGV[4] ~= '' then redis.call('HSET', key, '\\0meta', ARGV[4], '\\0seen', ARGV[4]) end
 local ver = logged(changed)
 local logSize = -1
 if redis.call('HEXISTS', key, '\\0log') == 1 then logSize = redis.call('ZCARD', KEYS[2]) end
-return {'ok', cur, ver, logSize, redis.call('HGET', key, '\\0snap') or '', made}
+return {'ok', cur, ver, logSize, redis.call('HGET', key, '\\0snap') or '', made, foreign}
 `;
 
 /**
@@ -127,7 +146,7 @@ for j = 1, nf do
   end
   i = i + 2
 end
-if redis.call('HEXISTS', key, '\\0meta') == 0 then redis.call('HSET', key, '\\0meta', '{}') end
+if redis.call('HEXISTS', key, '\\0meta') == 0 then redis.call('HSET', key, '\\0meta', '{}', '\\0seen', '{}') end
 logged(changed)
 return cur
 `;
@@ -146,9 +165,13 @@ return 1
  * half its entries: reading the hash is then about as quick.
  */
 export const HEAD_SCRIPT = `
-local h = redis.call('HMGET', KEYS[1], '\\0epoch', '\\0meta', '\\0ver', '\\0snap')
+local h = redis.call('HMGET', KEYS[1], '\\0epoch', '\\0meta', '\\0ver', '\\0snap', '\\0seen')
 local out = {h[1], h[2] and 1 or 0, h[3] or '0', h[4]}
 if not h[4] then return out end
+if h[2] ~= h[5] then
+  out[4] = false -- an unlogged save since: the log is not complete
+  return out
+end
 local ver, entries = string.match(h[4], '^%S+ (%d+) %d+ %d+ (%d+)$')
 if not ver or redis.call('ZCOUNT', KEYS[2], '(' .. ver, '+inf') > tonumber(entries) / 2 then
   out[4] = false
@@ -166,8 +189,9 @@ return out
  * from that version on. 'ok', or 'moved' when that state is gone or its changes since were not
  * logged.
  */
-export const SNAPSHOT_BEGIN_SCRIPT = `
+export const SNAPSHOT_BEGIN_SCRIPT = `${UNLOGGED}
 if redis.call('HGET', KEYS[1], '\\0epoch') ~= ARGV[1] then return 'moved' end
+if unlogged() then return 'unlogged' end
 local at = tonumber(ARGV[2])
 local since = redis.call('HGET', KEYS[1], '\\0log')
 if since then
@@ -186,7 +210,7 @@ return 'ok'
  * and no newer snapshot is current; then the older parts and the log up to its version go.
  * Otherwise its own parts go. 'ok' or why not.
  */
-export const SNAPSHOT_COMMIT_SCRIPT = `
+export const SNAPSHOT_COMMIT_SCRIPT = `${UNLOGGED}
 local at, id, parts = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local function drop(why)
   for i = 0, parts - 1 do redis.call('HDEL', KEYS[3], id .. ':' .. i) end
@@ -194,7 +218,7 @@ local function drop(why)
 end
 if redis.call('HGET', KEYS[1], '\\0epoch') ~= ARGV[1] then return drop('moved') end
 local since = redis.call('HGET', KEYS[1], '\\0log')
-if not since or tonumber(since) > at then return drop('unlogged') end
+if not since or tonumber(since) > at or unlogged() then return drop('unlogged') end
 if tonumber(redis.call('HGET', KEYS[1], '\\0ver') or '0') < at then return drop('moved') end
 local current = redis.call('HGET', KEYS[1], '\\0snap')
 if current and tonumber(string.match(current, '^%S+ (%d+)') or '0') > at then return drop('older') end
