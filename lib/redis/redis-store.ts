@@ -19,7 +19,7 @@ import { openCacheFileSync, parseFileSync } from '../store/file-reader';
 import { encodeJournalHeader, encodeJournalRecord } from '../store/journal';
 import { cacheKey, checkKeyPrefix, logKey, packFields, snapshotKey, unpackFields } from './keys';
 import { DELETE_SCRIPT, HEAD_SCRIPT, RECOVER_SCRIPT, SAVE_SCRIPT, SNAPSHOT_BEGIN_SCRIPT, SNAPSHOT_COMMIT_SCRIPT } from './scripts';
-import { type SnapshotPointer, parsePointer, readSnapshotParts, writeSnapshotParts } from './snapshot';
+import { parsePointer, readSnapshotParts, writeSnapshotParts } from './snapshot';
 import type { EntrySnapshot } from '../store/snapshot';
 import type { MemorySnapshotSource } from '../store/file-store';
 
@@ -48,10 +48,10 @@ export interface RedisStoreOptions {
   /** What damaged data does on load: moved aside (RENAME to `<key>:corrupt-<ts>`) and reported, or thrown. @default 'quarantine' */
   readonly onCorrupt?: CorruptFilePolicy;
   /**
-   * A cache of at least this many entries also keeps a snapshot in Redis: its entries packed as
-   * one value in parts (a full load reads a few dozen replies instead of one per entry, and
-   * decodes as a file load does), beside the hash, which stays the whole truth. Redis then
-   * holds each entry twice. `Infinity`: never. @default 10000
+   * A cache of at least this many entries also keeps a snapshot in Redis: its entries packed in
+   * deflated parts (a full load reads a few dozen replies instead of one per entry, and decodes
+   * as a file load does), beside the hash, which stays the whole truth. `Infinity`: never.
+   * @default 10000
    */
   readonly snapshotMinEntries?: number;
   /** A new snapshot is written once the entries changed since the last one pass this share of it. @default 0.1 */
