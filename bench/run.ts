@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { type Contender, depcache, flatCache, keyvFile, nodePersist, rawFloor } from './save-load';
 import type { StallFigures } from './stall';
 import { formatCount, formatMs, gc, measure, median } from './stats';
-import { memoizeHit } from './memoize-hit';
+import type { MemoizeHitFigures } from './memoize-hit';
 import { poolBench } from './pool-bench';
 import type { JournalFigures } from './journal-bench';
 import type { RedisFigures } from './redis-bench';
@@ -278,7 +278,7 @@ async function stall(): Promise<void> {
 }
 
 function memoHit(): void {
-  const f = memoizeHit(quick ? 3 : 7);
+  const f = inFreshProcess<MemoizeHitFigures>('memoHit', 100, quick ? 3 : 7);
   add({ measure: 'call, small args', entries: 100, subject: 'plain function', value: f.plainNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
   add({ measure: 'memoized hit', entries: 100, subject: 'memoizee (memory only)', value: f.memoizeeNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
   add({
