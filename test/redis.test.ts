@@ -45,7 +45,7 @@ describe('Redis backend (real redis-server)', function () {
       cache.set('n', 1);
       await cache.save();
       expect(await client.type(key('users'))).to.equal('hash');
-      expect(await client.hlen(key('users'))).to.equal(5); // two entries + the record, the epoch and the version
+      expect(await client.hlen(key('users'))).to.equal(6); // two entries + the record (and its copy), the epoch and the version
       const otherDir = makeTempDir();
       const other = new CacheManager('redis-test', { baseDirectory: otherDir });
       const again = await store.open<string, { since: Date; visits: bigint }>('users', { manager: other });
@@ -107,7 +107,7 @@ describe('Redis backend (real redis-server)', function () {
       monitor.disconnect();
       // 9 field/value pairs and one deleted field.
       expect(fields.length).to.equal(9 * 2 + 1);
-      expect(await client.hlen(key('big'))).to.equal(100_000 + 2); // + the epoch and the version (the record went)
+      expect(await client.hlen(key('big'))).to.equal(100_000 + 3); // + the epoch, the version and the record's copy (the record went)
     });
 
     it('reads a cache saved by an older depcache under the old key name, and copies it to the new one', async () => {
@@ -181,7 +181,7 @@ describe('Redis backend (real redis-server)', function () {
       while (cache.dirtyEdits > 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
       expect(cache.dirtyEdits).to.equal(0);
       // The restarted server was empty: the retry rewrote everything, not just the change.
-      expect(await client.hlen(key('survivor'))).to.equal(54); // + the record, the epoch and the version
+      expect(await client.hlen(key('survivor'))).to.equal(55); // + the record (and its copy), the epoch and the version
     });
   });
 
