@@ -8,7 +8,7 @@ import { SNAPSHOT_BEGIN_SCRIPT, SNAPSHOT_COMMIT_SCRIPT } from '../lib/redis/scri
 import { parsePointer, readSnapshotParts, writeSnapshotParts } from '../lib/redis/snapshot';
 import { FormatError } from '../lib/store/file-format';
 import { LiveSnapshot } from '../lib/store/snapshot';
-import { makeTempDir, removeDir } from './helpers';
+import { makeTempDir, removeDir, runFixture } from './helpers';
 import { useRedisServer } from './redis-server';
 
 /** Writes `map` as snapshot parts into memory and reads them back. */
@@ -111,6 +111,17 @@ describe('Redis snapshots (real redis-server)', function () {
     return out;
   }
 
+  /** A store with snapshots from `minEntries` on, and a cache of `n` entries `k<i>` = i saved through it, its snapshot written. */
+  async function savedWithSnapshot(name: string, n: number, minEntries: number) {
+    const store = new RedisStore({ redis: client, snapshotMinEntries: minEntries });
+    const cache = store.attach(new PersistentCache<string, unknown>(name, { manager: newManager() }));
+    await cache.loadOrBuild();
+    for (let i = 0; i < n; i++) cache.set(`k${i}`, i);
+    await cache.save();
+    await cache.backgroundSettled();
+    return { store, cache };
+  }
+
   /** Counts the commands Redis runs while `fn` does. */
   async function commandsDuring(fn: () => Promise<unknown>): Promise<string[]> {
     const monitor = await client.monitor();
@@ -180,12 +191,7 @@ describe('Redis snapshots (real redis-server)', function () {
   });
 
   it('reads the hash instead of a damaged snapshot, reports it, and quarantines nothing', async () => {
-    const store = new RedisStore({ redis: client, snapshotMinEntries: 10 });
-    const cache = store.attach(new PersistentCache<string, number>('dmg', { manager: newManager() }));
-    await cache.loadOrBuild();
-    for (let i = 0; i < 100; i++) cache.set(`k${i}`, i);
-    await cache.save();
-    await cache.backgroundSettled();
+    const { store, cache } = await savedWithSnapshot('dmg', 100, 10);
     const pointer = parsePointer((await client.hget(hashKey('dmg'), '\u0000snap')) as string);
     const field = `${pointer?.id}:0`;
     const part = (await client.hgetBuffer(`${hashKey('dmg')}:snap`, field)) as Buffer;
@@ -237,12 +243,7 @@ describe('Redis snapshots (real redis-server)', function () {
   });
 
   it('a delete or a reset removes the snapshot and its log with the hash', async () => {
-    const store = new RedisStore({ redis: client, snapshotMinEntries: 10 });
-    const cache = store.attach(new PersistentCache<string, number>('gone', { manager: newManager() }));
-    await cache.loadOrBuild();
-    for (let i = 0; i < 50; i++) cache.set(`k${i}`, i);
-    await cache.save();
-    await cache.backgroundSettled();
+    const { store, cache } = await savedWithSnapshot('gone', 50, 10);
     expect(await client.exists(`${hashKey('gone')}:snap`)).to.equal(1);
     await cache.deleteSavedContent();
     expect(await client.exists(`${hashKey('gone')}:snap`, `${hashKey('gone')}:log`)).to.equal(0);
@@ -257,12 +258,7 @@ describe('Redis snapshots (real redis-server)', function () {
   });
 
   it('an older depcache that saves without logging: no snapshot is read or written until a save drops it', async () => {
-    const store = new RedisStore({ redis: client, snapshotMinEntries: 10 });
-    const writer = store.attach(new PersistentCache<string, unknown>('mixed', { manager: newManager() }));
-    await writer.loadOrBuild();
-    for (let i = 0; i < 50; i++) writer.set(`k${i}`, i);
-    await writer.save();
-    await writer.backgroundSettled();
+    const { store, cache: writer } = await savedWithSnapshot('mixed', 50, 10);
     expect(await client.hget(hashKey('mixed'), '\u0000snap')).to.be.a('string');
     // What an older depcache's save does: the fields and the record, no version, no log.
     await client.hset(hashKey('mixed'), '\u0001k1', '\u0001"old"', '\u0000meta', '{"savedAt":1,"entries":50}');
@@ -283,6 +279,29 @@ describe('Redis snapshots (real redis-server)', function () {
     expect(new Map(last)).to.deep.equal(await hashContents('mixed'));
     expect(last.get('k1')).to.equal('old');
     expect(last.get('k2')).to.equal('new');
+  });
+
+  it('a process SIGKILLed while writing its snapshot leaves the hash whole; the next snapshot drops its parts', async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    const result = await runFixture('redis-snapshot-kill.ts', [server().url, dir, '200000'], { timeoutMs: 60_000 });
+    expect(result.signal, result.stderr).to.equal('SIGKILL');
+    expect(await client.hget(hashKey('killed'), '\u0000snap')).to.equal(null); // never made current
+    const orphans = await client.hkeys(`${hashKey('killed')}:snap`);
+    expect(orphans.length).to.be.greaterThan(1);
+    const store = new RedisStore({ redis: client, snapshotMinEntries: 1000 });
+    const reader = store.attach(new PersistentCache<string, unknown>('killed', { manager: newManager() }));
+    await reader.load();
+    expect(reader.size).to.equal(200_000);
+    expect(reader.get('k199999')).to.deep.equal({ i: 199_999, name: 'row 199999' });
+    await reader.backgroundSettled(); // its consistent read of the hash: a snapshot of its own
+    const pointer = parsePointer((await client.hget(hashKey('killed'), '\u0000snap')) as string);
+    const fields = await client.hkeys(`${hashKey('killed')}:snap`);
+    expect(fields.length).to.equal(pointer?.parts);
+    expect(fields.every((f) => f.startsWith(`${pointer?.id}:`))).to.equal(true);
+    const again = store.attach(new PersistentCache<string, unknown>('killed', { manager: newManager() }));
+    await again.load();
+    expect(again.size).to.equal(200_000);
   });
 
   it('checks its options', () => {
