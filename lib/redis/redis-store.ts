@@ -94,16 +94,24 @@ const FOLLOW_FIELDS_MAX = 10_000;
 class OwnKeys {
   all = false;
   readonly keys = new Set<unknown>();
+  /**
+   * Keys whose deletion this process saved, named one by one even while `all` holds: a
+   * write-back leaves a tombstone for each, or another process's stale copy would bring it back.
+   */
+  readonly deleted = new Set<unknown>();
   has(key: unknown): boolean {
     return this.all ? !this.keys.has(key) : this.keys.has(key);
   }
-  add(key: unknown): void {
+  add(key: unknown, deleted = false): void {
     if (this.all) this.keys.delete(key);
     else this.keys.add(key);
+    if (deleted) this.deleted.add(key);
+    else this.deleted.delete(key);
   }
   remove(key: unknown): void {
     if (this.all) this.keys.add(key);
     else this.keys.delete(key);
+    this.deleted.delete(key);
   }
   setAll(): void {
     this.all = true;
@@ -112,6 +120,7 @@ class OwnKeys {
   forgetAll(): void {
     this.all = false;
     this.keys.clear();
+    this.deleted.clear();
   }
   /** From "all but the exceptions" to the keys of `present` that are own. */
   narrowTo(present: Iterable<unknown>): void {
@@ -559,7 +568,8 @@ export class RedisStore {
     tracked.epoch = mode === 'reset' ? created : epoch;
     tracked.migrate = false;
     if (changes.all) tracked.own.setAll();
-    else for (const k of written) tracked.own.add(k);
+    else for (const k of written) tracked.own.add(k, !live.has(k));
+    if (changes.all) for (const k of changes.keys) if (!live.has(k)) tracked.own.add(k, true);
     const step = this.#afterSave(tracked, live, mode, results);
     if (changes.all || written.length > FOLLOW_FIELDS_MAX) return { whole: true };
     const fields: Buffer[] = [];
@@ -664,6 +674,7 @@ export class RedisStore {
     const ownDels: Buffer[] = [];
     const deleted = new Set<unknown>(dirty);
     if (!own.all) for (const k of own.keys) deleted.add(k);
+    for (const k of own.deleted) deleted.add(k);
     for (const k of deleted) if (!live.has(k)) ownDels.push(encodeKey(k));
     flush(ownDels);
     let epoch = created;
