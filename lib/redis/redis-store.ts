@@ -770,16 +770,11 @@ export class RedisStore {
     tracked.synced = undefined;
     const merged = await merge(async () => {
       const values = await this.#call(tracked, 'read from Redis', () => this.#redis.hmgetBuffer(key, ...fields));
-      const sets: unknown[] = [];
-      const deletes: unknown[] = [];
-      for (let i = 0; i < fields.length; i++) {
-        const k = decodeKey(fields[i] as Buffer);
-        const value = values[i];
-        tracked.own.remove(k);
-        if (value === null || value === undefined) deletes.push(k);
-        else sets.push(k, decodeValue(value));
-      }
-      return { records: [{ sets, deletes, generation: undefined }] };
+      const record = changedSince(fields.flatMap((field, i) => [field, values[i] ?? null]));
+      // Another process saved these keys last: they are no longer this process's own.
+      for (let i = 0; i < record.sets.length; i += 2) tracked.own.remove(record.sets[i]);
+      for (const k of record.deletes) tracked.own.remove(k);
+      return { records: [record] };
     });
     if (merged && inStep) tracked.synced = { epoch: epoch as string, version: Number(to) };
   }
@@ -814,8 +809,9 @@ export async function closeClient(client: Redis): Promise<void> {
 }
 
 /**
- * The fields a log names since a snapshot, with their values now (`[field, value|null, ...]`),
- * as sets and deletes. @throws {DecodeError} for a value that does not decode
+ * Fields with their values now (`[field, value|null, ...]`: the changes a log names since a
+ * snapshot, or those a followed save announced) as sets and deletes.
+ * @throws {DecodeError} for a value that does not decode
  */
 function changedSince(flat: ReadonlyArray<Buffer | null>): JournalRecord {
   const sets: unknown[] = [];
