@@ -185,6 +185,41 @@ describe('Redis backend (real redis-server)', function () {
     });
   });
 
+    it('after Redis lost a cache, a key deleted since the first write-back stays deleted when a stale copy writes back later', async () => {
+      // The order seen in the restart chaos run: A writes back first, then deletes and saves
+      // its key; B, whose copy still holds it and who has not seen the loss, writes back after.
+      manager.on('error', () => undefined);
+      const store = new RedisStore({ redis: client });
+      const otherDir = makeTempDir();
+      const other = new CacheManager('redis-test', { baseDirectory: otherDir });
+      other.on('error', () => undefined);
+      const a = await store.open<string, number>('lost', { manager });
+      a.set('a:gone', 1);
+      a.set('a:kept', 2);
+      await a.save();
+      const b = await store.open<string, number>('lost', { manager: other });
+      expect(b.get('a:gone')).to.equal(1);
+      await client.flushall();
+      a.set('a:new', 3);
+      await a.save(); // finds the hash gone: writes back what it holds
+      a.delete('a:gone');
+      await a.save();
+      b.set('b:own', 4);
+      await b.save(); // finds another process's write-back: writes back its own copy
+      expect(b.has('a:gone'), 'the stale copy still holds it in memory').to.equal(true);
+      const readerDir = makeTempDir();
+      const reader = new CacheManager('redis-test', { baseDirectory: readerDir });
+      const saved = await store.open<string, number>('lost', { manager: reader });
+      expect(Object.fromEntries(saved)).to.deep.equal({ 'a:kept': 2, 'a:new': 3, 'b:own': 4 });
+      // The deletion's marker does not stand in the way of a later save of that key.
+      b.set('a:gone', 7);
+      await b.save();
+      await reader.invalidateCache('lost');
+      expect(saved.get('a:gone')).to.equal(7);
+      for (const m of [other, reader]) await m.close();
+      for (const d of [otherDir, readerDir]) removeDir(d);
+    });
+
     it('keeps edits made after an open that a remote invalidation arrived during', async () => {
       const store = new RedisStore({ redis: client });
       const writerDir = makeTempDir();

@@ -557,8 +557,9 @@ export class RedisStore {
       return Promise.all(calls);
     });
     const results = (replies as unknown[][]).map(saveReply);
-    const [status, epoch] = results[0] as SaveReply;
-    if (status !== 'ok') {
+    const [, epoch] = results[0] as SaveReply;
+    // Any batch may find the hash lost or written back (another client can run between them).
+    if (results.some((r) => r[0] !== 'ok')) {
       // Redis lost this cache (or another process already wrote it back): write back what is here.
       const rewritten = await this.#recover(tracked, live, changes.keys);
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));

@@ -2,8 +2,8 @@
 // tag (one slot of a Redis Cluster): KEYS[1] its hash, KEYS[2] its change log, KEYS[3] its
 // snapshot. The hash holds the entries (fields starting 0x01 or 0xFF) and the cache's own
 // fields, starting 0x00: `\0meta` (its record), `\0epoch` (which saved state this is),
-// `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone left by a
-// recovery for a key its writer deleted), `\0tombs` (there are tombstones), `\0log` (the
+// `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone for a deleted
+// key, left by a recovery and by every save after one), `\0tombs` (there are tombstones), `\0log` (the
 // version since which the log is complete), `\0snap` (the snapshot that is current:
 // "<id> <version> <parts> <bytes> <entries>") and `\0seen` (a copy of the record as these
 // scripts wrote it).
@@ -101,6 +101,11 @@ if #ARGV > 5 + 2 * n then
     changed[#changed + 1] = ARGV[i]
   end
   redis.call('HDEL', key, unpack(dels))
+  if string.sub(cur, 1, 2) == 'r:' then
+    -- After a write-back, another process may still write back a copy that holds these keys.
+    for _, f in ipairs(dels) do redis.call('HSET', key, '\\0d' .. f, '1') end
+    redis.call('HSET', key, '\\0tombs', '1')
+  end
 end
 if ARGV[4] ~= '' then redis.call('HSET', key, '\\0meta', ARGV[4], '\\0seen', ARGV[4]) end
 local ver = logged(changed)
