@@ -181,7 +181,7 @@ describe('Redis backend (real redis-server)', function () {
       while (cache.dirtyEdits > 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
       expect(cache.dirtyEdits).to.equal(0);
       // The restarted server was empty: the retry rewrote everything, not just the change.
-      expect(await client.hlen(key('survivor'))).to.equal(55); // + the record (and its copy), the epoch and the version
+      expect(await client.hlen(key('survivor'))).to.equal(56); // + the record (and its copy), the epoch, the version and the write-back's mark (\0tombs)
     });
   });
 
@@ -218,6 +218,40 @@ describe('Redis backend (real redis-server)', function () {
       expect(saved.get('a:gone')).to.equal(7);
       for (const m of [other, reader]) await m.close();
       for (const d of [otherDir, readerDir]) removeDir(d);
+    });
+
+    it('after Redis lost a cache and a process that started since saved it anew, a process holding the old copy writes it back', async () => {
+      manager.on('error', () => undefined);
+      const store = new RedisStore({ redis: client });
+      const a = await store.open<string, number>('anew', { manager });
+      a.set('a:old', 1);
+      a.set('a:gone', 2);
+      await a.save();
+      a.delete('a:gone');
+      await a.save();
+      await client.flushall();
+      // A process that starts now finds nothing, and saves what it made.
+      const freshDir = makeTempDir();
+      const fresh = new CacheManager('redis-test', { baseDirectory: freshDir });
+      fresh.on('error', () => undefined);
+      const b = await store.open<string, number>('anew', { manager: fresh });
+      expect(b.size).to.equal(0);
+      b.set('b:new', 3);
+      await b.save();
+      a.set('a:more', 4);
+      await a.save(); // finds a hash it did not know: writes back what it holds
+      await fresh.invalidateCache('anew');
+      expect(Object.fromEntries(b)).to.deep.equal({ 'a:old': 1, 'a:more': 4, 'b:new': 3 });
+      // A load finds it too, and writes back before it reads.
+      await client.flushall();
+      const c = await store.open<string, number>('anew', { manager: new CacheManager('redis-test', { baseDirectory: freshDir }) });
+      c.set('c:new', 5);
+      await c.save();
+      await a.load();
+      expect(Object.fromEntries(a)).to.deep.equal({ 'a:old': 1, 'a:more': 4, 'c:new': 5 });
+      await c.manager.close();
+      await fresh.close();
+      removeDir(freshDir);
     });
 
     it('keeps edits made after an open that a remote invalidation arrived during', async () => {

@@ -384,14 +384,16 @@ export class RedisStore {
     }
     if (
       from === tracked.key &&
-      own.epoch?.startsWith('r:') === true &&
+      own.epoch !== undefined &&
+      afterLoss(own.epoch) &&
       tracked.epoch !== undefined &&
       own.epoch !== tracked.epoch &&
       !tracked.epoch.startsWith('d:') &&
       cache.hasContents
     ) {
-      // Another process wrote back what Redis lost before this one did: what it filled in for
-      // this process's keys may be older than what this process saved. Write back first, then read.
+      // Another process wrote back what Redis lost before this one did, or saved the cache anew
+      // from nothing: what it holds of this process's keys may be older than what this process
+      // saved, or missing. Write back first, then read.
       const rewritten = await this.#recover(tracked, cache.savedView(), new Set());
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       return this.#load(tracked);
@@ -788,7 +790,7 @@ export class RedisStore {
       this.#call(tracked, 'read from Redis', () => this.#redis.hgetBuffer(key, EPOCH_FIELD))
         .then(async (epoch) => {
           const now = epoch === null ? undefined : epoch.toString('latin1');
-          if (now !== undefined && (now === tracked.epoch || !now.startsWith('r:'))) return;
+          if (now !== undefined && (now === tracked.epoch || !afterLoss(now))) return;
           tracked.recover = true;
           await cache.save();
         })
@@ -828,6 +830,14 @@ function changedSince(flat: ReadonlyArray<Buffer | null>): JournalRecord {
     throw new DecodeError((err as Error).message);
   }
   return { sets, deletes, generation: undefined };
+}
+
+/**
+ * Whether an epoch began after Redis lost a cache (a write-back, or a save that found nothing),
+ * as the SAVE script tells them: a process that holds an older state writes it back.
+ */
+function afterLoss(epoch: string): boolean {
+  return epoch.startsWith('r:') || epoch.startsWith('m:');
 }
 
 /** One save batch's reply, typed. */

@@ -2,9 +2,9 @@
 // tag (one slot of a Redis Cluster): KEYS[1] its hash, KEYS[2] its change log, KEYS[3] its
 // snapshot. The hash holds the entries (fields starting 0x01 or 0xFF) and the cache's own
 // fields, starting 0x00: `\0meta` (its record), `\0epoch` (which saved state this is),
-// `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone for a deleted
-// key, left by a recovery and by every save after one), `\0tombs` (there are tombstones), `\0log` (the
-// version since which the log is complete), `\0snap` (the snapshot that is current:
+// `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone for a
+// deleted key, left by a recovery and by every save after one), `\0tombs` (a recovery ran in
+// this epoch), `\0log` (the version since which the log is complete), `\0snap` (the snapshot that is current:
 // "<id> <version> <parts> <bytes> <entries>") and `\0seen` (a copy of the record as these
 // scripts wrote it).
 //
@@ -32,6 +32,15 @@ local function unlogged()
 end
 `;
 
+// Whether an epoch began after Redis lost a cache: a write-back ('r:') or a save that found
+// nothing ('m:'). Processes that hold an older state may still have to write it back.
+const AFTER_LOSS = `
+local function afterLoss(epoch)
+  local p = string.sub(epoch, 1, 2)
+  return p == 'r:' or p == 'm:'
+end
+`;
+
 // Bumps the version, and logs `fields` under it while the log is kept. Returns the version.
 const LOG_CHANGES = `
 local function logged(fields)
@@ -55,11 +64,11 @@ end
  * Returns {status, epoch, version, log size (-1: no log), current snapshot (or ''), 1 when
  * this batch made the hash (0 otherwise), 1 when an unlogged save had written since (0
  * otherwise: then any snapshot and log were dropped)}: 'ok';
- * 'lost' (the hash is gone though this process knew it: Redis lost it); 'recovered' (another
- * process rewrote it after a loss this process has not seen). The check and the writes are one
- * atomic step.
+ * 'lost' (the hash is gone though this process knew it: Redis lost it); 'recovered' (after a
+ * loss this process has not seen, another process wrote it back or saved it anew from nothing).
+ * The check and the writes are one atomic step.
  */
-export const SAVE_SCRIPT = `${FRESH_HASH}${LOG_CHANGES}${UNLOGGED}
+export const SAVE_SCRIPT = `${FRESH_HASH}${LOG_CHANGES}${UNLOGGED}${AFTER_LOSS}
 local key = KEYS[1]
 local mode = ARGV[2]
 local cur = redis.call('HGET', key, '\\0epoch')
@@ -70,10 +79,11 @@ if mode == 'reset' then
   fresh(cur)
 elseif not cur then
   if ARGV[1] ~= '' then return {'lost', ''} end
-  cur = ARGV[3]
+  -- Made from nothing: 'm:', so that a process holding an older state sees a loss, not a reset.
+  cur = 'm' .. string.sub(ARGV[3], 2)
   fresh(cur)
   made = 1
-elseif mode == 'delta' and cur ~= ARGV[1] and string.sub(cur, 1, 2) == 'r:' then
+elseif cur ~= ARGV[1] and afterLoss(cur) and (ARGV[1] ~= '' or (mode == 'delta' and string.sub(cur, 1, 2) == 'r:')) then
   return {'recovered', cur}
 end
 local foreign = 0
@@ -101,10 +111,9 @@ if #ARGV > 5 + 2 * n then
     changed[#changed + 1] = ARGV[i]
   end
   redis.call('HDEL', key, unpack(dels))
-  if string.sub(cur, 1, 2) == 'r:' then
+  if tombs then
     -- After a write-back, another process may still write back a copy that holds these keys.
     for _, f in ipairs(dels) do redis.call('HSET', key, '\\0d' .. f, '1') end
-    redis.call('HSET', key, '\\0tombs', '1')
   end
 end
 if ARGV[4] ~= '' then redis.call('HSET', key, '\\0meta', ARGV[4], '\\0seen', ARGV[4]) end
@@ -143,7 +152,8 @@ for j = 1, nd do
   changed[#changed + 1] = ARGV[i]
   i = i + 1
 end
-if nd > 0 then redis.call('HSET', key, '\\0tombs', '1') end
+-- From now on every save's deletes leave tombstones too (see SAVE).
+redis.call('HSET', key, '\\0tombs', '1')
 for j = 1, nf do
   if redis.call('HEXISTS', key, ARGV[i]) == 0 and redis.call('HEXISTS', key, '\\0d' .. ARGV[i]) == 0 then
     redis.call('HSET', key, ARGV[i], ARGV[i + 1])
