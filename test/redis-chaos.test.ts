@@ -13,8 +13,8 @@ interface Outcome {
   readonly dirty: number;
 }
 
-const PROCESSES = 3;
-const SECONDS = 6;
+const PROCESSES = 4;
+const SECONDS = 10;
 
 /**
  * Several processes write one Redis-backed cache for a few seconds (sets, deletes, saves,
