@@ -211,6 +211,16 @@ describe('Redis backend (real redis-server)', function () {
       const reader = new CacheManager('redis-test', { baseDirectory: readerDir });
       const saved = await store.open<string, number>('lost', { manager: reader });
       expect(Object.fromEntries(saved)).to.deep.equal({ 'a:kept': 2, 'a:new': 3, 'b:own': 4 });
+      const tombstones = async () => (await client.hkeys(key('lost'))).filter((f) => f.startsWith('\u0000d')).length;
+      expect(await tombstones()).to.equal(1);
+      // A day after the write-back, deletes no longer leave tombstones (they would pile up):
+      // every process that held a copy has had its chance to write it back.
+      await client.hset(key('lost'), '\u0000tombs', String(Math.floor(Date.now() / 1000) - 86_401));
+      a.set('a:brief', 8);
+      await a.save();
+      a.delete('a:brief');
+      await a.save();
+      expect(await tombstones()).to.equal(1);
       // The deletion's marker does not stand in the way of a later save of that key.
       b.set('a:gone', 7);
       await b.save();

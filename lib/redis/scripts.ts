@@ -3,10 +3,10 @@
 // snapshot. The hash holds the entries (fields starting 0x01 or 0xFF) and the cache's own
 // fields, starting 0x00: `\0meta` (its record), `\0epoch` (which saved state this is),
 // `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone for a
-// deleted key, left by a recovery and by every save after one), `\0tombs` (a recovery ran in
-// this epoch), `\0log` (the version since which the log is complete), `\0snap` (the snapshot that is current:
-// "<id> <version> <parts> <bytes> <entries>") and `\0seen` (a copy of the record as these
-// scripts wrote it).
+// deleted key, left by a recovery and, for a day, by every save after one), `\0tombs` (when a
+// recovery last ran in this epoch, in seconds), `\0log` (the version since which the log is
+// complete), `\0snap` (the snapshot that is current: "<id> <version> <parts> <bytes>
+// <entries>") and `\0seen` (a copy of the record as these scripts wrote it).
 //
 // The hash is the whole truth; the snapshot only makes full loads fast. It holds the entries as
 // they were at one version, packed as a cache file (parts `<id>:<n>` of the snapshot hash), and
@@ -31,6 +31,10 @@ local function unlogged()
   return m[1] and m[1] ~= m[2]
 end
 `;
+
+// How long after a write-back deletes leave tombstones: ample for every process that held a
+// copy to reconnect and write it back, short enough that tombstones do not pile up.
+const TOMBSTONE_DAYS = 1;
 
 // Whether an epoch began after Redis lost a cache: a write-back ('r:') or a save that found
 // nothing ('m:'). Processes that hold an older state may still have to write it back.
@@ -93,7 +97,7 @@ if unlogged() then
   redis.call('DEL', KEYS[2], KEYS[3])
 end
 local n = tonumber(ARGV[5])
-local tombs = redis.call('HEXISTS', key, '\\0tombs') == 1
+local tombs = redis.call('HGET', key, '\\0tombs')
 local changed = {}
 if n > 0 then
   local args = {}
@@ -111,8 +115,10 @@ if #ARGV > 5 + 2 * n then
     changed[#changed + 1] = ARGV[i]
   end
   redis.call('HDEL', key, unpack(dels))
-  if tombs then
-    -- After a write-back, another process may still write back a copy that holds these keys.
+  -- For a day after a write-back, another process may still write back a copy that holds
+  -- these keys (every process that held one does as soon as it reconnects); later, tombstones
+  -- would only pile up.
+  if tombs and tonumber(redis.call('TIME')[1]) - (tonumber(tombs) or 0) < ${TOMBSTONE_DAYS * 86_400} then
     for _, f in ipairs(dels) do redis.call('HSET', key, '\\0d' .. f, '1') end
   end
 end
@@ -152,8 +158,8 @@ for j = 1, nd do
   changed[#changed + 1] = ARGV[i]
   i = i + 1
 end
--- From now on every save's deletes leave tombstones too (see SAVE).
-redis.call('HSET', key, '\\0tombs', '1')
+-- From now on (for a while: see SAVE) every save's deletes leave tombstones too.
+redis.call('HSET', key, '\\0tombs', redis.call('TIME')[1])
 for j = 1, nf do
   if redis.call('HEXISTS', key, ARGV[i]) == 0 and redis.call('HEXISTS', key, '\\0d' .. ARGV[i]) == 0 then
     redis.call('HSET', key, ARGV[i], ARGV[i + 1])
