@@ -1,7 +1,8 @@
+import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CacheManager, PersistentCache, RedisStore } from '../lib';
+import { CacheManager, PersistentCache, RedisStore, connectBus } from '../lib';
 import { redisServerPath, startRedis } from '../test/redis-server';
 import { probe } from './stall';
 import { median } from './stats';
@@ -14,6 +15,16 @@ export interface RedisFigures {
   readonly snapshotMs: number;
   readonly snapshotStallMs: number;
   readonly loads: Array<{ entries: number; redisMs: number; fileMs: number }>;
+  readonly bus: BusLatency;
+}
+
+/** How long an invalidation takes from the call in one process to a dependent in others. */
+export interface BusLatency {
+  readonly listeners: number;
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
 }
 
 /** Redis figures against a server started for the bench; undefined when redis-server is missing. */
@@ -25,6 +36,8 @@ export async function redisBench(runs: number, bigEntries: number): Promise<Redi
   const manager = new CacheManager('bench', { baseDirectory: dir });
   const store = new RedisStore({ redis: server.url });
   try {
+    // First, while this process is quiet: the bus, across processes.
+    const bus = await busLatency(server.url, 40 * Math.max(3, runs), dir);
     // Save of 10 changed entries in a large cache: only the changes travel.
     const big = store.attach(new PersistentCache<string, unknown>('big', { manager, contents: makeEntries(bigEntries) }));
     await big.save();
@@ -99,11 +112,81 @@ export async function redisBench(runs: number, bigEntries: number): Promise<Redi
       snapshotMs: median(snapshots.map((r) => r.totalMs)),
       snapshotStallMs: median(snapshots.map((r) => r.stallMs)),
       loads,
+      bus,
     };
   } finally {
     await manager.close();
     await store.close();
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `count` invalidations of `src`, one every 10 ms, from this process to two listener processes
+ * (bench/bus-listener.ts), each holding `src` and its dependent `dep`: the time from the
+ * `invalidateCache` call here to `dep`'s reload there, on the machine's monotonic clock.
+ */
+async function busLatency(url: string, count: number, dir: string): Promise<BusLatency> {
+  const script = path.join(__dirname, `bus-listener${path.extname(__filename)}`);
+  const reached: bigint[][] = [[], []];
+  const listeners: ChildProcess[] = [];
+  const sender = new CacheManager('latency', { baseDirectory: path.join(dir, 'sender') });
+  try {
+    await withTimeout(
+      Promise.all(
+        reached.map((times, i) => {
+          const child = fork(script, [url, path.join(dir, `listener-${i}`)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+          listeners.push(child);
+          return new Promise<void>((resolve, reject) => {
+            child.on('message', (message: unknown) => {
+              if (message === 'ready') resolve();
+              else times.push(BigInt((message as { reached: string }).reached));
+            });
+            child.once('exit', (code) => reject(new Error(`a bus listener exited (${code}) before it was ready`)));
+          });
+        }),
+      ),
+      30_000,
+      'the bus listeners to start',
+    );
+    const src = new PersistentCache<string, number>('src', { manager: sender, contents: new Map([['a', 1]]) });
+    new PersistentCache<string, number>('dep', { manager: sender, contents: new Map([['b', 2]]) });
+    await sender.registerDependentCache('src', 'dep');
+    await src.save();
+    const bus = await connectBus(sender, url);
+    const sent: bigint[] = [];
+    for (let i = 0; i < count; i++) {
+      sent.push(process.hrtime.bigint());
+      await sender.invalidateCache('src');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const deadline = performance.now() + 30_000;
+    while (reached.some((times) => times.length < count)) {
+      if (performance.now() > deadline) throw new Error(`the listeners saw ${reached.map((t) => t.length).join(' and ')} of ${count} invalidations in 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await bus.close();
+    const latencies = reached.flatMap((times) => times.map((at, i) => Number(at - (sent[i] as bigint)) / 1e6)).sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] as number;
+    return { listeners: reached.length, samples: latencies.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies[latencies.length - 1] as number };
+  } finally {
+    for (const child of listeners) if (child.connected) child.send('stop');
+    const exited = Promise.all(listeners.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined : new Promise((resolve) => child.once('exit', resolve)))));
+    await withTimeout(exited, 10_000, 'the bus listeners to exit').catch(() => listeners.forEach((child) => child.kill('SIGKILL')));
+    await sender.close();
+  }
+}
+
+/** `promise`, or a rejection naming what was awaited after `ms`: the bench never hangs. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited ${ms / 1000} s for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
