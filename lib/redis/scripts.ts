@@ -3,8 +3,9 @@
 // snapshot. The hash holds the entries (fields starting 0x01 or 0xFF) and the cache's own
 // fields, starting 0x00: `\0meta` (its record), `\0epoch` (which saved state this is),
 // `\0ver` (bumped by every script that changes entries), `\0d<field>` (a tombstone for a
-// deleted key, left by a recovery and, for a day, by every save after one), `\0tombs` (when a
-// recovery last ran in this epoch, in seconds), `\0log` (the version since which the log is
+// deleted key, left by a recovery and, for a day, by every save after one or after the save
+// that made the hash from nothing), `\0tombs` (when that recovery or save last ran in this
+// epoch, in seconds), `\0log` (the version since which the log is
 // complete), `\0snap` (the snapshot that is current: "<id> <version> <parts> <bytes>
 // <entries>") and `\0seen` (a copy of the record as these scripts wrote it).
 //
@@ -84,8 +85,10 @@ if mode == 'reset' then
 elseif not cur then
   if ARGV[1] ~= '' then return {'lost', ''} end
   -- Made from nothing: 'm:', so that a process holding an older state sees a loss, not a reset.
+  -- Such a process writes its copy back, so deletes from now on leave tombstones (see below).
   cur = 'm' .. string.sub(ARGV[3], 2)
   fresh(cur)
+  redis.call('HSET', key, '\\0tombs', redis.call('TIME')[1])
   made = 1
 elseif cur ~= ARGV[1] and afterLoss(cur) and (ARGV[1] ~= '' or (mode == 'delta' and string.sub(cur, 1, 2) == 'r:')) then
   return {'recovered', cur}
