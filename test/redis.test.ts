@@ -427,6 +427,48 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       await other.close();
     }));
 
+  it('SIGSTOPped Redis during a background snapshot: the write times out and is reported, no part of it becomes current, and the next save writes one', async () => {
+    const server = await startRedis(bin);
+    const dir = makeTempDir();
+    const manager = new CacheManager('paused-snapshot', { baseDirectory: dir });
+    const errors: Error[] = [];
+    manager.on('error', (e) => errors.push(e));
+    const store = new RedisStore({ redis: server.url, timeoutMs: 500, snapshotMinEntries: 1000 });
+    const look = new Redis(server.url);
+    try {
+      const cache = await store.open<string, number>('c', { manager });
+      for (let i = 0; i < 20_000; i++) cache.set(`k${i}`, i);
+      await cache.save(); // a hash made by this save: its snapshot is written next, in the background
+      server.pause();
+      const started = Date.now();
+      await cache.backgroundSettled();
+      expect(Date.now() - started, 'the snapshot gave up within a few timeouts').to.be.lessThan(5000);
+      const failed = errors.find((e) => e instanceof RedisUnavailableError) as RedisUnavailableError | undefined;
+      expect(failed, 'the failed snapshot write is reported').to.not.equal(undefined);
+      expect(failed?.timedOut).to.equal(true);
+      expect(failed?.message).to.contain('snapshot');
+      server.resume();
+      expect(await look.hget(store.keyFor(manager, 'c'), '\u0000snap'), 'no snapshot is current').to.equal(null);
+      cache.set('k0', -1);
+      await cache.save();
+      await cache.backgroundSettled();
+      expect(await look.hget(store.keyFor(manager, 'c'), '\u0000snap'), 'a later snapshot is written').to.be.a('string');
+      const other = new CacheManager('paused-snapshot', { baseDirectory: makeTempDir() });
+      const again = store.attach(new AutoSyncCache<string, number>('c', { manager: other }));
+      await again.load();
+      expect(again.size).to.equal(20_000);
+      expect(again.get('k0')).to.equal(-1);
+      await other.close();
+    } finally {
+      server.resume();
+      look.disconnect();
+      await manager.close().catch(() => undefined);
+      await store.close();
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
   it('a URL-made store reports an outage once, as an EREDIS error event, not as unhandled errors', () =>
     withOwnServer('outage', async ({ server, manager, store, errors }) => {
       await server.kill();
