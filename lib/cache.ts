@@ -409,9 +409,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   purgeExpired(): number {
     const book = this.#book;
     if (book === null || !this.#hasContents || !this.#writable) return 0;
-    const doomed = book.expired(this.#clock());
-    for (const key of doomed) this.#removeSlotted(book, key as K);
-    return doomed.length;
+    return book.purge(this.#clock(), (key) => this.#removeSlotted(book, key as K));
   }
 
   /** Whether this class's store can keep expiry times (a CSV file cannot). */

@@ -306,10 +306,27 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       book.update(slots.get(51) as number, -51, Number.POSITIVE_INFINITY);
       expect(book.oldest()).to.equal(52);
       expect(book.value(slots.get(51) as number)).to.equal(-51);
-      expect(book.expired(1075).sort((a, b) => a - b)).to.deep.equal([50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74]);
-      expect(book.earliestExpiry).to.equal(1076);
-      expect(book.expiringCount).to.equal(25);
+      const doomed = [50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74];
+      expect(book.expired(1075).sort((a, b) => a - b)).to.deep.equal(doomed);
+      expect(book.earliestExpiry, 'a lower bound, left alone by frees and queries').to.equal(1000);
       expect(book.read(slots.get(52) as number, () => 1075), 'expired: no value').to.equal(undefined);
+      expect(book.read(slots.get(52) as number, () => 1051), 'just before its time: live').to.equal(52);
+      // A purge whose remover gives another entry an earlier time than any left keeps that one.
+      const removed: number[] = [];
+      const purged = book.purge(1075, (key) => {
+        removed.push(key);
+        book.free(slots.get(key) as number);
+        slots.delete(key);
+        if (key === 74) book.update(slots.get(120) as number, 120, 1060);
+      });
+      expect(purged).to.equal(doomed.length);
+      expect(removed.sort((a, b) => a - b)).to.deep.equal(doomed);
+      expect(book.expiringCount).to.equal(13); // 76..98 even, and 120
+      expect(book.earliestExpiry).to.equal(1060);
+      expect(book.read(slots.get(120) as number, () => 1060), 'expires at its new time').to.equal(undefined);
+      expect(book.read(slots.get(76) as number, () => 1075)).to.equal(76);
+      expect(book.purge(1059, () => expect.fail('nothing has expired at 1059'))).to.equal(0);
+      expect(book.earliestExpiry).to.equal(1060);
       book.clear();
       expect(book.size).to.equal(0);
       expect(book.oldest()).to.equal(undefined);

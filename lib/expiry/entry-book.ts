@@ -5,7 +5,7 @@
  *
  * The book has no key index of its own: the cache's Map maps each key to its slot, so a `get`
  * or a `set` of a present key costs one hash lookup, as in lru-cache, and making an entry
- * recent relinks two neighbours in typed arrays.
+ * recent relinks its neighbours in typed arrays (or, for the least recent one, nothing at all).
  */
 
 const NONE = -1;
@@ -15,16 +15,16 @@ export class EntryBook<K, V> {
   #keys: (K | undefined)[] = [];
   #values: (V | undefined)[] = [];
   #expires: Float64Array;
-  // The recency list, least recently used first, by slot; kept only when `recency` is on.
+  // The recency ring, by slot (prev and next of each); kept only when `recency` is on.
   #prev: Int32Array;
   #next: Int32Array;
-  #head = NONE;
-  #tail = NONE;
+  #tail = NONE; // the most recent; the least recent follows it (see #link)
   readonly #recency: boolean;
   #free: number[] = [];
   #used = 0; // slots ever handed out
   #finite = 0; // entries with a finite expiry
-  #earliest = Number.POSITIVE_INFINITY;
+  #earliest = Number.POSITIVE_INFINITY; // no held entry expires before this
+  #setSince = Number.NEGATIVE_INFINITY; // during a purge: the earliest time given since it began
 
   constructor(recency: boolean, capacity = 16) {
     this.#recency = recency;
@@ -44,8 +44,9 @@ export class EntryBook<K, V> {
   }
 
   /**
-   * No entry expires before this (a lower bound: it is not raised when the earliest entry goes,
-   * only by {@link expired}, which sees them all).
+   * No entry held expires before this (a lower bound: it is not raised when the earliest entry
+   * goes, only by {@link purge}, which sees them all). Reads rely on it: before this time no
+   * entry's own expiry is looked at.
    */
   get earliestExpiry(): number {
     return this.#earliest;
@@ -53,11 +54,14 @@ export class EntryBook<K, V> {
 
   /**
    * The value in `slot` if it is live (and the entry becomes the most recent), else undefined.
-   * The clock is read only for an entry that expires at all.
+   * The clock is read only while some entry expires, and the entry's own time only once the
+   * earliest expiry has come: until then every entry is live, and a read skips that memory.
    */
   read(slot: number, clock: () => number): V | undefined {
-    const at = this.#expires[slot] as number;
-    if (at !== Number.POSITIVE_INFINITY && at <= clock()) return undefined;
+    if (this.#finite !== 0) {
+      const now = clock();
+      if (now >= this.#earliest && (this.#expires[slot] as number) <= now) return undefined;
+    }
     return this.touch(slot);
   }
 
@@ -119,32 +123,53 @@ export class EntryBook<K, V> {
     this.#used = 0;
     this.#finite = 0;
     this.#earliest = Number.POSITIVE_INFINITY;
-    this.#head = this.#tail = NONE;
+    this.#tail = NONE;
     this.#expires.fill(Number.POSITIVE_INFINITY);
   }
 
   /** The key of the least recently used entry (expired or not); undefined when empty or without recency. */
   oldest(): K | undefined {
-    return this.#head === NONE ? undefined : this.#keys[this.#head];
+    return this.#tail === NONE ? undefined : this.#keys[this.#next[this.#tail] as number];
   }
 
-  /** Keys expired at `now`, by slot; also tightens {@link earliestExpiry} to the truth. */
+  /** Keys expired at `now`, by slot (nothing changes). */
   expired(now: number): K[] {
     const out: K[] = [];
-    if (this.#finite === 0) {
-      this.#earliest = Number.POSITIVE_INFINITY;
-      return out;
-    }
-    let earliest = Number.POSITIVE_INFINITY;
+    if (this.#finite === 0) return out;
     const expires = this.#expires;
     for (let slot = 0; slot < this.#used; slot++) {
-      const at = expires[slot] as number;
-      if (at === Number.POSITIVE_INFINITY) continue;
-      if (at <= now) out.push(this.#keys[slot] as K);
-      else if (at < earliest) earliest = at;
+      if ((expires[slot] as number) <= now) out.push(this.#keys[slot] as K);
     }
-    this.#earliest = earliest;
     return out;
+  }
+
+  /**
+   * Hands every key expired at `now` to `remove`, which must free its slot (the cache deletes
+   * the key from its Map, then calls {@link free}); then tightens {@link earliestExpiry} to the
+   * earliest entry left. Returns how many were removed.
+   */
+  purge(now: number, remove: (key: K) => void): number {
+    const doomed: K[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    if (this.#finite !== 0) {
+      const expires = this.#expires;
+      for (let slot = 0; slot < this.#used; slot++) {
+        const at = expires[slot] as number;
+        if (at === Number.POSITIVE_INFINITY) continue;
+        if (at <= now) doomed.push(this.#keys[slot] as K);
+        else if (at < next) next = at;
+      }
+    }
+    // #earliest stays low while the doomed go (each is still expired to a read meanwhile); an
+    // entry given a time meanwhile (by whatever `remove` runs) counts as well.
+    this.#setSince = Number.POSITIVE_INFINITY;
+    try {
+      for (const key of doomed) remove(key);
+    } finally {
+      this.#earliest = Math.min(next, this.#setSince);
+      this.#setSince = Number.NEGATIVE_INFINITY;
+    }
+    return doomed.length;
   }
 
   #setExpiry(slot: number, at: number): void {
@@ -153,6 +178,7 @@ export class EntryBook<K, V> {
     if (at !== Number.POSITIVE_INFINITY) {
       this.#finite++;
       if (at < this.#earliest) this.#earliest = at;
+      if (at < this.#setSince) this.#setSince = at;
     }
     this.#expires[slot] = at;
   }
@@ -180,45 +206,54 @@ export class EntryBook<K, V> {
     }
   }
 
-  // The list's ends are #head and #tail; the head's prev and the tail's next are never read (they
-  // may be stale), which saves a write on each move, as lru-cache does.
+  // The list is a ring: the tail (most recent) is followed by the head (least recent), so making
+  // the head the most recent is a rotation, #tail = slot, with no link written. A scan that
+  // reads every key in turn (an ETL pass) touches the head each time, and pays nothing for it.
   #link(slot: number): void {
-    this.#prev[slot] = this.#tail;
-    if (this.#tail === NONE) this.#head = slot;
-    else this.#next[this.#tail] = slot;
+    const tail = this.#tail;
+    if (tail === NONE) {
+      this.#prev[slot] = slot;
+      this.#next[slot] = slot;
+    } else {
+      const head = this.#next[tail] as number;
+      this.#prev[slot] = tail;
+      this.#next[slot] = head;
+      this.#next[tail] = slot;
+      this.#prev[head] = slot;
+    }
     this.#tail = slot;
   }
 
   #unlink(slot: number): void {
-    const head = this.#head;
-    const tail = this.#tail;
-    if (slot === head) {
-      if (slot === tail) this.#head = this.#tail = NONE;
-      else this.#head = this.#next[slot] as number;
-    } else if (slot === tail) {
-      this.#tail = this.#prev[slot] as number;
-    } else {
-      const prev = this.#prev[slot] as number;
-      const next = this.#next[slot] as number;
-      this.#next[prev] = next;
-      this.#prev[next] = prev;
+    const prev = this.#prev;
+    const next = this.#next;
+    const after = next[slot] as number;
+    if (after === slot) {
+      this.#tail = NONE; // it was the only entry
+      return;
     }
+    const before = prev[slot] as number;
+    next[before] = after;
+    prev[after] = before;
+    if (slot === this.#tail) this.#tail = before;
   }
 
   /** Makes `slot` the most recent; it is not the tail now, so the list has another entry. */
   #moveToTail(slot: number): void {
+    const tail = this.#tail;
     const prev = this.#prev;
     const next = this.#next;
-    if (slot === this.#head) this.#head = next[slot] as number;
-    else {
+    const head = next[tail] as number;
+    if (slot !== head) {
       const before = prev[slot] as number;
       const after = next[slot] as number;
       next[before] = after;
       prev[after] = before;
+      prev[slot] = tail;
+      next[slot] = head;
+      next[tail] = slot;
+      prev[head] = slot;
     }
-    const tail = this.#tail;
-    prev[slot] = tail;
-    next[tail] = slot;
     this.#tail = slot;
   }
 }
