@@ -2,8 +2,9 @@
 // alternating 28 measured runs of each, and the median of the runs' ratios (> 1: ours faster).
 // A check beside the bench's expiry rows, which run each subject in a process of its own: here
 // both share the machine's moment, so its slow states cancel (order and heap do not: the bench
-// keeps its own design). Usage:
-//   node -r ts-node/register/transpile-only bench/expiry-ab.ts max|both
+// keeps its own design). `random` reads the keys in a shuffled order instead of the bench's
+// insertion order (where each read finds the least recent entry). Usage:
+//   node -r ts-node/register/transpile-only bench/expiry-ab.ts max|both [random]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +17,15 @@ const HOUR = 3_600_000;
 const config = process.argv[2] === 'both' ? 'both' : 'max';
 const entries = makeEntries(100_000);
 const keys = [...entries.keys()];
+const order = process.argv[3] === 'random' ? 'random' : 'insertion';
+if (order === 'random') {
+  let seed = 1;
+  for (let i = keys.length - 1; i > 0; i--) {
+    seed = (seed * 48271) % 2147483647; // a fixed shuffle: both subjects read the same order
+    const j = seed % (i + 1);
+    [keys[i], keys[j]] = [keys[j] as string, keys[i] as string];
+  }
+}
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-ab-'));
 const manager = new CacheManager('ab', { baseDirectory: dir });
 const lru = new LRUCache<string, Row>(config === 'both' ? { max: entries.size, ttl: HOUR } : { max: entries.size });
@@ -50,6 +60,6 @@ for (let run = -3; run < 28; run++) {
   b.push(m);
   ratios.push(t / m);
 }
-console.log(`get, ${config}: lru-cache ${median(a).toFixed(1)} ns, NonPersistentCache ${median(b).toFixed(1)} ns, ratio ${median(ratios).toFixed(3)}×`);
+console.log(`get, ${config}, ${order} order: lru-cache ${median(a).toFixed(1)} ns, NonPersistentCache ${median(b).toFixed(1)} ns, ratio ${median(ratios).toFixed(3)}×`);
 fs.rmSync(dir, { recursive: true, force: true });
 process.exit(0);
