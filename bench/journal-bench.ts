@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { CacheManager, PersistentCache } from '../lib';
+import { DEFAULT_COMPACT_SHARE } from '../lib/store/file-store';
 import { probe } from './stall';
 import { median } from './stats';
 import type { Row } from './workload';
@@ -37,7 +38,7 @@ async function quietHeap(): Promise<void> {
 export async function journalBench(entries: Map<string, Row>, runs: number, dir: string): Promise<JournalFigures> {
   // Compactions only when this bench asks: an automatic one, started by the save that crosses
   // the threshold, would run in the background of the load figures and leave the compaction
-  // probe nothing to do. The journal is still grown to the default threshold (0.1 of the file).
+  // probe nothing to do. The journal is still grown to the default threshold.
   const manager = new CacheManager('journal', { baseDirectory: dir, fileStore: { compactShare: 1 } });
   const cache = new PersistentCache<string, Row>('big', { manager, contents: entries });
   const keys = [...entries.keys()];
@@ -70,7 +71,7 @@ export async function journalBench(entries: Map<string, Row>, runs: number, dir:
 
   // A journal just under the compaction threshold (a share of the base, see FileStore).
   const base = fs.statSync(cache.path).size;
-  const threshold = 0.1 * base;
+  const threshold = DEFAULT_COMPACT_SHARE * base;
   const journalPath = `${cache.path}.journal`;
   const journalSize = () => (fs.existsSync(journalPath) ? fs.statSync(journalPath).size : 0);
   while (journalSize() < threshold * 0.9) {
