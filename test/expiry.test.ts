@@ -331,6 +331,19 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       expect(book.size).to.equal(0);
       expect(book.oldest()).to.equal(undefined);
     });
+    it('a purge whose remover throws leaves the rest expired to reads', () => {
+      const book = new EntryBook<number, number>(false);
+      const slots = [0, 1, 2].map((i) => book.add(i, i, 100 + i));
+      expect(() =>
+        book.purge(200, (key) => {
+          if (key === 1) throw new Error('remover failed');
+          book.free(slots[key] as number);
+        }),
+      ).to.throw('remover failed');
+      expect(book.earliestExpiry).to.be.at.most(101);
+      expect(book.read(slots[1] as number, () => 200), 'not removed, still expired').to.equal(undefined);
+      expect(book.read(slots[2] as number, () => 200)).to.equal(undefined);
+    });
   });
 
   describe('model (fast-check): a Map plus expiry times and recency', () => {

@@ -160,13 +160,13 @@ export class EntryBook<K, V> {
         else if (at < next) next = at;
       }
     }
-    // #earliest stays low while the doomed go (each is still expired to a read meanwhile); an
-    // entry given a time meanwhile (by whatever `remove` runs) counts as well.
+    // #earliest stays low while the doomed go (each is still expired to a read meanwhile), and
+    // if `remove` throws (some are left); an entry given a time meanwhile counts as well.
     this.#setSince = Number.POSITIVE_INFINITY;
     try {
       for (const key of doomed) remove(key);
-    } finally {
       this.#earliest = Math.min(next, this.#setSince);
+    } finally {
       this.#setSince = Number.NEGATIVE_INFINITY;
     }
     return doomed.length;
