@@ -134,21 +134,11 @@ export class EntryBook<K, V> {
 
   /** Keys expired at `now`, by slot (nothing changes). */
   expired(now: number): K[] {
-    const out: K[] = [];
-    if (this.#finite === 0) return out;
-    const expires = this.#expires;
-    for (let slot = 0; slot < this.#used; slot++) {
-      if ((expires[slot] as number) <= now) out.push(this.#keys[slot] as K);
-    }
-    return out;
+    return this.#scan(now).doomed;
   }
 
-  /**
-   * Hands every key expired at `now` to `remove`, which must free its slot (the cache deletes
-   * the key from its Map, then calls {@link free}); then tightens {@link earliestExpiry} to the
-   * earliest entry left. Returns how many were removed.
-   */
-  purge(now: number, remove: (key: K) => void): number {
+  /** The keys expired at `now`, and the earliest expiry time of the others. */
+  #scan(now: number): { doomed: K[]; next: number } {
     const doomed: K[] = [];
     let next = Number.POSITIVE_INFINITY;
     if (this.#finite !== 0) {
@@ -160,6 +150,16 @@ export class EntryBook<K, V> {
         else if (at < next) next = at;
       }
     }
+    return { doomed, next };
+  }
+
+  /**
+   * Hands every key expired at `now` to `remove`, which must free its slot (the cache deletes
+   * the key from its Map, then calls {@link free}); then tightens {@link earliestExpiry} to the
+   * earliest entry left. Returns how many were removed.
+   */
+  purge(now: number, remove: (key: K) => void): number {
+    const { doomed, next } = this.#scan(now);
     // #earliest stays low while the doomed go (each is still expired to a read meanwhile), and
     // if `remove` throws (some are left); an entry given a time meanwhile counts as well.
     this.#setSince = Number.POSITIVE_INFINITY;
