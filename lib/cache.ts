@@ -280,12 +280,17 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#ttlMs !== Number.POSITIVE_INFINITY && !this.keepsExpiryTimes) {
       throw new TypeError(`${name}: ttlMs: a ${new.target.name} cannot save expiry times; use a PersistentCache or a JSON cache`);
     }
+    if (this.#ttlMs !== Number.POSITIVE_INFINITY && options.saver) {
+      throw new TypeError(`${name}: ttlMs: a custom saver is given values only, so it cannot save expiry times`);
+    }
     if (options.contents !== undefined) {
       fillMap(this, options.contents, name, 'contents option');
       this.#edits = Math.max(1, super.size);
     } else this.#setHasContents(false);
     if (this.#ttlMs !== Number.POSITIVE_INFINITY || this.#maxEntries !== Number.POSITIVE_INFINITY) this.#enableExpiry(true);
     this.manager.adoptCache(this);
+    // A custom saver may be asynchronous: it is awaited when the loop empties and on a signal.
+    if (options.saver) this.manager.saveSharedAtExit();
     for (const dependent of options.dependents ?? []) this.addDependent(dependent);
   }
 
@@ -417,11 +422,21 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return true;
   }
 
+  /**
+   * Refuses an expiry time the store would drop (a CSV cell, a custom saver, which is given
+   * values only): after a reload the entry would never expire, and nothing would say so.
+   */
+  #assertKeepsExpiry(where: string): void {
+    const saver = this.saver;
+    if (!this.keepsExpiryTimes) throw new TypeError(`${this.name}: ${where}: a ${this.constructor.name} cannot save expiry times`);
+    if (saver !== null && !(CHANGE_SAVER in saver) && this.syncSnapshotWriter(saver) === undefined) {
+      throw new TypeError(`${this.name}: ${where}: a custom saver is given values only, so it cannot save expiry times`);
+    }
+  }
+
   #setWithOptions(key: K, value: V, options: SetOptions): this {
     const ttlMs = checkSetOptions(this.name, options) ?? this.#ttlMs;
-    if (ttlMs !== Number.POSITIVE_INFINITY && !this.keepsExpiryTimes) {
-      throw new TypeError(`${this.name}: set: a ${this.constructor.name} cannot save expiry times`);
-    }
+    if (ttlMs !== Number.POSITIVE_INFINITY) this.#assertKeepsExpiry('set');
     if (this.#book === null) this.#enableExpiry();
     // The expiring twin's set (the prototype just changed), or the missing/closed guard on it.
     return this.set(key, value, options);
@@ -477,7 +492,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** The expiry of an entry set now with `options` (undefined: the cache's ttlMs). */
   #expiryOf(options: SetOptions | undefined): number {
     const ttlMs = (options === undefined ? undefined : checkSetOptions(this.name, options)) ?? this.#ttlMs;
-    return ttlMs === Number.POSITIVE_INFINITY ? ttlMs : this.#clock() + ttlMs;
+    if (ttlMs === Number.POSITIVE_INFINITY) return ttlMs;
+    if (options !== undefined) this.#assertKeepsExpiry('set');
+    return this.#clock() + ttlMs;
   }
 
   /** After the Map was refilled with values (a load, a build, adopted contents): into the book. */
@@ -790,6 +807,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (!this.#hasContents || this.dirtyEdits === 0) return false;
     const spill = (this.saver as Partial<SyncSpiller> | null)?.[SPILL_SYNC];
     if (spill !== undefined && this.#tracking && !this.preProcessor) {
+      if (!this.saveOnBlank && super.size === 0) return false; // as save() would
       const edits = this.#edits;
       const taken = this.#takeChanges();
       const keys = new Set<unknown>(taken.keys);
@@ -804,7 +822,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       return true;
     }
     const write = this.syncSnapshotWriter(this.saver);
-    if (!write) return false;
+    if (!write) return this.#flushCustomSync();
     const edits = this.#edits;
     const contents = this.preProcessor ? this.#preProcessed() : this;
     if (!this.saveOnBlank && contents.size === 0) return false;
@@ -823,6 +841,48 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#forgetChanges();
     this.#savedEdits = edits;
     return true;
+  }
+
+  /**
+   * The exit flush of a custom saver: called synchronously with a copy, as save() would. One
+   * known to be asynchronous (an `async` function, or one that returned a promise before) is not
+   * called: nothing it starts could finish, and a write cut short could damage what it saved
+   * before. Either way the caller hears of edits that may be lost.
+   */
+  #flushCustomSync(): boolean {
+    const saver = this.saver;
+    if (saver === null) return false;
+    const lost = (why: string) =>
+      new DepcacheError('EEXIT', `${this.name}: not saved at exit: ${why} (${this.dirtyEdits} unsaved edits); await cache.save() before process.exit(), or let the script end by itself`);
+    if (isAsyncSaver(saver)) throw lost('its saver is asynchronous, and nothing asynchronous runs once process.exit() is called or the process crashes');
+    const edits = this.#edits;
+    const contents = this.preProcessor ? this.#preProcessed() : this.#visibleCopy();
+    if (!this.saveOnBlank && contents.size === 0) return false;
+    let result: unknown;
+    try {
+      result = saver(this.name, contents);
+    } catch (err) {
+      throw new CacheHookError(this.name, 'saver', err);
+    }
+    if (isThenable(result)) {
+      asyncSavers.add(saver);
+      result.then(undefined, () => undefined); // it cannot be awaited here: never an unhandled rejection
+      throw lost('its saver returned a promise, which cannot be awaited at exit');
+    }
+    this.#forgetChanges();
+    this.#savedEdits = edits;
+    return true;
+  }
+
+  /**
+   * Whether this cache's unsaved edits can only be saved by awaiting its saver (a custom
+   * asynchronous one, or a store shared with other processes): the exit flush saves those when
+   * the event loop empties and on a signal, before the synchronous flush at exit. @internal
+   */
+  get savesAsyncAtExit(): boolean {
+    const saver = this.saver;
+    if (saver === null) return false;
+    return CHANGE_SAVER in saver || this.syncSnapshotWriter(saver) === undefined;
   }
 
   /**
@@ -1282,7 +1342,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       const contents = this.#preProcessed();
       if (!this.saveOnBlank && contents.size === 0) return false;
       if (liveWriter) bytes = await liveWriter(this.#snapshotOf(contents));
-      else await this.#callHook('saver', () => saver(this.name, contents));
+      else await this.#callHook('saver', () => noteAsync(saver, saver(this.name, contents)));
       this.#forgetChanges(); // a pre-processed cache is always written whole
     } else {
       if (!this.saveOnBlank && super.size === 0) return false;
@@ -1291,7 +1351,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       else if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
       else {
         const copy = this.#visibleCopy();
-        await this.#callHook('saver', () => saver(this.name, copy));
+        await this.#callHook('saver', () => noteAsync(saver, saver(this.name, copy)));
       }
     }
     this.#savedEdits = Math.max(this.#savedEdits, edits);
@@ -1461,6 +1521,23 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       throw new CacheHookError(this.name, hook, err);
     }
   }
+}
+
+// Custom savers seen to return a promise: the exit flush cannot await them.
+const asyncSavers = new WeakSet<object>();
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function isAsyncSaver(saver: object): boolean {
+  return asyncSavers.has(saver) || saver.constructor?.name === 'AsyncFunction';
+}
+
+/** Remembers that `saver` is asynchronous when what it returned is a promise; passes it on. */
+function noteAsync<T>(saver: object, result: T): T {
+  if (isThenable(result)) asyncSavers.add(saver);
+  return result;
 }
 
 /** What a save took of the change tracking (and gives back if it fails). */

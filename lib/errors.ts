@@ -24,7 +24,8 @@ export type DepcacheErrorCode =
   | 'EPOOL_FULL'
   | 'EREDIS'
   | 'EREDIS_LOST'
-  | 'EBUS_GAP';
+  | 'EBUS_GAP'
+  | 'EEXIT';
 
 /** Which user hook failed, as named in a {@link CacheHookError}. */
 export type HookName =

@@ -671,7 +671,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 
   /** @internal */
   hasUnsavedShared(): boolean {
-    for (const cache of this.#caches.values()) if (isShared(cache) && cache.hasContents && cache.dirtyEdits > 0) return true;
+    for (const cache of this.#caches.values()) if (cache.savesAsyncAtExit && cache.hasContents && cache.dirtyEdits > 0) return true;
     return false;
   }
 
@@ -680,7 +680,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     const failures: unknown[] = [];
     await Promise.all(
       [...this.#caches.values()]
-        .filter((cache) => isShared(cache) && cache.hasContents && cache.dirtyEdits > 0)
+        .filter((cache) => cache.savesAsyncAtExit && cache.hasContents && cache.dirtyEdits > 0)
         .map((cache) => cache.save(false).catch((err: unknown) => failures.push(err))),
     );
     return failures;
@@ -762,6 +762,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     }
     const cache = this.#ensure(name);
     (cache as unknown as Record<string, unknown>)[hook] = fn;
+    if (hook === 'saver' && fn !== null) this.saveSharedAtExit(); // a custom saver may be asynchronous
     if (!cache.hasContents) await cache.loadOrBuild(false);
     return cache as CacheMap<K, V>;
   }

@@ -104,6 +104,13 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
     expect(spills()).to.deep.equal([]);
   });
 
+  it('saveOnBlank: false holds at exit too: an emptied cache neither spills nor wipes what is saved', async () => {
+    const ended = await script(server().url, dir, 'exit', 'blank', ['blank']);
+    expect(ended.code, ended.stderr).to.equal(0);
+    expect(spills()).to.deep.equal([]);
+    expect(await found('blank')).to.equal(100);
+  });
+
   it('a spill that cannot be replayed (Redis unreachable) stays', async () => {
     const ended = await script(server().url, dir, 'exit', 'kept');
     expect(ended.code).to.equal(0);
