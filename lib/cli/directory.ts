@@ -22,6 +22,13 @@ export class CliError extends Error {
   }
 }
 
+/** A bad argument or option value: reported as one line and a pointer to the command's help. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
 export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6 } as const;
 
 /** One cache file as `list` shows it. */

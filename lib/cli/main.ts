@@ -12,7 +12,7 @@ import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
 import { LiveSnapshot } from '../store/snapshot';
-import { CacheDirectory, type CacheFileInfo, CliError, EXIT } from './directory';
+import { CacheDirectory, type CacheFileInfo, CliError, EXIT, UsageError } from './directory';
 import { GRAPH_FORMATS, type GraphFormat, renderGraph } from '../graph-render';
 import { progressLine } from './progress-line';
 
@@ -113,8 +113,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'the version of depcache')
     .option('--dir <dir>', 'the cache directory')
     .option('--manager <name>', "a manager name: its directory under the per-user temp directory (<tmpdir>/depcache-<uid>)", 'general_cacher')
-    .exitOverride()
-    .showHelpAfterError();
+    .exitOverride();
 
   program
     .command('list')
@@ -142,7 +141,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((name: string, opts: { limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: expected a whole number, got ${opts.limit}`, EXIT.usage);
+      if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit: expected a whole number, got ${opts.limit}`);
       const { info, entries, expiresAt } = new CacheDirectory(directoryOf(program)).read(name);
       const shown = entries.slice(0, limit);
       const now = Date.now();
@@ -172,7 +171,7 @@ export function buildProgram(): Command {
     .requiredOption('--format <format>', 'json or csv')
     .option('--out <file>', 'write to a file instead of stdout')
     .action((name: string, opts: { format: string; out?: string }) => {
-      if (opts.format !== 'json' && opts.format !== 'csv') throw new CliError(`--format: expected json or csv, got ${opts.format}`, EXIT.usage);
+      if (opts.format !== 'json' && opts.format !== 'csv') throw new UsageError(`--format: expected json or csv, got ${opts.format}`);
       const saved = new CacheDirectory(directoryOf(program)).read(name);
       // What a load would give: the values, without the entries that expired.
       const now = Date.now();
@@ -265,7 +264,7 @@ export function buildProgram(): Command {
     .action((opts: { json?: boolean; format: string }) => {
       const format = opts.json ? 'json' : opts.format;
       if (!(GRAPH_FORMATS as readonly string[]).includes(format)) {
-        throw new CliError(`--format: expected one of ${GRAPH_FORMATS.join(', ')}, got ${format}`, EXIT.usage);
+        throw new UsageError(`--format: expected one of ${GRAPH_FORMATS.join(', ')}, got ${format}`);
       }
       const dir = new CacheDirectory(directoryOf(program));
       const manifest = dir.manifest;
@@ -296,18 +295,45 @@ export function buildProgram(): Command {
       for (const r of result) out(r.file ? `deleted ${r.cache} (${r.file})` : `${r.cache}: nothing saved`);
     });
 
+  for (const command of [program, ...program.commands]) {
+    command.configureOutput({ outputError: (text, write) => write(`${usageLine(text, command)}\n`) });
+  }
   return program;
+}
+
+/** The help command for a command: `depcache --help` or `depcache show --help`. */
+function helpHint(command: Command): string {
+  return command.parent ? `depcache ${command.name()} --help` : 'depcache --help';
+}
+
+/**
+ * A usage error as one line with a pointer to the help: the whole help text after an error
+ * buried the error itself (issue 34). Commander's own text starts with "error: " and may add a
+ * second line ("(Did you mean list?)"), folded in here.
+ */
+function usageLine(text: string, command: Command): string {
+  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  return `depcache: ${message} (run '${helpHint(command)}')`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   // Commands set process.exitCode (verify); a run starts from none and leaves the caller's as it was.
   const callers = process.exitCode;
   process.exitCode = undefined;
+  const program = buildProgram();
+  let running: Command = program; // the command whose action runs, for the hint of a UsageError
+  program.hook('preAction', (_program, action) => {
+    running = action;
+  });
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof UsageError) {
+      process.stderr.write(`${usageLine(err.message, running)}\n`);
+      return err.exitCode;
+    }
     if (err instanceof CliError) {
       process.stderr.write(`depcache: ${err.message}\n`);
       return err.exitCode;
@@ -323,7 +349,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Stdout's reader went away (`depcache show raw | head -1`): what was wanted was read, so end
+ * now, quietly and with success, as `head` users expect; the rest of the output has nowhere to
+ * go. Without this, Node reports the EPIPE as an uncaught error with its stack.
+ */
+function endQuietlyOnClosedStdout(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+}
+
 if (require.main === module) {
+  process.stdout.on('error', endQuietlyOnClosedStdout);
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
