@@ -35,6 +35,20 @@ function shell(script: string): { status: number | null; stdout: Buffer; stderr:
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
+/** A fresh directory holding one v8 cache, `j`, whose last save went to its journal. */
+async function journaled(): Promise<{ base: string; dir: string; journal: string }> {
+  const base = makeTempDir();
+  const manager = new CacheManager('journaled', { baseDirectory: base });
+  const j = new PersistentCache<string, number>('j', { manager, contents: { a: 1 } });
+  await j.save();
+  j.set('b', 2);
+  await j.save(); // an append: the journal holds one record
+  await manager.close();
+  const journal = path.join(manager.cacheDirectory, 'j.v8.journal');
+  expect(fs.existsSync(journal), 'the second save appended to a journal').to.equal(true);
+  return { base, dir: manager.cacheDirectory, journal };
+}
+
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
 
 describe('depcache CLI: issue 34', function () {
@@ -87,6 +101,64 @@ describe('depcache CLI: issue 34', function () {
       const v = await runCli(at('show', 'raw', '--limit', 'many'));
       expect(v.code).to.equal(2);
       expect(lines(v.stderr)).to.deep.equal(["depcache: --limit: expected a whole number, got many (run 'depcache show --help')"]);
+    });
+  });
+
+  describe('journals', () => {
+    let j: Awaited<ReturnType<typeof journaled>>;
+    beforeEach(async () => (j = await journaled()));
+    afterEach(() => removeDir(j.base));
+
+    it('verify names a torn last record as a warning, and exits 0', async () => {
+      fs.appendFileSync(j.journal, Buffer.from([9, 0, 0])); // a record header cut short
+      const r = await runCli(['--dir', j.dir, 'verify']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(lines(r.stdout)).to.deep.equal([
+        'WARNING j.v8.journal (j): its last record was cut short by a crash: a load drops it, the next save cuts it off',
+        'all 1 cache file(s) verify',
+      ]);
+      const json = JSON.parse((await runCli(['--dir', j.dir, 'verify', '--json'])).stdout) as { torn: unknown[] };
+      expect(json.torn).to.deep.equal([{ file: 'j.v8.journal', name: 'j' }]);
+    });
+
+    it('list shows the last save of any kind: a journal append too', async () => {
+      const appended = new Date('2031-02-03T04:05:06.000Z');
+      fs.utimesSync(j.journal, appended, appended);
+      const caches = JSON.parse((await runCli(['--dir', j.dir, 'list', '--json'])).stdout) as Array<{ name: string; savedAt: string }>;
+      expect(caches.find((c) => c.name === 'j')?.savedAt).to.equal(appended.toISOString());
+    });
+
+    it('rm removes the journal with the file', async () => {
+      const r = await runCli(['--dir', j.dir, 'rm', 'j', '--yes']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(fs.readdirSync(j.dir).filter((f) => f.startsWith('j.'))).to.deep.equal([]);
+    });
+
+    it('invalidate removes the journal with the file', async () => {
+      const r = await runCli(['--dir', j.dir, 'invalidate', 'j', '--only']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(fs.readdirSync(j.dir).filter((f) => f.startsWith('j.'))).to.deep.equal([]);
+    });
+
+    it('list shows leftovers; clean removes orphans, and quarantined files only with --corrupt', async () => {
+      fs.copyFileSync(j.journal, path.join(j.dir, 'gone.v8.journal')); // its file was removed by hand
+      fs.writeFileSync(path.join(j.dir, '.j.v8.999999.0badc0de.tmp'), 'x');
+      fs.writeFileSync(path.join(j.dir, 'j.v8.corrupt-1700000000000'), 'x');
+      const l = await runCli(['--dir', j.dir, 'list']);
+      expect(l.code, l.stderr).to.equal(0);
+      const listed = lines(l.stdout);
+      expect(listed.slice(listed.indexOf('leftovers (not caches):'))).to.deep.equal([
+        'leftovers (not caches):',
+        "  .j.v8.999999.0badc0de.tmp   a temp file: a save in progress, or left by a crash ('depcache clean' removes it once its process is gone)",
+        "  gone.v8.journal             a journal without its cache file ('depcache clean' removes it)",
+        "  j.v8.corrupt-1700000000000  a damaged file moved aside ('depcache clean --corrupt' removes it)",
+      ]);
+      const c = await runCli(['--dir', j.dir, 'clean']);
+      expect(c.code, c.stderr).to.equal(0);
+      expect(fs.readdirSync(j.dir).sort()).to.deep.equal(['.depcache-manifest.json', 'j.v8', 'j.v8.corrupt-1700000000000', 'j.v8.journal']);
+      await runCli(['--dir', j.dir, 'clean', '--corrupt']);
+      expect(fs.readdirSync(j.dir).sort()).to.deep.equal(['.depcache-manifest.json', 'j.v8', 'j.v8.journal']);
+      expect(lines((await runCli(['--dir', j.dir, 'list'])).stdout)).to.not.include('leftovers (not caches):');
     });
   });
 });

@@ -11,8 +11,9 @@ import { CorruptCacheFileError, DepcacheError } from '../errors';
 import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
+import { JOURNAL_SUFFIX } from '../store/journal';
 import { LiveSnapshot } from '../store/snapshot';
-import { CacheDirectory, type CacheFileInfo, CliError, EXIT, UsageError } from './directory';
+import { CacheDirectory, type CacheFileInfo, CliError, EXIT, type Leftover, UsageError } from './directory';
 import { GRAPH_FORMATS, type GraphFormat, renderGraph } from '../graph-render';
 import { progressLine } from './progress-line';
 
@@ -102,6 +103,13 @@ function okText(c: CacheFileInfo): string {
   return notes.length === 0 ? 'yes' : `yes (${notes.join('; ')})`;
 }
 
+/** What `list` says of a leftover, and what removes it. */
+const LEFTOVER_TEXT: Record<Leftover['kind'], string> = {
+  temp: "a temp file: a save in progress, or left by a crash ('depcache clean' removes it once its process is gone)",
+  journal: "a journal without its cache file ('depcache clean' removes it)",
+  quarantined: "a damaged file moved aside ('depcache clean --corrupt' removes it)",
+};
+
 /** The version in our package.json (two levels up from both lib/cli and dist/cli). */
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -130,8 +138,8 @@ export function buildProgram(): Command {
           ...caches.map((c) => [c.name, String(c.entries ?? '?'), String(c.bytes), c.savedAt ?? '', c.format, c.verifies ? okText(c) : `NO: ${c.problem}`]),
         ]),
       );
-      const temps = dir.tempFiles();
-      if (temps.length > 0) out(`(${temps.length} temp file(s): a save in progress, or left by a crash; see 'clean')`);
+      const leftovers = dir.leftovers();
+      if (leftovers.length > 0) out(['leftovers (not caches):', ...table(leftovers.map((l) => [l.file, LEFTOVER_TEXT[l.kind]])).split('\n').map((l) => `  ${l}`)].join('\n'));
     });
 
   program
@@ -205,15 +213,14 @@ export function buildProgram(): Command {
 
   program
     .command('rm <name>')
-    .description('remove a cache file (asks unless --yes)')
+    .description('remove a cache file and its journal (asks unless --yes)')
     .option('--yes', 'do not ask')
     .action(async (name: string, opts: { yes?: boolean }) => {
       const dir = new CacheDirectory(directoryOf(program));
       const info = dir.locate(name);
       const path = join(dir.path, info.file);
       if (!opts.yes && !(await confirm(`remove ${info.name} (${path})?`))) return out('kept');
-      fs.unlinkSync(path);
-      out(`removed ${path}`);
+      out(dir.remove(info).map((p) => `removed ${p}`).join('\n'));
     });
 
   program
@@ -241,16 +248,23 @@ export function buildProgram(): Command {
       const caches = dir.list(() => progress.update(++done));
       progress.finish();
       const bad = caches.filter((c) => !c.verifies);
-      if (opts.json) out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })) }, null, 1));
-      else if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
-      else for (const c of bad) out(`CORRUPT ${c.file} (${c.name}): ${c.problem}`);
+      // A torn last record is no corruption (a load drops it, as documented), but it is a save
+      // that a crash lost: worth a line, not a failure.
+      const torn = caches.filter((c) => c.journalTorn).map((c) => ({ file: c.file + JOURNAL_SUFFIX, name: c.name }));
+      if (opts.json) {
+        out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })), torn }, null, 1));
+      } else {
+        for (const t of torn) out(`WARNING ${t.file} (${t.name}): its last record was cut short by a crash: a load drops it, the next save cuts it off`);
+        if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
+        else for (const c of bad) out(`CORRUPT ${c.file} (${c.name}): ${c.problem}`);
+      }
       if (bad.length > 0) process.exitCode = EXIT.verifyFailed;
     });
 
   program
     .command('clean')
-    .description('remove temp files left by dead processes (and quarantined files with --corrupt)')
-    .option('--corrupt', 'also remove <file>.corrupt-<timestamp> files')
+    .description('remove leftovers: temp files of dead processes and journals without their file (and quarantined files with --corrupt)')
+    .option('--corrupt', 'also remove quarantined <file>.corrupt-<timestamp> files')
     .action(async (opts: { corrupt?: boolean }) => {
       const removed = await new CacheDirectory(directoryOf(program)).clean(opts.corrupt === true);
       out(removed.length === 0 ? 'nothing to clean' : removed.map((p) => `removed ${p}`).join('\n'));
