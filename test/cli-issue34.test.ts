@@ -4,6 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CacheManager, JsonCache, memoize, PersistentCache } from '../lib';
+import { parse } from 'csv-parse/sync';
 import { makeTempDir, removeDir } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
@@ -159,6 +160,43 @@ describe('depcache CLI: issue 34', function () {
       await runCli(['--dir', j.dir, 'clean', '--corrupt']);
       expect(fs.readdirSync(j.dir).sort()).to.deep.equal(['.depcache-manifest.json', 'j.v8', 'j.v8.journal']);
       expect(lines((await runCli(['--dir', j.dir, 'list'])).stdout)).to.not.include('leftovers (not caches):');
+    });
+  });
+
+  describe("memoize's cache", () => {
+    it('show gives each entry as a call: function, arguments, result', async () => {
+      const r = await runCli(at('show', 'memoize'));
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.not.contain('\u0000');
+      const shown = lines(r.stdout).slice(1).map((l) => l.replace(/ {2}\(last used [^)]+\)$/, ''));
+      expect(shown).to.deep.equal(["  describe(1, {scale: 'kg'}) => '1 kg'", "  describe(2, {scale: 'g'}) => '2 g'"]);
+    });
+
+    it('export --format csv writes one row a call, and no NUL byte', async () => {
+      const r = await runCli(at('export', 'memoize', '--format', 'csv'));
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.not.contain('\u0000');
+      const rows = (parse(r.stdout) as string[][]).map((row) => row.slice(0, 3));
+      expect(rows).to.deep.equal([
+        ['function', 'arguments', 'result'],
+        ['describe', "1, {scale: 'kg'}", '1 kg'],
+        ['describe', "2, {scale: 'g'}", '2 g'],
+      ]);
+    });
+
+    it('CSV export of any cache writes a string holding NUL as a JSON cell', async () => {
+      const other = makeTempDir();
+      try {
+        const manager = new CacheManager('nul', { baseDirectory: other });
+        await new PersistentCache('n', { manager, contents: { 'a\u0000b': 'c\u0000d' } }).save();
+        await manager.close();
+        const r = await runCli(['--dir', manager.cacheDirectory, 'export', 'n', '--format', 'csv']);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.not.contain('\u0000');
+        expect(parse(r.stdout)).to.deep.equal([['key', 'value'], ['"a\\u0000b"', '"c\\u0000d"']]);
+      } finally {
+        removeDir(other);
+      }
     });
   });
 });

@@ -15,6 +15,7 @@ import { JOURNAL_SUFFIX } from '../store/journal';
 import { LiveSnapshot } from '../store/snapshot';
 import { CacheDirectory, type CacheFileInfo, CliError, EXIT, type Leftover, UsageError } from './directory';
 import { GRAPH_FORMATS, type GraphFormat, renderGraph } from '../graph-render';
+import { callText, isMemoizeCache, memoizedCall } from './memoize-view';
 import { progressLine } from './progress-line';
 
 interface GlobalOptions {
@@ -50,15 +51,28 @@ function isFlatObject(v: unknown): v is Record<string, unknown> {
 }
 
 function csvCell(v: unknown): string {
-  if (typeof v === 'string') return v;
+  // A NUL (or another control character but tab and line breaks) in a CSV cell breaks the
+  // tools CSV is for (spreadsheets, shell pipes): such a string goes as a JSON cell, escaped.
+  if (typeof v === 'string') return /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(v) ? JSON.stringify(v) : v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null || v === undefined) return '';
   if (v instanceof Date) return v.toISOString();
   return JSON.stringify(toJsonSafe(v));
 }
 
-/** CSV of entries: one column per field when every value is a flat object, else key,value. */
+/**
+ * CSV of entries: one row a call for memoize's cache (function, arguments, result, last used);
+ * one column per field when every value is a flat object; else key,value.
+ */
 function toCsv(entries: Array<[unknown, unknown]>, onRow: () => void = () => undefined): string {
+  if (isMemoizeCache(entries)) {
+    const rows = entries.map(([k, v]) => {
+      onRow();
+      const call = memoizedCall(k, v) as NonNullable<ReturnType<typeof memoizedCall>>;
+      return [call.fn, call.args, csvCell(call.result), new Date(call.lastUsed).toISOString()];
+    });
+    return stringify([['function', 'arguments', 'result', 'last used'], ...rows]);
+  }
   if (entries.length > 0 && entries.every(([, v]) => isFlatObject(v))) {
     const fields = [...new Set(entries.flatMap(([, v]) => Object.keys(v as object)))];
     const rows = entries.map(([k, v]) => (onRow(), [csvCell(k), ...fields.map((f) => csvCell((v as Record<string, unknown>)[f]))]));
@@ -166,9 +180,12 @@ export function buildProgram(): Command {
       }
       const expiredNote = info.expired > 0 ? `, ${info.expired} expired` : '';
       out(`${info.name}: ${entries.length} entries${expiredNote} (${info.file}, ${info.bytes} bytes${info.savedAt ? `, saved ${info.savedAt}` : ''})`);
+      const calls = isMemoizeCache(entries); // memoize's keys are encoded calls: show them as calls
       shown.forEach(([k, v], i) => {
         const e = expiry(i);
-        out(`  ${show(k)} => ${show(v)}${e === undefined ? '' : e.expired ? `  (expired ${e.at})` : `  (expires ${e.at})`}`);
+        const call = calls ? memoizedCall(k, v) : undefined;
+        const entry = call ? `${callText(call)} => ${show(call.result)}  (last used ${new Date(call.lastUsed).toISOString()})` : `${show(k)} => ${show(v)}`;
+        out(`  ${entry}${e === undefined ? '' : e.expired ? `  (expired ${e.at})` : `  (expires ${e.at})`}`);
       });
       if (entries.length > shown.length) out(`  … and ${entries.length - shown.length} more`);
     });
