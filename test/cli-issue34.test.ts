@@ -199,4 +199,74 @@ describe('depcache CLI: issue 34', function () {
       }
     });
   });
+
+  describe('exit codes', () => {
+    // A full disk, for real: a 1 MiB tmpfs (needs root; skipped elsewhere).
+    let disk: string | undefined;
+    before(function () {
+      if (process.getuid?.() !== 0) return this.skip();
+      disk = makeTempDir();
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk], { stdio: 'ignore' });
+      } catch {
+        removeDir(disk);
+        disk = undefined;
+        return this.skip();
+      }
+    });
+    after(() => {
+      if (disk === undefined) return;
+      execFileSync('umount', [disk]);
+      removeDir(disk);
+    });
+
+    /** Fills what is left of the tmpfs. */
+    function fillDisk(): void {
+      const fd = fs.openSync(path.join(disk as string, 'filler'), 'w');
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+
+    it('a write that fails (a full disk) exits 7, in one line; 5 stays for a file that cannot be read', async () => {
+      const manager = new CacheManager('full', { baseDirectory: disk as string });
+      const big = new PersistentCache<number, string>('big', { manager, contents: {} });
+      for (let i = 0; i < 3000; i++) big.set(i, `value ${i} `.repeat(10));
+      await big.save();
+      big.set(-1, 'appended');
+      await big.save();
+      await manager.close();
+      fillDisk();
+      const c = await runCli(['--dir', manager.cacheDirectory, 'compact', 'big']);
+      expect(c.code, c.stderr).to.equal(7);
+      expect(lines(c.stderr)).to.have.length(1);
+      expect(c.stderr).to.match(/^depcache: big: compact failed \(.*\): .*ENOSPC/);
+      const e = await runCli(['--dir', manager.cacheDirectory, 'export', 'big', '--format', 'json', '--out', path.join(disk as string, 'out.json')]);
+      expect(e.code, e.stderr).to.equal(7);
+      expect(lines(e.stderr)).to.have.length(1);
+      expect(e.stderr).to.match(/^depcache: .*ENOSPC/);
+    });
+
+    it('--help lists the exit codes, 7 among them', async () => {
+      const r = await runCli(['--help']);
+      expect(r.code).to.equal(0);
+      expect(lines(r.stdout)).to.include('  7  a file that cannot be written or removed (a full disk, a read-only file system, no permission)');
+    });
+
+    it('a cache file that is not a regular file exits 5', async () => {
+      const other = makeTempDir();
+      try {
+        execFileSync('mkfifo', [path.join(other, 'pipe.v8')]);
+        const r = await runCli(['--dir', other, 'show', 'pipe']);
+        expect(r.code, r.stderr).to.equal(5);
+        expect(lines(r.stderr)).to.have.length(1);
+      } finally {
+        removeDir(other);
+      }
+    });
+  });
 });

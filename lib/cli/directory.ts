@@ -29,7 +29,12 @@ export class UsageError extends CliError {
   }
 }
 
-export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6 } as const;
+/**
+ * The CLI's exit codes (docs/cli.md lists them; `depcache --help` too). `io` is a file that
+ * cannot be read; `writeFailed` one that cannot be written or removed (a full disk, a read-only
+ * file system, no permission): a different fix, so a different code.
+ */
+export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6, writeFailed: 7 } as const;
 
 /** One cache file as `list` shows it. */
 export interface CacheFileInfo {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { inspect } from 'node:util';
-import { CorruptCacheFileError, DepcacheError } from '../errors';
+import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
@@ -124,6 +124,19 @@ const LEFTOVER_TEXT: Record<Leftover['kind'], string> = {
   quarantined: "a damaged file moved aside ('depcache clean --corrupt' removes it)",
 };
 
+/** The exit codes, as `--help` ends with them (docs/cli.md has the same table). */
+const EXIT_CODES_HELP = [
+  'Exit codes:',
+  '  0  ok (also when the reader of stdout went away, as with | head)',
+  '  1  verify found a corrupt or unreadable file, or an unexpected failure',
+  '  2  usage error, or no cache directory',
+  '  3  unknown cache',
+  '  4  corrupt cache file or manifest',
+  '  5  a file that cannot be read (not a regular file: a FIFO, a link, a directory)',
+  '  6  invalidate cannot know the dependents',
+  '  7  a file that cannot be written or removed (a full disk, a read-only file system, no permission)',
+].join('\n');
+
 /** The version in our package.json (two levels up from both lib/cli and dist/cli). */
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -135,7 +148,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'the version of depcache')
     .option('--dir <dir>', 'the cache directory')
     .option('--manager <name>', "a manager name: its directory under the per-user temp directory (<tmpdir>/depcache-<uid>)", 'general_cacher')
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`);
 
   program
     .command('list')
@@ -369,15 +383,28 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`depcache: ${err.message}\n`);
       return err.exitCode;
     }
-    if (err instanceof DepcacheError) {
-      process.stderr.write(`depcache: ${err.message}\n`);
-      return err instanceof CorruptCacheFileError ? EXIT.corrupt : EXIT.io;
+    if (err instanceof DepcacheError || isSystemError(err)) {
+      process.stderr.write(`depcache: ${(err as Error).message}\n`);
+      return exitCodeOf(err as Error);
     }
     process.stderr.write(`depcache: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.verifyFailed;
   } finally {
     process.exitCode = callers;
   }
+}
+
+/** An error of the operating system (ENOSPC, EACCES, ...), from the CLI's own fs calls. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** 4 corrupt; 5 a file that cannot be read; 7 any other I/O failure (a write, a removal, a compaction). */
+function exitCodeOf(err: Error): number {
+  if (err instanceof CorruptCacheFileError) return EXIT.corrupt;
+  if (err instanceof CacheIOError) return err.message.startsWith(`${err.cacheName}: read failed`) ? EXIT.io : EXIT.writeFailed;
+  if (isSystemError(err)) return err.syscall === 'read' ? EXIT.io : EXIT.writeFailed;
+  return EXIT.io;
 }
 
 /**
