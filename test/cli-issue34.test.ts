@@ -86,6 +86,50 @@ describe('depcache CLI: issue 34', function () {
     });
   });
 
+  describe('pipes, as docs/cli.md writes them', () => {
+    it('npm run -s cli -- graph --format dot writes the graph alone: its first line is digraph', () => {
+      const r = shell(`npm run -s cli -- --dir '${dir}' graph --format dot | head -1`);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout.toString()).to.match(/^digraph /);
+    });
+
+    it('npm run -s cli -- graph --format dot | dot -Tpng gives a PNG (no npm banner in the pipe)', function () {
+      if (spawnSync('dot', ['-V']).error) return this.skip(); // Graphviz is not installed here
+      const r = shell(`npm run -s cli -- --dir '${dir}' graph --format dot | dot -Tpng`);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout.subarray(0, 8).toString('latin1')).to.equal('\x89PNG\r\n\x1a\n');
+    });
+
+    it("docs/cli.md's examples work as written (after examples/etl.ts), pipes included", async function () {
+      const doc = fs.readFileSync(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
+      expect(doc).to.not.match(/npm run cli -- [^\n`]*\|/); // the banner would go into the pipe
+      const examples = [...doc.slice(doc.indexOf('## Examples')).matchAll(/^ {4}(npm run -s cli -- .+)$/gm)].map((m) => m[1] as string);
+      expect(examples).to.include('npm run -s cli -- --manager etl graph --format dot | dot -Tpng -o graph.png');
+      const hasDot = spawnSync('dot', ['-V']).error === undefined;
+      const tmp = makeTempDir(); // the per-user directory of --manager etl, and the cwd of the pipes
+      try {
+        const etl = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'examples', 'etl.ts')], {
+          cwd: ROOT,
+          env: { ...process.env, TMPDIR: tmp },
+        });
+        expect(etl.status, etl.stderr.toString()).to.equal(0);
+        for (const example of examples) {
+          if (example.includes('| dot') && !hasDot) continue; // Graphviz is not installed here
+          // npm runs the script in the repository; the shell (and so the pipe's output) stays in tmp
+          const r = spawnSync('bash', ['-o', 'pipefail', '-c', `npm() { command npm --prefix '${ROOT}' "$@"; }; ${example}`], {
+            cwd: tmp,
+            env: { ...process.env, TMPDIR: tmp },
+          });
+          expect(r.status, `${example}\n${r.stderr.toString()}`).to.equal(0);
+          expect(r.stderr.toString(), example).to.equal('');
+        }
+        if (hasDot) expect(fs.readFileSync(path.join(tmp, 'graph.png')).subarray(1, 4).toString()).to.equal('PNG');
+      } finally {
+        removeDir(tmp);
+      }
+    });
+  });
+
   describe('usage errors', () => {
     it('are one line and a hint, with exit 2, never the help text', async () => {
       const r = await runCli(at('show', 'raw', '--nope'));
