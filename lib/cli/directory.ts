@@ -22,7 +22,19 @@ export class CliError extends Error {
   }
 }
 
-export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6 } as const;
+/** A bad argument or option value: reported as one line and a pointer to the command's help. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
+/**
+ * The CLI's exit codes (docs/cli.md lists them; `depcache --help` too). `io` is a file that
+ * cannot be read; `writeFailed` one that cannot be written or removed (a full disk, a read-only
+ * file system, no permission): a different fix, so a different code.
+ */
+export const EXIT = { ok: 0, verifyFailed: 1, usage: 2, unknownCache: 3, corrupt: 4, io: 5, unknownDependents: 6, writeFailed: 7 } as const;
 
 /** One cache file as `list` shows it. */
 export interface CacheFileInfo {
@@ -40,6 +52,13 @@ export interface CacheFileInfo {
   readonly journalTorn: boolean;
   /** Entries whose expiry time has passed (counted in `entries`; a load drops them). */
   readonly expired: number;
+}
+
+/** A file of the cache directory that is no cache, as `list` shows it and `clean` removes it. */
+export interface Leftover {
+  readonly file: string;
+  /** temp: a save in progress or left by a crash; journal: one without its cache file; quarantined: a damaged file moved aside. */
+  readonly kind: 'temp' | 'journal' | 'quarantined';
 }
 
 /** A cache's entries as saved: values unwrapped, with each one's expiry time (undefined: never). */
@@ -120,23 +139,44 @@ export class CacheDirectory {
     return { info, ...splitExpiry(this.#decode(info.file, info.format).entries) };
   }
 
-  /** Removes temp files of dead processes, and quarantined files with `corrupt`. */
+  /**
+   * Removes what no cache can use: temp files of dead processes and journals without their cache
+   * file (nothing can apply them: a journal holds changes to a file, and a save that finds no
+   * file writes it whole). Quarantined files only with `corrupt`: they are kept for a person.
+   */
   async clean(corrupt: boolean): Promise<string[]> {
     const removed = await removeStaleTempFiles(this.path);
-    if (corrupt) {
-      for (const file of fs.readdirSync(this.path)) {
-        if (QUARANTINED_FILE.test(file)) {
-          fs.unlinkSync(join(this.path, file));
-          removed.push(join(this.path, file));
-        }
+    for (const { file, kind } of this.leftovers()) {
+      // Asked again just before: a save may have written the file since the listing.
+      const orphan = kind === 'journal' && !exists(join(this.path, file.slice(0, -JOURNAL_SUFFIX.length)));
+      if (orphan || (corrupt && kind === 'quarantined')) {
+        removeIfThere(join(this.path, file));
+        removed.push(join(this.path, file));
       }
     }
-    return removed;
+    return removed.sort();
   }
 
-  /** Names of temp files present (for `list` to mention). */
-  tempFiles(): string[] {
-    return fs.readdirSync(this.path).filter(isTempFileName);
+  /** Files that are no cache: temp files, journals without their cache file, quarantined files. */
+  leftovers(): Leftover[] {
+    const names = fs.readdirSync(this.path);
+    const present = new Set(names);
+    const out: Leftover[] = [];
+    for (const file of names.sort()) {
+      if (isTempFileName(file)) out.push({ file, kind: 'temp' });
+      else if (QUARANTINED_FILE.test(file)) out.push({ file, kind: 'quarantined' });
+      else if (file.endsWith(`.v8${JOURNAL_SUFFIX}`) && !present.has(file.slice(0, -JOURNAL_SUFFIX.length))) {
+        out.push({ file, kind: 'journal' });
+      }
+    }
+    return out;
+  }
+
+  /** Removes a cache's file and, for v8, its journal (a journal left alone would be an orphan). */
+  remove(info: CacheFileInfo): string[] {
+    const paths = [join(this.path, info.file)];
+    if (info.format === 'v8') paths.push(join(this.path, info.file + JOURNAL_SUFFIX));
+    return paths.filter(removeIfThere);
   }
 
   /**
@@ -186,7 +226,9 @@ export class CacheDirectory {
     return order.map((cache) => {
       const file = manifest?.caches[cache]?.file ?? this.#existingFile(cache);
       if (file && exists(join(this.path, file))) {
-        fs.unlinkSync(join(this.path, file));
+        removeIfThere(join(this.path, file));
+        // A v8 file's journal goes with it: without its file it is an orphan nothing reads.
+        if (file.endsWith('.v8')) removeIfThere(join(this.path, file + JOURNAL_SUFFIX));
         return { cache, file };
       }
       return { cache, file: undefined };
@@ -236,7 +278,7 @@ export class CacheDirectory {
       new DecodedEntries(raw.batches, raw.meta, raw.records).fillInto(map);
       return {
         name: raw.meta.name,
-        savedAt: new Date(raw.meta.savedAt).toISOString(),
+        savedAt: new Date(lastSave(raw.meta.savedAt, raw.records.length, path + JOURNAL_SUFFIX)).toISOString(),
         entries: [...map],
         journalRecords: raw.records.length,
         journalTorn: raw.journal?.torn === true,
@@ -283,6 +325,31 @@ export class CacheDirectory {
       // a damaged manifest names nothing
     }
     return fromManifest ?? file.replace(/\.(v8|json|csv)$/, '');
+  }
+}
+
+/**
+ * When a v8 cache was last saved: a save appends to the journal unless it rewrites the file, so
+ * it is the later of the file's own time (its header) and the journal's last write. A journal
+ * record carries no time; its file's mtime is that of the last append.
+ */
+function lastSave(fileSavedAt: number, journalRecords: number, journalPath: string): number {
+  if (journalRecords === 0) return fileSavedAt;
+  try {
+    return Math.max(fileSavedAt, fs.lstatSync(journalPath).mtimeMs);
+  } catch {
+    return fileSavedAt; // removed since it was read
+  }
+}
+
+/** Removes a file; false when there was none. */
+function removeIfThere(path: string): boolean {
+  try {
+    fs.unlinkSync(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 

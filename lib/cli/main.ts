@@ -7,13 +7,15 @@ import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { inspect } from 'node:util';
-import { CorruptCacheFileError, DepcacheError } from '../errors';
+import { CacheIOError, CorruptCacheFileError, DepcacheError } from '../errors';
 import { FileStore } from '../store/file-store';
 import { fromJsonSafe, toJsonSafe } from '../store/json-safe';
 import { defaultBaseDirectory, SafeDirectory } from '../store/safe-directory';
+import { JOURNAL_SUFFIX } from '../store/journal';
 import { LiveSnapshot } from '../store/snapshot';
-import { CacheDirectory, type CacheFileInfo, CliError, EXIT } from './directory';
+import { CacheDirectory, type CacheFileInfo, CliError, EXIT, type Leftover, UsageError } from './directory';
 import { GRAPH_FORMATS, type GraphFormat, renderGraph } from '../graph-render';
+import { callText, isMemoizeCache, memoizedCall } from './memoize-view';
 import { progressLine } from './progress-line';
 
 interface GlobalOptions {
@@ -49,15 +51,28 @@ function isFlatObject(v: unknown): v is Record<string, unknown> {
 }
 
 function csvCell(v: unknown): string {
-  if (typeof v === 'string') return v;
+  // A NUL (or another control character but tab and line breaks) in a CSV cell breaks the
+  // tools CSV is for (spreadsheets, shell pipes): such a string goes as a JSON cell, escaped.
+  if (typeof v === 'string') return /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(v) ? JSON.stringify(v) : v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null || v === undefined) return '';
   if (v instanceof Date) return v.toISOString();
   return JSON.stringify(toJsonSafe(v));
 }
 
-/** CSV of entries: one column per field when every value is a flat object, else key,value. */
+/**
+ * CSV of entries: one row a call for memoize's cache (function, arguments, result, last used);
+ * one column per field when every value is a flat object; else key,value.
+ */
 function toCsv(entries: Array<[unknown, unknown]>, onRow: () => void = () => undefined): string {
+  if (isMemoizeCache(entries)) {
+    const rows = entries.map(([k, v]) => {
+      onRow();
+      const call = memoizedCall(k, v) as NonNullable<ReturnType<typeof memoizedCall>>;
+      return [call.fn, call.args, csvCell(call.result), new Date(call.lastUsed).toISOString()];
+    });
+    return stringify([['function', 'arguments', 'result', 'last used'], ...rows]);
+  }
   if (entries.length > 0 && entries.every(([, v]) => isFlatObject(v))) {
     const fields = [...new Set(entries.flatMap(([, v]) => Object.keys(v as object)))];
     const rows = entries.map(([k, v]) => (onRow(), [csvCell(k), ...fields.map((f) => csvCell((v as Record<string, unknown>)[f]))]));
@@ -102,6 +117,26 @@ function okText(c: CacheFileInfo): string {
   return notes.length === 0 ? 'yes' : `yes (${notes.join('; ')})`;
 }
 
+/** What `list` says of a leftover, and what removes it. */
+const LEFTOVER_TEXT: Record<Leftover['kind'], string> = {
+  temp: "a temp file: a save in progress, or left by a crash ('depcache clean' removes it once its process is gone)",
+  journal: "a journal without its cache file ('depcache clean' removes it)",
+  quarantined: "a damaged file moved aside ('depcache clean --corrupt' removes it)",
+};
+
+/** The exit codes, as `--help` ends with them (docs/cli.md has the same table). */
+const EXIT_CODES_HELP = [
+  'Exit codes:',
+  '  0  ok (also when the reader of stdout went away, as with | head)',
+  '  1  verify found a corrupt or unreadable file, or an unexpected failure',
+  '  2  usage error, or no cache directory',
+  '  3  unknown cache',
+  '  4  corrupt cache file or manifest',
+  '  5  a file that cannot be read (not a regular file: a FIFO, a link, a directory)',
+  '  6  invalidate cannot know the dependents',
+  '  7  a file that cannot be written or removed (a full disk, a read-only file system, no permission)',
+].join('\n');
+
 /** The version in our package.json (two levels up from both lib/cli and dist/cli). */
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -114,7 +149,7 @@ export function buildProgram(): Command {
     .option('--dir <dir>', 'the cache directory')
     .option('--manager <name>', "a manager name: its directory under the per-user temp directory (<tmpdir>/depcache-<uid>)", 'general_cacher')
     .exitOverride()
-    .showHelpAfterError();
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`);
 
   program
     .command('list')
@@ -131,8 +166,8 @@ export function buildProgram(): Command {
           ...caches.map((c) => [c.name, String(c.entries ?? '?'), String(c.bytes), c.savedAt ?? '', c.format, c.verifies ? okText(c) : `NO: ${c.problem}`]),
         ]),
       );
-      const temps = dir.tempFiles();
-      if (temps.length > 0) out(`(${temps.length} temp file(s): a save in progress, or left by a crash; see 'clean')`);
+      const leftovers = dir.leftovers();
+      if (leftovers.length > 0) out(['leftovers (not caches):', ...table(leftovers.map((l) => [l.file, LEFTOVER_TEXT[l.kind]])).split('\n').map((l) => `  ${l}`)].join('\n'));
     });
 
   program
@@ -142,7 +177,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((name: string, opts: { limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: expected a whole number, got ${opts.limit}`, EXIT.usage);
+      if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit: expected a whole number, got ${opts.limit}`);
       const { info, entries, expiresAt } = new CacheDirectory(directoryOf(program)).read(name);
       const shown = entries.slice(0, limit);
       const now = Date.now();
@@ -159,9 +194,12 @@ export function buildProgram(): Command {
       }
       const expiredNote = info.expired > 0 ? `, ${info.expired} expired` : '';
       out(`${info.name}: ${entries.length} entries${expiredNote} (${info.file}, ${info.bytes} bytes${info.savedAt ? `, saved ${info.savedAt}` : ''})`);
+      const calls = isMemoizeCache(entries); // memoize's keys are encoded calls: show them as calls
       shown.forEach(([k, v], i) => {
         const e = expiry(i);
-        out(`  ${show(k)} => ${show(v)}${e === undefined ? '' : e.expired ? `  (expired ${e.at})` : `  (expires ${e.at})`}`);
+        const call = calls ? memoizedCall(k, v) : undefined;
+        const entry = call ? `${callText(call)} => ${show(call.result)}  (last used ${new Date(call.lastUsed).toISOString()})` : `${show(k)} => ${show(v)}`;
+        out(`  ${entry}${e === undefined ? '' : e.expired ? `  (expired ${e.at})` : `  (expires ${e.at})`}`);
       });
       if (entries.length > shown.length) out(`  … and ${entries.length - shown.length} more`);
     });
@@ -172,7 +210,7 @@ export function buildProgram(): Command {
     .requiredOption('--format <format>', 'json or csv')
     .option('--out <file>', 'write to a file instead of stdout')
     .action((name: string, opts: { format: string; out?: string }) => {
-      if (opts.format !== 'json' && opts.format !== 'csv') throw new CliError(`--format: expected json or csv, got ${opts.format}`, EXIT.usage);
+      if (opts.format !== 'json' && opts.format !== 'csv') throw new UsageError(`--format: expected json or csv, got ${opts.format}`);
       const saved = new CacheDirectory(directoryOf(program)).read(name);
       // What a load would give: the values, without the entries that expired.
       const now = Date.now();
@@ -206,15 +244,14 @@ export function buildProgram(): Command {
 
   program
     .command('rm <name>')
-    .description('remove a cache file (asks unless --yes)')
+    .description('remove a cache file and its journal (asks unless --yes)')
     .option('--yes', 'do not ask')
     .action(async (name: string, opts: { yes?: boolean }) => {
       const dir = new CacheDirectory(directoryOf(program));
       const info = dir.locate(name);
       const path = join(dir.path, info.file);
       if (!opts.yes && !(await confirm(`remove ${info.name} (${path})?`))) return out('kept');
-      fs.unlinkSync(path);
-      out(`removed ${path}`);
+      out(dir.remove(info).map((p) => `removed ${p}`).join('\n'));
     });
 
   program
@@ -242,16 +279,23 @@ export function buildProgram(): Command {
       const caches = dir.list(() => progress.update(++done));
       progress.finish();
       const bad = caches.filter((c) => !c.verifies);
-      if (opts.json) out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })) }, null, 1));
-      else if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
-      else for (const c of bad) out(`CORRUPT ${c.file} (${c.name}): ${c.problem}`);
+      // A torn last record is no corruption (a load drops it, as documented), but it is a save
+      // that a crash lost: worth a line, not a failure.
+      const torn = caches.filter((c) => c.journalTorn).map((c) => ({ file: c.file + JOURNAL_SUFFIX, name: c.name }));
+      if (opts.json) {
+        out(JSON.stringify({ checked: caches.length, corrupt: bad.map((c) => ({ file: c.file, name: c.name, problem: c.problem })), torn }, null, 1));
+      } else {
+        for (const t of torn) out(`WARNING ${t.file} (${t.name}): its last record was cut short by a crash: a load drops it, the next save cuts it off`);
+        if (bad.length === 0) out(`all ${caches.length} cache file(s) verify`);
+        else for (const c of bad) out(`CORRUPT ${c.file} (${c.name}): ${c.problem}`);
+      }
       if (bad.length > 0) process.exitCode = EXIT.verifyFailed;
     });
 
   program
     .command('clean')
-    .description('remove temp files left by dead processes (and quarantined files with --corrupt)')
-    .option('--corrupt', 'also remove <file>.corrupt-<timestamp> files')
+    .description('remove leftovers: temp files of dead processes and journals without their file (and quarantined files with --corrupt)')
+    .option('--corrupt', 'also remove quarantined <file>.corrupt-<timestamp> files')
     .action(async (opts: { corrupt?: boolean }) => {
       const removed = await new CacheDirectory(directoryOf(program)).clean(opts.corrupt === true);
       out(removed.length === 0 ? 'nothing to clean' : removed.map((p) => `removed ${p}`).join('\n'));
@@ -265,7 +309,7 @@ export function buildProgram(): Command {
     .action((opts: { json?: boolean; format: string }) => {
       const format = opts.json ? 'json' : opts.format;
       if (!(GRAPH_FORMATS as readonly string[]).includes(format)) {
-        throw new CliError(`--format: expected one of ${GRAPH_FORMATS.join(', ')}, got ${format}`, EXIT.usage);
+        throw new UsageError(`--format: expected one of ${GRAPH_FORMATS.join(', ')}, got ${format}`);
       }
       const dir = new CacheDirectory(directoryOf(program));
       const manifest = dir.manifest;
@@ -296,25 +340,52 @@ export function buildProgram(): Command {
       for (const r of result) out(r.file ? `deleted ${r.cache} (${r.file})` : `${r.cache}: nothing saved`);
     });
 
+  for (const command of [program, ...program.commands]) {
+    command.configureOutput({ outputError: (text, write) => write(`${usageLine(text, command)}\n`) });
+  }
   return program;
+}
+
+/** The help command for a command: `depcache --help` or `depcache show --help`. */
+function helpHint(command: Command): string {
+  return command.parent ? `depcache ${command.name()} --help` : 'depcache --help';
+}
+
+/**
+ * A usage error as one line with a pointer to the help: the whole help text after an error
+ * buried the error itself (issue 34). Commander's own text starts with "error: " and may add a
+ * second line ("(Did you mean list?)"), folded in here.
+ */
+function usageLine(text: string, command: Command): string {
+  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  return `depcache: ${message} (run '${helpHint(command)}')`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   // Commands set process.exitCode (verify); a run starts from none and leaves the caller's as it was.
   const callers = process.exitCode;
   process.exitCode = undefined;
+  const program = buildProgram();
+  let running: Command = program; // the command whose action runs, for the hint of a UsageError
+  program.hook('preAction', (_program, action) => {
+    running = action;
+  });
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof UsageError) {
+      process.stderr.write(`${usageLine(err.message, running)}\n`);
+      return err.exitCode;
+    }
     if (err instanceof CliError) {
       process.stderr.write(`depcache: ${err.message}\n`);
       return err.exitCode;
     }
-    if (err instanceof DepcacheError) {
-      process.stderr.write(`depcache: ${err.message}\n`);
-      return err instanceof CorruptCacheFileError ? EXIT.corrupt : EXIT.io;
+    if (err instanceof DepcacheError || isSystemError(err)) {
+      process.stderr.write(`depcache: ${(err as Error).message}\n`);
+      return exitCodeOf(err as Error);
     }
     process.stderr.write(`depcache: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.verifyFailed;
@@ -323,7 +394,31 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** An error of the operating system (ENOSPC, EACCES, ...), from the CLI's own fs calls. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** 4 corrupt; 5 a file that cannot be read; 7 any other I/O failure (a write, a removal, a compaction). */
+function exitCodeOf(err: Error): number {
+  if (err instanceof CorruptCacheFileError) return EXIT.corrupt;
+  if (err instanceof CacheIOError) return err.message.startsWith(`${err.cacheName}: read failed`) ? EXIT.io : EXIT.writeFailed;
+  if (isSystemError(err)) return err.syscall === 'read' ? EXIT.io : EXIT.writeFailed;
+  return EXIT.io;
+}
+
+/**
+ * Stdout's reader went away (`depcache show raw | head -1`): what was wanted was read, so end
+ * now, quietly and with success, as `head` users expect; the rest of the output has nowhere to
+ * go. Without this, Node reports the EPIPE as an uncaught error with its stack.
+ */
+function endQuietlyOnClosedStdout(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+}
+
 if (require.main === module) {
+  process.stdout.on('error', endQuietlyOnClosedStdout);
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
