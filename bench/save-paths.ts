@@ -20,6 +20,8 @@ export interface SavePathFigures {
   readonly firstSaveFiles: { baseBytes: number; journalBytes: number; compacted: boolean };
   readonly clearRefillSave: Stall;
   readonly changedSave: Stall & { keys: number };
+  /** An append of 4% of the entries (below the compaction share). */
+  readonly appendSave: Stall & { keys: number };
   readonly compaction: Stall;
   /** A 10-edit save started while a compaction runs: how long until it resolved. */
   readonly smallSaveDuringCompactionMs: number;
@@ -49,7 +51,7 @@ function sizeOf(file: string): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function savePaths(n: number, bigValue = false): Promise<SavePathFigures> {
+export async function savePaths(n: number, bigValue = false, peers = true): Promise<SavePathFigures> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'depcache-save-paths-'));
   try {
     const manager = new CacheManager('paths', { baseDirectory: root });
@@ -68,13 +70,32 @@ export async function savePaths(n: number, bigValue = false): Promise<SavePathFi
     const keys = Math.round(n / 5);
     fill(cache, keys, 0, ' changed');
     const changed = await probe(() => cache.save());
-    // That append passed the compaction share: the compaction runs now, in the background.
-    const compaction = await probe(() => cache.backgroundSettled(), { quietHeap: false });
-
-    // A 10-edit save while the same compaction runs again.
-    fill(cache, keys, 0, ' again');
+    // An append below the compaction share (4% of the entries: a journal record), twice: the
+    // second passes the share, and the compaction runs in the background.
+    const few = Math.round(n / 25);
+    fill(cache, few, 0, ' appended');
+    const append = await probe(() => cache.save());
+    await cache.backgroundSettled();
+    // In step with the files, this process would write the whole file rather than an append
+    // that makes a compaction due; a record of another process's in between rules that out.
+    const peerManager = new CacheManager('paths', { baseDirectory: root });
+    const peer = peers ? await PersistentCache.open<string, Value>('big', { manager: peerManager }) : undefined;
+    const nudge = async () => {
+      if (peer === undefined) return;
+      peer.set('peer', { id: -1, name: `peer ${performance.now()}` });
+      await peer.save();
+    };
+    if (peers) await nudge();
+    fill(cache, few, few, ' appended');
     await cache.save();
-    await sleep(30); // the compaction is under way
+    const compaction = await probe(() => cache.backgroundSettled());
+
+    // A 10-edit save while the same kind of compaction runs.
+    fill(cache, few, 0, ' again');
+    await cache.save();
+    await nudge();
+    fill(cache, few, few, ' again');
+    await cache.save(); // passes the share: a compaction starts after it
     fill(cache, 10, n - 10, ' small');
     const t0 = performance.now();
     await cache.save();
@@ -84,6 +105,7 @@ export async function savePaths(n: number, bigValue = false): Promise<SavePathFi
     const t1 = performance.now();
     await cache.save();
     const smallSaveIdleMs = performance.now() - t1;
+    await peerManager.close();
 
     // The same first save with the journal off (a whole file, sliced).
     const offManager = new CacheManager('paths-off', { baseDirectory: path.join(root, 'off'), fileStore: { journal: false } });
@@ -93,34 +115,36 @@ export async function savePaths(n: number, bigValue = false): Promise<SavePathFi
     await offManager.close();
 
 
-    // Contents built after finding nothing saved, while another process saved: they merge (an
-    // append of every entry), since that process's keys must not be lost.
-    const mergeDir = path.join(root, 'merge');
-    const mine = new CacheManager('shared', { baseDirectory: mergeDir });
-    const theirs = new CacheManager('shared', { baseDirectory: mergeDir });
-    const a = await PersistentCache.open<string, Value>('shared', { manager: mine });
-    const b = await PersistentCache.open<string, Value>('shared', { manager: theirs });
-    b.set('theirs', { id: -1, name: 'theirs' });
-    await b.save();
-    fill(a, n);
-    const mergeAppend = await probe(() => a.save());
-    await a.backgroundSettled();
+    let mergeAppend: Stall = { stallMs: NaN, totalMs: NaN };
+    let followMerge: Stall = { stallMs: NaN, totalMs: NaN };
+    if (peers) {
+      // Contents built after finding nothing saved, while another process saved: they merge (an
+      // append of every entry), since that process's keys must not be lost.
+      const mergeDir = path.join(root, 'merge');
+      const mine = new CacheManager('shared', { baseDirectory: mergeDir });
+      const theirs = new CacheManager('shared', { baseDirectory: mergeDir });
+      const a = await PersistentCache.open<string, Value>('shared', { manager: mine });
+      const b = await PersistentCache.open<string, Value>('shared', { manager: theirs });
+      b.set('theirs', { id: -1, name: 'theirs' });
+      await b.save();
+      fill(a, n);
+      mergeAppend = await probe(() => a.save());
+      await a.backgroundSettled();
 
-    // A follow merge: another process saves many changed keys, this one applies them.
-    const follower = new CacheManager('shared', { baseDirectory: mergeDir });
-    const f = await PersistentCache.open<string, Value>('shared', { manager: follower, followJournal: true });
-    await b.invalidate();
-    fill(b, keys, 0, ' theirs');
-    await b.save();
-    const followMerge = await probe(async () => {
-      const until = performance.now() + 20_000;
-      while (f.get('key-0')?.name !== 'user 0 theirs' && performance.now() < until) await sleep(5);
-    });
-    await follower.close();
-    await theirs.close();
-    await mine.close();
-
-
+      // A follow merge: another process saves many changed keys, this one applies them.
+      const follower = new CacheManager('shared', { baseDirectory: mergeDir });
+      const f = await PersistentCache.open<string, Value>('shared', { manager: follower, followJournal: true });
+      await b.invalidate();
+      fill(b, keys, 0, ' theirs');
+      await b.save();
+      followMerge = await probe(async () => {
+        const until = performance.now() + 60_000;
+        while (f.get('key-0')?.name !== 'user 0 theirs' && performance.now() < until) await sleep(5);
+      });
+      await follower.close();
+      await theirs.close();
+      await mine.close();
+    }
     let big: (Stall & { bytes: number }) | undefined;
     if (bigValue) {
       const bigManager = new CacheManager('big-value', { baseDirectory: path.join(root, 'bigv') });
@@ -141,6 +165,7 @@ export async function savePaths(n: number, bigValue = false): Promise<SavePathFi
       firstSaveFiles,
       clearRefillSave,
       changedSave: { ...changed, keys },
+      appendSave: { ...append, keys: few },
       compaction,
       smallSaveDuringCompactionMs,
       smallSaveIdleMs,
@@ -156,7 +181,8 @@ export async function savePaths(n: number, bigValue = false): Promise<SavePathFi
 
 if (require.main === module) {
   const n = Number(process.argv[2] ?? 1_000_000);
-  savePaths(n, process.argv.includes('--big-value')).then(
+  // --skip-peers: no merge or follow rows (the 10M run, where a second and third copy do not fit).
+  savePaths(n, process.argv.includes('--big-value'), !process.argv.includes('--skip-peers')).then(
     (figures) => console.log(JSON.stringify(figures, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2)),
     (err: unknown) => {
       console.error(err);
