@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { journalBench } from './journal-bench';
 import { memoizeHit } from './memoize-hit';
 import { redisBench } from './redis-bench';
+import { savePaths } from './save-paths';
 import { saveStall } from './stall';
 import { makeEntries } from './workload';
 
@@ -30,6 +31,8 @@ async function main(): Promise<unknown> {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+  // runs: 1 with peers (merge and follow rows), 0 without (the 10M row).
+  if (phase === 'savePaths') return savePaths(entries, false, runs > 0);
   if (phase === 'redis') return (await redisBench(runs, entries)) ?? null;
   if (phase === 'memoHit') return memoizeHit(runs);
   throw new Error(`unknown phase ${phase}`);

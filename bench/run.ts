@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Contender, depcache, flatCache, keyvFile, nodePersist, rawFloor } from './save-load';
 import type { StallFigures } from './stall';
+import type { SavePathFigures } from './save-paths';
 import { formatCount, formatMs, gc, measure, median } from './stats';
 import type { MemoizeHitFigures } from './memoize-hit';
 import { poolBench } from './pool-bench';
@@ -277,6 +278,33 @@ async function stall(): Promise<void> {
   });
 }
 
+/**
+ * The longest stall on each path a save takes in the default configuration (journal on), one
+ * fresh process per size; 10M in the full run only (without the rows that need a second copy).
+ */
+function savePathStalls(): void {
+  const sizes = quick ? [100_000] : [1_000_000, 10_000_000];
+  for (const n of sizes) {
+    const flags = n > 2_000_000 ? ['--expose-gc', '--max-old-space-size=12000'] : ['--expose-gc'];
+    const f = JSON.parse(runWorker('phase-worker', ['savePaths', String(n), n > 2_000_000 ? '0' : '1'], flags)) as SavePathFigures;
+    const big = n >= 1_000_000;
+    const row = (measure: string, s: { stallMs: number; totalMs: number }, note: string) => {
+      if (Number.isNaN(s.stallMs)) return;
+      add({ measure, entries: n, subject: 'depcache', value: s.stallMs, unit: 'ms', baseline: '', ratio: null, target: big ? '≤ 20 ms' : '', met: big ? s.stallMs <= 20 : null, note: `${note}; the save took ${formatMs(s.totalMs)}` });
+    };
+    const files = f.firstSaveFiles;
+    row('longest stall, first save of a new cache', f.firstSave, `AutoSyncCache, journal on; wrote a ${(files.baseBytes / 2 ** 20).toFixed(1)} MB base, ${files.journalBytes} B of journal${files.compacted ? ', then a compaction' : ''}`);
+    row('longest stall, save after clear() and a refill', f.clearRefillSave, 'a whole file');
+    row('longest stall, save of 20% changed keys', f.changedSave, 'memory in step: the whole file, not an append compacted at once');
+    row('longest stall, journal append of 4% changed keys', f.appendSave, 'one record, encoded in slices');
+    row('longest stall, compaction (another process appended)', f.compaction, 'from the files, on a worker thread');
+    row('longest stall, merge append of every entry', f.mergeAppend, 'contents built after finding nothing saved, another process saved meanwhile');
+    row('longest stall, follow merge of 20% changed keys', f.followMerge, 'followJournal: another process rewrote the file');
+    row('longest stall, first save, journal off', f.journalOffFirstSave, 'fileStore: { journal: false }');
+    add({ measure: 'small save during a compaction', entries: n, subject: 'depcache', value: f.smallSaveDuringCompactionMs, unit: 'ms', baseline: 'small save, idle', ratio: f.smallSaveDuringCompactionMs / f.smallSaveIdleMs, target: big ? '≤ 5 ms' : '', met: big ? f.smallSaveDuringCompactionMs <= 5 : null, note: `10 edits; the same save idle took ${formatMs(f.smallSaveIdleMs)}` });
+  }
+}
+
 function memoHit(): void {
   const f = inFreshProcess<MemoizeHitFigures>('memoHit', 100, quick ? 3 : 7);
   add({ measure: 'call, small args', entries: 100, subject: 'plain function', value: f.plainNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
@@ -402,6 +430,7 @@ async function main(): Promise<void> {
     if (phase('memoHit')) memoHit();
     if (phase('pools')) await pools();
     if (phase('stall')) await stall();
+    if (phase('savePaths')) savePathStalls();
     if (phase('journal')) await journal();
     if (phase('redis')) await redis();
   } finally {

@@ -12,9 +12,19 @@ import {
 } from './errors';
 import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue } from './options';
 import { CacheManager, getCacheManager } from './manager';
-import { type AppendResult, DecodedEntries, type MemorySnapshotSource } from './store/file-store';
+import { type AppendResult, type ChangesToSave, DecodedEntries, type MemorySnapshotSource, type SaveResult } from './store/file-store';
 import type { JournalRecord } from './store/journal';
-import { type EntrySnapshot, type EntryTransform, LiveSnapshot, SKIP_ENTRY, mapSize } from './store/snapshot';
+import {
+  AllChangesSource,
+  ChangeSnapshot,
+  type EntrySnapshot,
+  type EntryTransform,
+  LiveSnapshot,
+  type Preserver,
+  PreserverFan,
+  SKIP_ENTRY,
+  mapSize,
+} from './store/snapshot';
 import { EntryBook } from './expiry/entry-book';
 import { coarseNow } from './coarse-clock';
 import { slottedMaps } from './expiry/slotted';
@@ -171,6 +181,13 @@ export interface JournalWriter {
   append(record: JournalRecord): Promise<AppendResult | undefined>;
   /** The same, synchronously, for the exit flush. */
   appendSync(record: JournalRecord): AppendResult | undefined;
+  /**
+   * One save's changes (see FileStore.saveChanges): appended as one record read part by part,
+   * or `whole` written as the new base; undefined when there is no base and no `whole`.
+   */
+  saveChanges(changes: ChangesToSave): Promise<SaveResult | undefined>;
+  /** Whether the save should offer its whole map too (cheap, synchronous). */
+  mayWriteWhole(bound: number, all: boolean): boolean;
   /** After an append: compacts in the background when the journal has grown enough. */
   afterAppend(result: AppendResult): void;
 }
@@ -217,7 +234,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // When #edits reaches this, editThresholdReached() runs: subclasses get one compare per edit.
   #editTrigger = Number.POSITIVE_INFINITY;
   // The snapshot a save is reading while the map may change; it keeps old values on change.
-  #snapshot: LiveSnapshot | null = null;
+  // With several readers at once (a save during a compaction), a fan that calls each.
+  #snapshot: Preserver | null = null;
+  readonly #readers: Preserver[] = [];
   // Background work started by this cache (compactions, store snapshots), still running.
   readonly #background = new Set<Promise<void>>();
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
@@ -910,7 +929,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   #markAllChanged(reset: boolean): void {
     if (!this.#tracking) return;
-    this.#changes = [];
+    // Every entry is written anyway: a journaling store logs only deletes from here (a refill of
+    // a million keys would otherwise log each, and the save fold them at its start).
+    this.#changes = this.#allOnOverflow ? null : [];
     this.#deletes = [];
     this.#changesAll = true;
     this.#changesReset ||= reset;
@@ -946,7 +967,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Takes the changes for a save; keys changed while it runs go into a new log. */
   #takeChanges(): TakenChanges<K> {
-    const taken = { keys: new Set(this.#changes ?? []), deletes: this.#deletes, all: !this.#tracking || this.#changesAll, reset: this.#changesReset };
+    const taken = { keys: this.#changes ?? [], deletes: this.#deletes, all: !this.#tracking || this.#changesAll, reset: this.#changesReset };
     this.#changes = [];
     this.#deletes = [];
     this.#changesAll = false;
@@ -1061,12 +1082,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
           // Memory is not what is saved when a processor shapes what is loaded or saved.
           if (this.preProcessor !== null || this.postProcessor !== null) return false;
           const snapshot = this.#snapshotOf(this);
-          this.#snapshot = snapshot;
+          this.#openReader(snapshot);
           try {
             await write(snapshot);
             return true;
           } finally {
-            this.#snapshot = null;
+            this.#closeReader(snapshot);
           }
         }),
       operation,
@@ -1373,49 +1394,52 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   async #saveThroughJournal(journal: JournalWriter, whole: SnapshotWriter): Promise<number> {
     const taken = this.#takeChanges();
-    if (!taken.all && taken.keys.size === 0 && journal.hasBase()) return 0; // nothing changed
+    if (!taken.all && taken.keys.length === 0 && journal.hasBase()) return 0; // nothing changed
     try {
       // Decided before any await, so a whole write still snapshots the map as the save began.
-      if (!(taken.all && taken.reset) && journal.hasBase()) {
-        const record = this.#record(taken.keys, taken.deletes, taken.all);
-        const appended = await this.#callHook('saver', () => journal.append(record));
-        if (appended !== undefined) {
-          journal.afterAppend(appended);
-          return appended.bytes;
-        }
+      if (taken.all && taken.reset) return await this.#writeLiveSnapshot(whole);
+      // Everything else merges with the saved state. The record is read part by part, as the
+      // map was when the save began (copy-on-write), so no O(n) work happens here in one go;
+      // the whole map is offered too when the store may write it instead (see saveChanges).
+      const candidates = taken.deletes.length === 0 ? taken.keys : taken.keys.concat(taken.deletes);
+      const bound = taken.all ? super.size + taken.deletes.length : candidates.length;
+      const live = taken.all || journal.mayWriteWhole(bound, taken.all) ? this.#snapshotOf(this) : undefined;
+      const changes = taken.all ? undefined : new ChangeSnapshot(this, candidates, this.#generation, this.#saveTransform(true));
+      const source = changes ?? new AllChangesSource(live as LiveSnapshot, candidates);
+      if (live !== undefined) this.#openReader(live);
+      if (changes !== undefined) this.#openReader(changes);
+      let result: SaveResult | undefined;
+      try {
+        result = await this.#callHook('saver', () => journal.saveChanges({ source, bound, all: taken.all, whole: live }));
+      } finally {
+        if (live !== undefined) this.#closeReader(live);
+        if (changes !== undefined) this.#closeReader(changes);
       }
-      // No file to append to: write one, unless another process saved first (then merge).
-      if (!taken.reset) {
-        const deleted = [...new Set([...taken.keys, ...taken.deletes])].filter((key) => !super.has(key));
-        return await this.#writeOrMerge(journal, deleted);
+      if (result === undefined) {
+        // The file vanished after this save began (a delete elsewhere): nothing to merge with.
+        const written = await this.#writeLiveSnapshot((snapshot) => journal.writeIfNoBase(snapshot) as Promise<number>);
+        if (written === undefined) throw new DepcacheError('EIO', `${this.name}: the saved file changed during the save; save again`);
+        return written;
       }
-      return await this.#writeLiveSnapshot(whole);
+      if (!result.whole) journal.afterAppend(result);
+      return result.bytes;
     } catch (err) {
       this.#restoreChanges(taken);
       throw err;
     }
   }
 
-  /**
-   * Contents that merge with the saved state (built after finding nothing saved): written whole
-   * if still nothing is saved once the lock is held, else appended in full, as they were when
-   * the save began (the snapshot keeps them), so another process's first save is never replaced.
-   */
-  async #writeOrMerge(journal: JournalWriter, deleted: unknown[]): Promise<number> {
-    const snapshot = this.#snapshotOf(this);
-    this.#snapshot = snapshot;
-    try {
-      const written = await journal.writeIfNoBase(snapshot);
-      if (written !== undefined) return written;
-      const sets: unknown[] = [];
-      while (snapshot.fill(sets, 4096) === 4096);
-      const appended = await this.#callHook('saver', () => journal.append({ sets, deletes: deleted, generation: snapshot.generation }));
-      if (appended === undefined) throw new DepcacheError('EIO', `${this.name}: the saved file vanished during the save; save again`);
-      journal.afterAppend(appended);
-      return appended.bytes;
-    } finally {
-      this.#snapshot = null;
-    }
+  /** Starts keeping old values for a reader of the live map (a save's, a compaction's). */
+  #openReader(reader: Preserver): void {
+    this.#readers.push(reader);
+    this.#snapshot = this.#readers.length === 1 ? reader : new PreserverFan([...this.#readers]);
+  }
+
+  #closeReader(reader: Preserver): void {
+    const i = this.#readers.indexOf(reader);
+    if (i >= 0) this.#readers.splice(i, 1);
+    const n = this.#readers.length;
+    this.#snapshot = n === 0 ? null : n === 1 ? (this.#readers[0] as Preserver) : new PreserverFan([...this.#readers]);
   }
 
   /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
@@ -1434,11 +1458,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** The live map, frozen at this moment: the snapshot keeps old values of entries changed later. */
   async #writeLiveSnapshot(writer: SnapshotWriter): Promise<number> {
     const snapshot = this.#snapshotOf(this);
-    this.#snapshot = snapshot;
+    this.#openReader(snapshot);
     try {
       return await writer(snapshot);
     } finally {
-      this.#snapshot = null;
+      this.#closeReader(snapshot);
     }
   }
 
@@ -1542,7 +1566,8 @@ function noteAsync<T>(saver: object, result: T): T {
 
 /** What a save took of the change tracking (and gives back if it fails). */
 interface TakenChanges<K> {
-  readonly keys: Set<K>;
+  /** The log as it was: repeats included (folded where it is read, never in one go here). */
+  readonly keys: K[];
   readonly deletes: K[];
   readonly all: boolean;
   readonly reset: boolean;

@@ -86,6 +86,8 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         hasBase: () => fs.existsSync(resolved.pathFor(this.name)),
         writeIfNoBase: (snapshot) => resolved.writeWhole(this.name, snapshot, true),
         append: (record) => resolved.append(this.name, record),
+        saveChanges: (changes) => resolved.saveChanges(this.name, changes),
+        mayWriteWhole: (bound, all) => resolved.mayWriteWhole(this.name, bound, all),
         appendSync: (record) => resolved.appendSync(this.name, record),
         afterAppend: (result) => {
           if (!resolved.compactionDue(result)) return;

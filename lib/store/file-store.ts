@@ -25,7 +25,9 @@ import { CACHE_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock
 import {
   type JournalRecord,
   type JournalScan,
+  type RecordSource,
   JOURNAL_SUFFIX,
+  encodeJournalParts,
   applyRecords,
   encodeJournalHeader,
   encodeJournalRecord,
@@ -84,6 +86,31 @@ export interface AppendResult {
   readonly bytes: number;
   readonly journalBytes: number;
   readonly baseBytes: number;
+}
+
+/** Where the next journal record goes, as found under the lock. */
+interface JournalEnd {
+  readonly baseId: string;
+  readonly end: number;
+  readonly inStep: boolean;
+  readonly baseBytes: number;
+  readonly baseEntries: number;
+}
+
+/** One save's changes, as {@link FileStore.saveChanges} takes them. */
+export interface ChangesToSave {
+  readonly source: RecordSource;
+  /** Changes at most (repeats included), to estimate the record's size. */
+  readonly bound: number;
+  /** Every entry is in the record (contents that merge with what is saved). */
+  readonly all: boolean;
+  /** The whole map as the save began, when it may be written as the new base instead. */
+  readonly whole: EntrySnapshot | undefined;
+}
+
+/** A save's outcome: an append, or (`whole`) a new base. */
+export interface SaveResult extends AppendResult {
+  readonly whole: boolean;
 }
 
 /** What a persistent cache needs of the store that holds its file (v8 or text). */
@@ -469,8 +496,12 @@ export class FileStore implements CacheFileStore {
     }
   }
 
-  /** The append itself, run under the lock (synchronous: a few small writes and one fsync). */
-  #appendLocked(name: string, record: Buffer): AppendResult | undefined {
+  /**
+   * Where the next record goes, under the lock: after the last whole record (a torn tail cut
+   * off, a journal for this base started when there is none). Undefined when there is no base.
+   * `inStep`: memory holds exactly the saved state up to there (nobody else's record since).
+   */
+  #journalEndLocked(name: string): JournalEnd | undefined {
     const base = readBaseMetaSync(this.pathFor(name));
     if (base === undefined) return undefined;
     const baseId = baseIdOf(base.meta);
@@ -509,11 +540,27 @@ export class FileStore implements CacheFileStore {
     const memory = this.#memoryAt.get(name);
     // In step only when the record goes right after what memory holds (no one else's between).
     const inStep = memory !== undefined && memory.baseId === baseId && (memory.end === end || (memory.end === -1 && header?.meta.baseId !== baseId));
-    const fd = fs.openSync(journalPath, 'r+');
+    return { baseId, end, inStep, baseBytes: base.size, baseEntries: base.meta.entries };
+  }
+
+  /** After a record of `bytes` went in at `at.end`: what this store knows, and the outcome. */
+  #appended(name: string, at: JournalEnd, bytes: number): AppendResult {
+    const end = at.end + bytes;
+    this.#known.set(name, { baseId: at.baseId, end });
+    if (at.inStep) this.#memoryAt.set(name, { baseId: at.baseId, end });
+    else this.#memoryAt.delete(name);
+    return { bytes, journalBytes: end, baseBytes: at.baseBytes };
+  }
+
+  /** The append itself, run under the lock (synchronous: a few small writes and one fsync). */
+  #appendLocked(name: string, record: Buffer): AppendResult | undefined {
+    const at = this.#journalEndLocked(name);
+    if (at === undefined) return undefined;
+    const fd = fs.openSync(this.journalPathFor(name), 'r+');
     try {
       let written = 0;
       while (written < record.length) {
-        const n = fs.writeSync(fd, record, written, record.length - written, end + written);
+        const n = fs.writeSync(fd, record, written, record.length - written, at.end + written);
         if (n <= 0) throw Object.assign(new Error(`a write of ${record.length - written} bytes wrote nothing`), { code: 'EIO' });
         written += n;
       }
@@ -521,7 +568,7 @@ export class FileStore implements CacheFileStore {
     } catch (err) {
       // Leave no half record: the next append would take it for corruption.
       try {
-        fs.ftruncateSync(fd, end);
+        fs.ftruncateSync(fd, at.end);
       } catch {
         // the next append finds and cuts the torn tail
       }
@@ -529,10 +576,101 @@ export class FileStore implements CacheFileStore {
     } finally {
       fs.closeSync(fd);
     }
-    this.#known.set(name, { baseId, end: end + record.length });
-    if (inStep) this.#memoryAt.set(name, { baseId, end: end + record.length });
-    else this.#memoryAt.delete(name);
-    return { bytes: record.length, journalBytes: end + record.length, baseBytes: base.size };
+    return this.#appended(name, at, record.length);
+  }
+
+  /**
+   * One save's changes, under the cache's lock: appended to the journal as one record, encoded
+   * part by part with a yield to the event loop every `sliceMs` (the source reads the map as it
+   * was when the save began), written and fsynced asynchronously. A crash part-way leaves a
+   * record without its last part, which no reader applies. Or, when memory holds exactly what
+   * is saved and the record would be a large share of the base (every entry, or enough that a
+   * compaction would follow at once), `whole` is written as the new base instead: the same
+   * state, without writing everything twice. With no base, `whole` is written if given (else
+   * resolves undefined). Contents that merge with another process's save are always appended,
+   * so that process's keys stay.
+   * @throws {CacheSerializationError} ESERIALIZE when a value cannot be written (nothing is)
+   */
+  async saveChanges(name: string, changes: ChangesToSave): Promise<SaveResult | undefined> {
+    const path = this.pathFor(name);
+    await this.#prepareDirectory(name);
+    try {
+      return await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async (): Promise<SaveResult | undefined> => {
+        const at = this.#journalEndLocked(name);
+        const whole = changes.whole;
+        if (whole !== undefined && (at === undefined || (at.inStep && (changes.all || this.#wholeIsCheaper(at, changes.bound))))) {
+          const bytes = await this.#writeBaseLocked(name, path, whole);
+          return { bytes, journalBytes: 0, baseBytes: bytes, whole: true };
+        }
+        if (at === undefined) return undefined;
+        const bytes = await this.#appendPartsLocked(name, at, changes.source);
+        return { ...this.#appended(name, at, bytes), whole: false };
+      });
+    } catch (err) {
+      throw wrapWriteError(name, this.journalPathFor(name), err);
+    }
+  }
+
+  /**
+   * Whether a save should offer its whole map as well as its changes (see {@link saveChanges}):
+   * true unless the files, as this store last saw them, rule a whole write out. Synchronous and
+   * cheap (a base header), for the save's start, where the snapshot must be taken.
+   */
+  mayWriteWhole(name: string, bound: number, all: boolean): boolean {
+    const base = readBaseMetaSync(this.pathFor(name));
+    if (base === undefined) return true;
+    const baseId = baseIdOf(base.meta);
+    const memory = this.#memoryAt.get(name);
+    if (memory === undefined || memory.baseId !== baseId) return false;
+    if (all) return true;
+    return this.#wholeIsCheaper({ baseId, end: Math.max(0, memory.end), inStep: true, baseBytes: base.size, baseEntries: base.meta.entries }, bound);
+  }
+
+  /** Whether appending about `changes` entries would make the journal due for compaction at once. */
+  #wholeIsCheaper(at: JournalEnd, changes: number): boolean {
+    const estimate = (at.baseBytes * changes) / Math.max(1, at.baseEntries);
+    return this.compactionDue({ bytes: estimate, journalBytes: at.end + estimate, baseBytes: at.baseBytes });
+  }
+
+  /** Encodes `source` part by part and writes it at `at.end`, fsynced; returns the bytes. */
+  async #appendPartsLocked(name: string, at: JournalEnd, source: RecordSource): Promise<number> {
+    const handle = await fs.promises.open(this.journalPathFor(name), 'r+');
+    let position = at.end;
+    try {
+      const parts = encodeJournalParts(source);
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let sliceStart = performance.now();
+      for (;;) {
+        let step: IteratorResult<Buffer, number>;
+        try {
+          step = parts.next();
+        } catch (err) {
+          throw unserializableInPart(name, err);
+        }
+        if (step.done) break;
+        pending.push(step.value);
+        pendingBytes += step.value.length;
+        if (pendingBytes >= FLUSH_BYTES) {
+          position = await writeAt(handle, pending, position);
+          pending = [];
+          pendingBytes = 0;
+          sliceStart = performance.now();
+        } else if (performance.now() - sliceStart > this.#sliceMs) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+      }
+      position = await writeAt(handle, pending, position);
+      await handle.sync();
+    } catch (err) {
+      // Leave no half record: the next append would take it for corruption.
+      await handle.truncate(at.end).catch(() => undefined);
+      throw err;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    return position - at.end;
   }
 
   /** After a new base: the old journal no longer applies; remove it (a leftover is ignored anyway). */
@@ -791,21 +929,46 @@ export function readCacheFilesSync(name: string, path: string, journalPath: stri
   return { meta, batches, records, journal };
 }
 
+/** Writes `buffers` at `position`, all of them (short writes are resumed); returns the end. */
+async function writeAt(handle: fs.promises.FileHandle, buffers: readonly Buffer[], position: number): Promise<number> {
+  for (const buf of buffers) {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+      if (!(bytesWritten > 0)) throw Object.assign(new Error(`a write of ${buf.length - done} bytes wrote nothing`), { code: 'EIO' });
+      done += bytesWritten;
+    }
+    position += buf.length;
+  }
+  return position;
+}
+
+/** The error naming the entry (or deleted key) of a record's part that v8 refused. */
+function unserializableInPart(name: string, err: unknown): Error {
+  const part = (err as { failedPart?: { sets: unknown[]; deletes: unknown[] } } | null)?.failedPart;
+  if (part === undefined) return err as Error;
+  return unserializable(name, { sets: part.sets, deletes: part.deletes, generation: undefined }, err);
+}
+
+function unserializable(name: string, record: JournalRecord, err: unknown): CacheSerializationError {
+  const culprit = findUnserializable(name, record.sets, err);
+  if (culprit.hasKey) return culprit;
+  for (const key of record.deletes) {
+    try {
+      encodePayload([key]);
+    } catch (keyErr) {
+      return new CacheSerializationError(name, key, true, { cause: keyErr });
+    }
+  }
+  return culprit;
+}
+
 /** A record's bytes, or the error naming the entry v8 refused. */
 function encodeRecord(name: string, record: JournalRecord): Buffer {
   try {
     return encodeJournalRecord(record);
   } catch (err) {
-    const culprit = findUnserializable(name, record.sets, err);
-    if (culprit.hasKey) throw culprit;
-    for (const key of record.deletes) {
-      try {
-        encodePayload([key]);
-      } catch (keyErr) {
-        throw new CacheSerializationError(name, key, true, { cause: keyErr });
-      }
-    }
-    throw culprit;
+    throw unserializable(name, record, err);
   }
 }
 

@@ -48,23 +48,83 @@ export function encodeJournalHeader(meta: JournalMeta): Buffer {
 }
 
 /**
- * A record's bytes: parts of at most `perPart` entries (sets and deletes each).
+ * Where a record's changes come from, part by part: a save hands the store one that reads the
+ * map as it was when the save began (see ChangeSnapshot), so a large record is encoded in slices
+ * between which the map may change.
+ */
+export interface RecordSource {
+  readonly generation: string | undefined;
+  /**
+   * Appends up to `max` changes: an entry set as `key, value` to `sets`, a deleted key to
+   * `deletes`. Returns how many; fewer than `max` means the source is exhausted.
+   */
+  fill(sets: unknown[], deletes: unknown[], max: number): number;
+}
+
+/** A record held in memory as a source (the exit flush, tests). */
+export function recordSource(record: JournalRecord): RecordSource {
+  let set = 0;
+  let deleted = 0;
+  return {
+    generation: record.generation,
+    fill(sets, deletes, max) {
+      let n = 0;
+      for (; n < max && set < record.sets.length; n++, set += 2) sets.push(record.sets[set], record.sets[set + 1]);
+      for (; n < max && deleted < record.deletes.length; n++, deleted++) deletes.push(record.deletes[deleted]);
+      return n;
+    },
+  };
+}
+
+// A part aims at about this many bytes: its serialize (and its deserialize on load) is one
+// stretch of synchronous work, so a part of large values holds fewer of them.
+const PART_TARGET_BYTES = 512 * 1024;
+
+/**
+ * A record's bytes, part by part (each part's 8-byte prefix and payload as one step), so a
+ * caller can yield between parts. A part holds at most `perPart` changes, fewer when its
+ * values are large (sized by the bytes per change of the part before). The last part is
+ * marked: a record counts only once that part is read, so an append cut short is never applied.
+ * @throws what v8.serialize throws for a value it cannot write (the culprit's part is in `failedPart`)
+ */
+export function* encodeJournalParts(source: RecordSource, perPart = 2048): Generator<Buffer, number> {
+  const generation = source.generation ?? null;
+  let bytes = 0;
+  let limit = perPart;
+  let part = { sets: [] as unknown[], deletes: [] as unknown[], asked: limit, n: 0 };
+  part.n = source.fill(part.sets, part.deletes, part.asked);
+  for (;;) {
+    // The part is the last when the source ran short, or when the next fill finds nothing.
+    let last = part.n < part.asked;
+    const next = { sets: [] as unknown[], deletes: [] as unknown[], asked: limit, n: 0 };
+    if (!last) {
+      next.n = source.fill(next.sets, next.deletes, next.asked);
+      last = next.n === 0;
+    }
+    let payload: Buffer;
+    try {
+      payload = v8.serialize([part.sets, part.deletes, generation, last ? 1 : 0]);
+    } catch (err) {
+      throw Object.assign(err as object, { failedPart: { sets: part.sets, deletes: part.deletes } });
+    }
+    const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    buf.writeUInt32LE(payload.length, 0);
+    buf.writeUInt32LE(crc32(payload), 4);
+    payload.copy(buf, FRAME_HEADER_BYTES);
+    bytes += buf.length;
+    yield buf;
+    if (last) return bytes;
+    limit = Math.max(1, Math.min(perPart, Math.floor((PART_TARGET_BYTES * part.n) / payload.length)));
+    part = next;
+  }
+}
+
+/**
+ * A record's bytes, whole (the exit flush: nothing else runs then).
  * @throws what v8.serialize throws for a value it cannot write
  */
 export function encodeJournalRecord(record: JournalRecord, perPart = 2048): Buffer {
-  const buffers: Buffer[] = [];
-  const parts = Math.max(1, Math.ceil(Math.max(record.sets.length / 2, record.deletes.length) / perPart));
-  for (let p = 0; p < parts; p++) {
-    // slice() of a dense array is dense, which the reader requires (see checkPayloadShape).
-    const sets = record.sets.slice(p * perPart * 2, (p + 1) * perPart * 2);
-    const deletes = record.deletes.slice(p * perPart, (p + 1) * perPart);
-    const payload = v8.serialize([sets, deletes, record.generation ?? null, p === parts - 1 ? 1 : 0]);
-    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    head.writeUInt32LE(payload.length, 0);
-    head.writeUInt32LE(crc32(payload), 4);
-    buffers.push(head, payload);
-  }
-  return Buffer.concat(buffers);
+  return Buffer.concat([...encodeJournalParts(recordSource(record), perPart)]);
 }
 
 /** The journal's header: its meta and length. */

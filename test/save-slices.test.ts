@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import { CacheManager, PersistentCache } from '../lib';
+import { FileStore } from '../lib/store/file-store';
+import { makeTempDir, removeDir } from './helpers';
+
+// Saves in the default configuration (journal on): what a save writes, and that a record
+// encoded in slices lands whole, as the map was when the save began.
+describe('saves in slices (journal on)', () => {
+  let dir: string;
+  const managers: CacheManager[] = [];
+  const open = (fileStore: { sliceMs?: number; compactMinBytes?: number; compactShare?: number } = {}) => {
+    const m = new CacheManager('s', { baseDirectory: dir, fileStore });
+    managers.push(m);
+    m.on('error', () => undefined);
+    return m;
+  };
+  const reload = async (name: string): Promise<Map<unknown, unknown>> => {
+    const copy = new PersistentCache(name, { manager: open() });
+    expect(await copy.load()).to.equal(true);
+    return new Map(copy);
+  };
+  const compactions = (m: CacheManager) => {
+    const store = m.store as FileStore;
+    const calls = { n: 0 };
+    const compact = store.compact.bind(store);
+    store.compact = (...args: Parameters<FileStore['compact']>) => {
+      calls.n++;
+      return compact(...args);
+    };
+    return calls;
+  };
+  const journalOf = (cache: { readonly path: string }) => `${cache.path}.journal`;
+  beforeEach(() => {
+    dir = makeTempDir();
+  });
+  afterEach(async () => {
+    for (const m of managers.splice(0)) await m.close().catch(() => undefined);
+    removeDir(dir);
+  });
+
+  it('the first save of a new, filled cache writes one file and no journal, and starts no compaction', async () => {
+    const m = open();
+    const calls = compactions(m);
+    const cache = await PersistentCache.open<string, number>('fresh', { manager: m });
+    for (let i = 0; i < 20_000; i++) cache.set(`k${i}`, i);
+    await cache.save();
+    await cache.backgroundSettled();
+    expect(fs.existsSync(journalOf(cache))).to.equal(false);
+    expect(calls.n).to.equal(0);
+    expect(await reload('fresh')).to.deep.equal(new Map(cache));
+  });
+
+  it('writes the whole file instead of an append that would be compacted at once (memory in step)', async () => {
+    const m = open({ compactMinBytes: 0 });
+    const calls = compactions(m);
+    const cache = new PersistentCache<string, number>('many', { manager: m, contents: {} });
+    for (let i = 0; i < 10_000; i++) cache.set(`k${i}`, i);
+    await cache.save();
+    for (let i = 0; i < 2_000; i++) cache.set(`k${i}`, -i); // 20% of the base: past the 5% share
+    cache.delete('k9999');
+    await cache.save();
+    await cache.backgroundSettled();
+    expect(fs.existsSync(journalOf(cache))).to.equal(false);
+    expect(calls.n).to.equal(0);
+    expect(await reload('many')).to.deep.equal(new Map(cache));
+    cache.set('k5000', 0); // a small change still appends
+    await cache.save();
+    expect(fs.existsSync(journalOf(cache))).to.equal(true);
+    expect(await reload('many')).to.deep.equal(new Map(cache));
+  });
+
+  it('contents built after finding nothing saved still merge with what another process saved meanwhile', async () => {
+    const mine = await PersistentCache.open<string, number>('shared', { manager: open() });
+    const theirs = await PersistentCache.open<string, number>('shared', { manager: open() });
+    theirs.set('theirs', -1);
+    await theirs.save();
+    for (let i = 0; i < 20_000; i++) mine.set(`k${i}`, i);
+    mine.delete('k0');
+    await mine.save();
+    const saved = await reload('shared');
+    expect(saved.get('theirs')).to.equal(-1);
+    expect(saved.size).to.equal(20_000); // 19,999 of mine and theirs
+    expect(saved.has('k0')).to.equal(false);
+  });
+
+  it('a record encoded in many slices lands whole, as the map was when the save began, while the map changes between slices', async () => {
+    const m = open({ sliceMs: 0, compactMinBytes: 1e12 }); // a yield after every part
+    const cache = new PersistentCache<string, number>('live', { manager: m, contents: {} });
+    for (let i = 0; i < 200_000; i++) cache.set(`k${i}`, i);
+    await cache.save();
+    // 8,000 changes (4% of the base: an append), in four parts of at most 2,048.
+    for (let i = 0; i < 8_000; i++) cache.set(`k${i * 7}`, -i);
+    for (let i = 0; i < 50; i++) cache.delete(`k${i * 7 + 1}`);
+    cache.set('added', 1);
+    const atStart = new Map(cache);
+    let done = false;
+    let editsDuring = 0;
+    const saving = cache.save().finally(() => (done = true));
+    for (let round = 0; !done; round++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (done) break;
+      // Changed keys changed again (some before their part is encoded, some after), deleted,
+      // re-added; new keys; a key deleted at the start set again.
+      cache.set(`k${(round * 97) % 8_000 * 7}`, 1e9 + round);
+      cache.delete(`k${((round * 31) % 8_000) * 7}`);
+      cache.set(`k${round * 7 + 1}`, 2e9);
+      cache.set(`new${round}`, round);
+      editsDuring++;
+    }
+    await saving;
+    expect(editsDuring).to.be.greaterThan(1);
+    expect(fs.existsSync(journalOf(cache))).to.equal(true);
+    expect(await reload('live')).to.deep.equal(atStart);
+    await cache.save();
+    expect(await reload('live')).to.deep.equal(new Map(cache));
+  });
+});
