@@ -49,7 +49,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     name: string,
     options?: AutoSyncCacheOptions<K, V>,
   ): Promise<AutoSyncCache<K, V>> {
-    return openCache(AutoSyncCache<K, V>, name, options, () => new AutoSyncCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
 
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}, store?: CacheFileStore) {

@@ -10,7 +10,7 @@ import {
   ManagerClosedError,
   ReentrantCallError,
 } from './errors';
-import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue } from './options';
+import { checkBoolean, checkHook, checkOptionsObject, declareOptions, describeValue, isDeclaredClass } from './options';
 import { CacheManager, getCacheManager } from './manager';
 import { type AppendResult, type ChangesToSave, DecodedEntries, type MemorySnapshotSource, type SaveResult } from './store/file-store';
 import type { JournalRecord } from './store/journal';
@@ -223,7 +223,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   #hasContents = true; // as built by Map's constructor; the constructor settles it
   #writable = true; // false once the manager closed: writes could never be saved
+  // The prototype of the nearest class of ours (a user's subclass sits above it).
   readonly #realPrototype: object;
+  // Whose methods do get/set/delete/... in the cache's present state (contents or not, expiry,
+  // closed): the cache's own prototype, or, for a user's subclass, what its calls dispatch to.
+  #behaviour: object = CacheMap.prototype;
+  // A user's subclass keeps its own prototype, so its overrides run on every call.
+  readonly #subclassed: boolean;
   // The operation running now, if any: a call from inside it into this queue would deadlock.
   #running: object | null = null;
   // Which contents these are: new for every build or adoption, kept through saves and loads.
@@ -275,7 +281,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
-    this.#realPrototype = new.target.prototype as object;
+    this.#realPrototype = libraryPrototype(new.target.prototype as object);
+    this.#subclassed = this.#realPrototype !== new.target.prototype;
+    this.#behaviour = this.#realPrototype;
+    if (this.#subclassed) CacheMap.#dispatchBelow(new.target.prototype as object, this.#realPrototype);
     assertCacheName(name);
     checkOptionsObject(name, options, new.target);
     checkCacheOptions(name, options as Readonly<Record<string, unknown>>);
@@ -324,7 +333,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<CacheMap<K, V>> {
-    return openCache(CacheMap<K, V>, name, options, () => new CacheMap<K, V>(name, options));
+    // `this`: a subclass's open() makes one of its own.
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
 
   // ----- Map surface: reads are Map's own; writes count edits. -----
@@ -369,6 +379,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   override set(key: K, value: V, options?: SetOptions): this {
     if (options !== undefined) return this.#setWithOptions(key, value, options);
+    // Reached with the book on only by a direct call (an override on the instance): its set.
+    if (this.#book !== null) return (this.#behaviour as this).set.call(this, key, value);
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     const changes = this.#changes;
     if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
@@ -379,6 +391,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents */
   override delete(key: K): boolean {
+    if (this.#book !== null) return (this.#behaviour as this).delete.call(this, key);
+    return this.#baseDelete(key);
+  }
+
+  #baseDelete(key: K): boolean {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
     const changes = this.#changes;
@@ -391,6 +408,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Counts as one edit per removed entry (at least one), as a loop of deletes would. */
   override clear(): void {
+    if (this.#book !== null) return (this.#behaviour as this).clear.call(this);
+    this.#baseClear();
+  }
+
+  #baseClear(): void {
     const removed = super.size;
     if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
@@ -457,8 +479,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const ttlMs = checkSetOptions(this.name, options) ?? this.#ttlMs;
     if (ttlMs !== Number.POSITIVE_INFINITY) this.#assertKeepsExpiry('set');
     if (this.#book === null) this.#enableExpiry();
-    // The expiring twin's set (the prototype just changed), or the missing/closed guard on it.
-    return this.set(key, value, options);
+    // The expiring set (the behaviour just changed), or the missing/closed guard on it; never
+    // this.set, which may be an override that called here.
+    return (this.#behaviour as this).set.call(this, key, value, options);
   }
 
   /**
@@ -533,7 +556,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #removeSlotted(book: EntryBook<unknown, unknown>, key: K): void {
     const slot = super.get(key) as number | undefined;
     if (slot === undefined) return;
-    CacheMap.prototype.delete.call(this, key); // keeps the snapshot's copy (it reads the slot)
+    this.#baseDelete(key); // keeps the snapshot's copy (it reads the slot)
     book.free(slot);
   }
 
@@ -624,9 +647,6 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   static #expiringTwin(real: object): object {
     let twin = expiringPrototypes.get(real);
     if (twin !== undefined) return twin;
-    const proto = real as CacheMap<unknown, unknown>;
-    const baseDelete = proto.delete;
-    const baseClear = proto.clear;
     // The time for a scan of every entry: never read when nothing expires.
     const now = (cache: CacheMap<unknown, unknown>, book: EntryBook<unknown, unknown>) => (book.expiringCount === 0 ? 0 : cache.#clock());
     const methods = {
@@ -665,12 +685,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         if (slot === undefined) return false;
         const book = this.#book as EntryBook<unknown, unknown>;
         const visible = book.liveNow(slot, this.#clock);
-        baseDelete.call(this, key);
+        this.#baseDelete(key);
         book.free(slot);
         return visible;
       },
       clear(this: CacheMap<unknown, unknown>): void {
-        baseClear.call(this); // the snapshot keeps its copies first (through the book)
+        this.#baseClear(); // the snapshot keeps its copies first (through the book)
         (this.#book as EntryBook<unknown, unknown>).clear();
       },
       forEach(this: CacheMap<unknown, unknown>, fn: (value: unknown, key: unknown, map: Map<unknown, unknown>) => void, thisArg?: unknown): void {
@@ -910,7 +930,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   adoptContents(contents: Contents<K, V>): void {
     const map = toMap<K, V>(contents, this.name, 'contents');
-    if (this.#hasContents) this.clear();
+    if (this.#hasContents) (this.#behaviour as this).clear.call(this);
     this.#replaceWith(map, true);
     this.#setGeneration(newGeneration());
     this.#trimToMax();
@@ -1198,7 +1218,31 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const real = this.#book === null ? this.#realPrototype : CacheMap.#expiringTwin(this.#realPrototype);
     let proto = this.#hasContents ? real : missingContentsPrototype(real);
     if (!this.#writable) proto = closedPrototype(proto);
-    Object.setPrototypeOf(this, proto);
+    this.#behaviour = proto;
+    if (!this.#subclassed) Object.setPrototypeOf(this, proto);
+  }
+
+  /**
+   * A user's subclass keeps its prototype (so its overrides run, and their `super` calls), and
+   * gets, once, a layer under its topmost class whose methods dispatch to the behaviour of the
+   * cache's state, as the twin prototypes give our own classes without a call more.
+   */
+  static #dispatchBelow(userPrototype: object, library: object): void {
+    let top = userPrototype;
+    while (Object.getPrototypeOf(top) !== library) top = Object.getPrototypeOf(top) as object;
+    if (dispatchLayers.has(top)) return;
+    const layer = Object.create(library) as Record<string | symbol, unknown>;
+    for (const name of [...GUARDED, 'has', inspect.custom]) {
+      Object.defineProperty(layer, name, {
+        configurable: true,
+        writable: true,
+        value: function dispatched(this: CacheMap<unknown, unknown>, ...args: unknown[]): unknown {
+          return (this.#behaviour as Record<string | symbol, (...a: unknown[]) => unknown>)[name]?.apply(this, args);
+        },
+      });
+    }
+    Object.setPrototypeOf(top, layer);
+    dispatchLayers.add(top);
   }
 
   /** The error for a call into this queue from inside this cache's running operation, if it is one. */
@@ -1476,7 +1520,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #visibleCopy(): Map<K, V> {
     const copy = new Map<K, V>();
     if (this.#book === null) fillMap(copy, this, this.name, 'cache');
-    else this.forEach((value, key) => copy.set(key, value));
+    else (this.#behaviour as this).forEach.call(this, (value: V, key: K) => copy.set(key, value));
     return copy;
   }
 
@@ -1575,6 +1619,19 @@ interface TakenChanges<K> {
 
 // The change log holds at least this many edits before its duplicates are folded.
 const CHANGE_LOG_MIN = 4096;
+
+// The topmost prototypes of users' subclasses that got their dispatch layer.
+const dispatchLayers = new WeakSet<object>();
+
+/** The prototype of the nearest of our classes at or above `proto` (a user's subclass sits above it). */
+function libraryPrototype(proto: object): object {
+  let p: object | null = proto;
+  // Its own constructor: a dispatch layer inherits the one of the class it sits on.
+  while (p !== null && p !== CacheMap.prototype && !(Object.hasOwn(p, 'constructor') && isDeclaredClass((p as { constructor?: unknown }).constructor))) {
+    p = Object.getPrototypeOf(p) as object | null;
+  }
+  return p ?? CacheMap.prototype;
+}
 
 // One twin per concrete class prototype: same methods, each first demanding contents.
 const missingPrototypes = new WeakMap<object, object>();

@@ -16,7 +16,7 @@ export class LazyCache<K = unknown, V = unknown> extends NonPersistentCache<K, V
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<LazyCache<K, V>> {
-    return openCache(LazyCache<K, V>, name, options, () => new LazyCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {

@@ -11,7 +11,7 @@ export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V>
     name: string,
     options?: CacheOptions<K, V>,
   ): Promise<NonPersistentCache<K, V>> {
-    return openCache(NonPersistentCache<K, V>, name, options, () => new NonPersistentCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {

@@ -28,6 +28,11 @@ export function declareOptions(cls: abstract new (...args: never[]) => unknown, 
   declared.set(cls, names);
 }
 
+/** Whether `cls` is one of ours (it declared its options), not a user's subclass. */
+export function isDeclaredClass(cls: unknown): boolean {
+  return declared.has(cls);
+}
+
 /**
  * Throws a TypeError unless `options` is a plain options object whose keys are all options of
  * `cls` (and its parents). A class nobody declared (a user's subclass) may take options of its

@@ -51,7 +51,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     name: string,
     options?: PersistentCacheOptions<K, V>,
   ): Promise<PersistentCache<K, V>> {
-    return openCache(PersistentCache<K, V>, name, options, () => new PersistentCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
 
   /** `store` (internal): where the file lives; the manager's v8 store unless a subclass says. */

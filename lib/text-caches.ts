@@ -47,7 +47,7 @@ function jsonStore<K, V>(options: PersistentCacheOptions<K, V>): TextFileStore {
  */
 export class CsvCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: CsvCacheOptions<K, V>): Promise<CsvCache<K, V>> {
-    return openCache(CsvCache<K, V>, name, options, () => new CsvCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: CsvCacheOptions<K, V> = {}) {
     super(name, options, csvStore(name, options));
@@ -65,7 +65,7 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
     name: string,
     options?: AutoSyncCsvCacheOptions<K, V>,
   ): Promise<AutoSyncCsvCache<K, V>> {
-    return openCache(AutoSyncCsvCache<K, V>, name, options, () => new AutoSyncCsvCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCsvCacheOptions<K, V> = {}) {
     super(name, options, csvStore(name, options));
@@ -83,7 +83,7 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
  */
 export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: PersistentCacheOptions<K, V>): Promise<JsonCache<K, V>> {
-    return openCache(JsonCache<K, V>, name, options, () => new JsonCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
     super(name, options, jsonStore(options));
@@ -93,7 +93,7 @@ export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
 /** A {@link JsonCache} that saves itself as edits pile up. */
 export class AutoSyncJsonCache<K = unknown, V = unknown> extends AutoSyncCache<K, V> {
   static override open<K = unknown, V = unknown>(name: string, options?: AutoSyncCacheOptions<K, V>): Promise<AutoSyncJsonCache<K, V>> {
-    return openCache(AutoSyncJsonCache<K, V>, name, options, () => new AutoSyncJsonCache<K, V>(name, options));
+    return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
     super(name, options, jsonStore(options));
