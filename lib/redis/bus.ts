@@ -4,7 +4,7 @@ import type { BusOperation, CacheManager, ManagerBus, RemoteOperation } from '..
 import { ConnectionHold } from './connection-hold';
 import { BusGapError, RedisUnavailableError } from './errors';
 import { busKey, checkKeyPrefix } from './keys';
-import { closeClient, newRedis, type RedisClient } from './redis-store';
+import { newRedis, type RedisClient } from './redis-store';
 
 export type { BusOperation } from '../manager';
 
@@ -34,6 +34,9 @@ export interface BusOptions {
 // How long one XREAD blocks before it is sent again (a close() never waits longer than this
 // for the reader connection: it is disconnected).
 const BLOCK_MS = 2000;
+
+// How long close() waits for the answer to QUIT before it drops the connection.
+const QUIT_MS = 10_000;
 
 /**
  * Invalidation over a Redis stream: operations announced by this process's manager are
@@ -126,7 +129,7 @@ export class InvalidationBus implements ManagerBus {
     this.#closed = true;
     this.#reader.disconnect();
     await this.#reading?.catch(() => undefined);
-    if (this.#ownsClient) await closeClient(this.#client);
+    if (this.#ownsClient) await this.#clientHold.quit(QUIT_MS);
   }
 
   async #readLoop(): Promise<void> {
