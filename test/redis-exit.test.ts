@@ -106,7 +106,7 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
     expect(await found('bus')).to.equal(100);
   });
 
-  for (const order of ['manager-store', 'store-manager', 'store-store', 'concurrent'] as const) {
+  for (const order of ['manager-store', 'store-manager', 'store-store', 'concurrent', 'bus'] as const) {
     it(`closes in the order ${order}: store.close() resolves, the code after it runs, exit 0`, async () => {
       const ended = await run('redis-close-order.ts', [server().url, dir, order]);
       expect(ended.signal, ended.stderr).to.equal(null);
