@@ -58,6 +58,8 @@ export class InvalidationBus implements ManagerBus {
   #runId = '';
   #closed = false;
   #reading: Promise<void> | undefined;
+  /** Ends the read loop's pause after a failed read at once (close() calls it). */
+  #wake: (() => void) | undefined;
   readonly #clientHold: ConnectionHold;
   readonly #readerHold: ConnectionHold;
   // A Cluster's INFO comes from any node: there, a restart shows as a stream that is gone.
@@ -128,6 +130,9 @@ export class InvalidationBus implements ManagerBus {
     if (this.#closed) return;
     this.#closed = true;
     this.#reader.disconnect();
+    // The loop may be in its pause after a failed read, on an unref'd timer: close() awaits the
+    // loop, and a script awaiting close() would see its event loop empty there and end.
+    this.#wake?.();
     await this.#reading?.catch(() => undefined);
     if (this.#ownsClient) await this.#clientHold.quit(QUIT_MS);
   }
@@ -145,7 +150,12 @@ export class InvalidationBus implements ManagerBus {
       } catch {
         if (this.#closed) return;
         failed = true; // reported by the error listener; read again once reconnected
-        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+        // Unref'd: a pause between reads never holds the process; close() ends it at once.
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, 100).unref();
+        });
+        this.#wake = undefined;
         continue;
       }
       for (const [, entries] of reply ?? []) {
