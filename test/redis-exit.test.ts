@@ -38,6 +38,26 @@ function script(url: string, dir: string, how: string, tag: string, extra: strin
   });
 }
 
+/** Runs a fixture script to its end (killed after 20 s), with what it printed. */
+function run(fixture: string, args: string[]): Promise<Ended & { readonly stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(FIXTURES, fixture), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
 describe('Redis caches survive the end of the script (real redis-server)', function () {
   this.timeout(60_000);
   const server = useRedisServer();
@@ -85,6 +105,25 @@ describe('Redis caches survive the end of the script (real redis-server)', funct
     expect(ended.ms).to.be.lessThan(15_000);
     expect(await found('bus')).to.equal(100);
   });
+
+  for (const order of ['manager-store', 'store-manager', 'store-store', 'concurrent', 'bus'] as const) {
+    it(`closes in the order ${order}: store.close() resolves, the code after it runs, exit 0`, async () => {
+      const ended = await run('redis-close-order.ts', [server().url, dir, order]);
+      expect(ended.signal, ended.stderr).to.equal(null);
+      expect(ended.stdout, ended.stderr).to.contain('after close');
+      expect(ended.code, ended.stderr).to.equal(0);
+      expect(ended.ms, 'ended by itself').to.be.lessThan(15_000);
+      const manager = new CacheManager('close-order', { baseDirectory: dir });
+      const store = new RedisStore({ redis: server().url, timeoutMs: 1000 });
+      try {
+        const cache = await store.open<string, string>('data', { manager });
+        expect(cache.get(order), 'the edit made before the closes was saved').to.equal('saved');
+      } finally {
+        await manager.close();
+        await store.close();
+      }
+    });
+  }
 
   it('Redis down at exit: the edits are spilled, reported, the exit code is 1, and replayed once Redis is back', async () => {
     // The script connects, then Redis goes away before it ends.

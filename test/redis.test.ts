@@ -486,6 +486,54 @@ describe('Redis: a paused server and a Cluster (real redis-server)', function ()
       expect(saved['\u0001a']).to.equal('\u00011');
     }));
 
+  describe('closing a URL-made store (issue 34)', () => {
+    for (const order of ['manager-store', 'store-manager', 'store-store', 'concurrent'] as const) {
+      it(`${order}: every close resolves, and the edit made before them is saved`, () =>
+        withOwnServer(`close-${order}`, async ({ server, manager, store, cache }) => {
+          cache.set('b', 2);
+          if (order === 'manager-store') {
+            await manager.close();
+            await store.close();
+          } else if (order === 'store-manager') {
+            await store.close();
+            await manager.close();
+          } else if (order === 'store-store') {
+            await store.close();
+            await store.close();
+          } else {
+            await Promise.all([manager.close(), store.close(), store.close()]);
+          }
+          expect(store.client.status, 'the connection is quit').to.equal('end');
+          const look = new Redis(server.url);
+          const saved = await look.hgetall(store.keyFor(manager, 'c'));
+          look.disconnect();
+          expect(saved['\u0001b']).to.equal('\u00012');
+        }));
+    }
+
+    it('holds the process while QUIT waits for its reply (the socket is unref\'d between calls)', () =>
+      withOwnServer('close-held', async ({ manager, store }) => {
+        await manager.close();
+        const socket = (store.client as unknown as { stream: { _handle: { hasRef(): boolean } } }).stream;
+        expect(socket._handle.hasRef(), 'idle: the connection does not hold the process').to.equal(false);
+        const closing = store.close();
+        await new Promise((resolve) => setImmediate(resolve)); // past the saves and settles before QUIT
+        expect(socket._handle?.hasRef() ?? true, 'QUIT sent: held until its reply').to.equal(true);
+        await closing;
+      }));
+
+    it('a paused server: close() gives up on QUIT after timeoutMs and drops the connection', () =>
+      withOwnServer('close-paused', async ({ server, manager, store }) => {
+        await manager.close();
+        server.pause();
+        const started = Date.now();
+        await store.close();
+        expect(Date.now() - started).to.be.within(400, 2000);
+        const client = store.client as unknown as Redis;
+        if (client.status !== 'end') await new Promise((resolve) => client.once('end', resolve)); // dropped: its socket closes next
+      }));
+  });
+
   it('keys are unambiguous: manager a + cache b:c and manager a:b + cache c do not share data', async () => {
     const server = await startRedis(bin);
     const dirs = [makeTempDir(), makeTempDir()];

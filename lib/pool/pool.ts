@@ -128,6 +128,8 @@ interface Waiter<T> {
   readonly stack: string | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** The timeout of the create this waiter triggered, ref'd while the waiter waits on it. */
+  createTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -487,6 +489,7 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
         stack,
         signal,
         onAbort: undefined,
+        createTimer: undefined,
       };
       if (signal) {
         waiter.onAbort = () => this.#settle(waiter, false, signal.reason);
@@ -505,6 +508,12 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
     waiter.settled = true;
     this.#waiting--;
     if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    // Nobody waits on its create any more: the create's timeout no longer holds the process.
+    waiter.createTimer?.unref();
+    waiter.createTimer = undefined;
+    // The last waiter is gone: its deadline timer would only hold the process (up to
+    // acquireTimeoutMs) to find nothing to time out. The next waiter arms a new one.
+    if (this.#waiting === 0) this.#deadlineTimer = clear(this.#deadlineTimer);
     if (ok) waiter.resolve(valueOrError as T);
     else waiter.reject(valueOrError);
   }
@@ -627,7 +636,10 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
       this.#creating--;
       this.#creates.delete(controller);
       if (timer !== undefined) clearTimeout(timer);
-      if (trigger) trigger.hasCreate = false;
+      if (trigger) {
+        trigger.hasCreate = false;
+        trigger.createTimer = undefined;
+      }
       return true;
     };
     if (this.#createTimeoutMs !== Number.POSITIVE_INFINITY) {
@@ -636,7 +648,14 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
         controller.abort(err);
         if (finish()) this.#createFailed(err, trigger);
       }, this.#createTimeoutMs);
-      timer.unref();
+      // Ref'd only while an acquire waits on this create: that acquire settles when it fires,
+      // and a script awaiting it must see it settle rather than end with the create pending
+      // (a create that holds no handle of its own). A background create (minSize) never holds.
+      if (trigger !== undefined && !trigger.settled) trigger.createTimer = timer;
+      else timer.unref();
+      // close() aborts every create: its timeout has nothing left to abort, and must not outlive it.
+      const created = timer;
+      controller.signal.addEventListener('abort', () => clearTimeout(created), { once: true });
     }
     let pending: Promise<T>;
     try {
@@ -712,7 +731,9 @@ export class Pool<T> extends EventEmitter<PoolEvents<T>> {
       }
       this.#armDeadline();
     }, Math.max(0, head.deadline - this.#clock()));
-    this.#deadlineTimer.unref();
+    // Ref'd: it exists only while an acquire with a timeout waits (#settle clears it when the
+    // last waiter goes, close() stops it), and a script awaiting that acquire must see it
+    // settle (generic-pool's timeout fires too) rather than end with the acquire pending.
   }
 
   #armIdleTimer(): void {

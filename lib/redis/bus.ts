@@ -4,7 +4,7 @@ import type { BusOperation, CacheManager, ManagerBus, RemoteOperation } from '..
 import { ConnectionHold } from './connection-hold';
 import { BusGapError, RedisUnavailableError } from './errors';
 import { busKey, checkKeyPrefix } from './keys';
-import { closeClient, newRedis, type RedisClient } from './redis-store';
+import { newRedis, type RedisClient } from './redis-store';
 
 export type { BusOperation } from '../manager';
 
@@ -35,6 +35,9 @@ export interface BusOptions {
 // for the reader connection: it is disconnected).
 const BLOCK_MS = 2000;
 
+// How long close() waits for the answer to QUIT before it drops the connection.
+const QUIT_MS = 10_000;
+
 /**
  * Invalidation over a Redis stream: operations announced by this process's manager are
  * appended; those of other processes are read in order and applied here, with the same cascade.
@@ -55,6 +58,8 @@ export class InvalidationBus implements ManagerBus {
   #runId = '';
   #closed = false;
   #reading: Promise<void> | undefined;
+  /** Ends the read loop's pause after a failed read at once (close() calls it). */
+  #wake: (() => void) | undefined;
   readonly #clientHold: ConnectionHold;
   readonly #readerHold: ConnectionHold;
   // A Cluster's INFO comes from any node: there, a restart shows as a stream that is gone.
@@ -125,8 +130,11 @@ export class InvalidationBus implements ManagerBus {
     if (this.#closed) return;
     this.#closed = true;
     this.#reader.disconnect();
+    // The loop may be in its pause after a failed read, on an unref'd timer: close() awaits the
+    // loop, and a script awaiting close() would see its event loop empty there and end.
+    this.#wake?.();
     await this.#reading?.catch(() => undefined);
-    if (this.#ownsClient) await closeClient(this.#client);
+    if (this.#ownsClient) await this.#clientHold.quit(QUIT_MS);
   }
 
   async #readLoop(): Promise<void> {
@@ -142,7 +150,12 @@ export class InvalidationBus implements ManagerBus {
       } catch {
         if (this.#closed) return;
         failed = true; // reported by the error listener; read again once reconnected
-        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+        // Unref'd: a pause between reads never holds the process; close() ends it at once.
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, 100).unref();
+        });
+        this.#wake = undefined;
         continue;
       }
       for (const [, entries] of reply ?? []) {

@@ -38,6 +38,39 @@ export class ConnectionHold {
     });
   }
 
+  /**
+   * Quits the connection: politely when it is up (pending replies arrive first), at once when it
+   * is not (QUIT would wait through ioredis's reconnect attempts), and at once too when it has
+   * not ended within `timeoutMs` (a paused server never answers QUIT). Resolves once it ended
+   * (or was dropped on that timeout). Held until then: QUIT's reply comes back on a socket that
+   * is unref'd between calls, so a script awaiting this would otherwise see its event loop
+   * empty and end there, never running the code after its close.
+   */
+  quit(timeoutMs: number): Promise<void> {
+    const client = this.#client;
+    if (client.status === 'end') return Promise.resolve();
+    return this.hold(
+      () =>
+        new Promise<void>((resolve) => {
+          const finish = (): void => {
+            clearTimeout(timer);
+            client.off('end', finish);
+            resolve();
+          };
+          // Ref'd, and only while this close waits: the socket may be gone (reconnecting), and
+          // nothing else may be left to keep the process until the close settles.
+          const timer = setTimeout(() => {
+            client.disconnect();
+            finish();
+          }, timeoutMs);
+          client.on('end', finish);
+          if (client.status === 'ready') client.quit().catch(() => client.disconnect());
+          else client.disconnect();
+          if (client.status === 'end') finish();
+        }),
+    );
+  }
+
   #apply(): void {
     const held = this.#waiting > 0;
     const internals = this.#client as unknown as { stream?: { ref(): void; unref(): void }; reconnectTimeout?: { ref(): void; unref(): void } | null };

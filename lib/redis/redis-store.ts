@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
 import { CHANGE_SAVER, type CacheMap, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC, opened } from '../cache';
-import { CorruptCacheFileError, DepcacheError } from '../errors';
+import { CorruptCacheFileError, DepcacheError, ManagerClosedError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';
 import type { JournalRecord } from '../store/journal';
@@ -214,6 +214,7 @@ export class RedisStore {
   #wasReady = false;
   #outage = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     const {
@@ -325,11 +326,34 @@ export class RedisStore {
     return opened(this.attach(new AutoSyncCache<K, V>(name, { ...options, manager })));
   }
 
-  /** Quits the connection if this store opened it, once the snapshots being written are done. */
-  async close(): Promise<void> {
-    for (const { cache } of this.#tracked.values()) await cache.backgroundSettled();
-    this.#closed = true;
-    if (this.#ownsClient) await closeClient(this.#redis);
+  /**
+   * Saves the unsaved edits of its caches whose manager is still open, then quits the
+   * connection if this store opened it, once the snapshots being written are done. Either
+   * order of `store.close()` and `manager.close()` keeps the edits: after this, the manager's
+   * close finds them saved. A save that fails is thrown once the connection is closed (the
+   * store is closed either way). Safe to call twice, or while another close runs: every call
+   * settles with the first.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const failures: unknown[] = [];
+      for (const tracked of this.#tracked.values()) {
+        const { cache } = tracked;
+        if (cache.dirtyEdits === 0 && !tracked.recover && !tracked.migrate) continue;
+        try {
+          await cache.save(false);
+        } catch (err) {
+          // A closed manager saved what it could on its own close: nothing left to do here.
+          if (!(err instanceof ManagerClosedError)) failures.push(err);
+        }
+      }
+      for (const { cache } of this.#tracked.values()) await cache.backgroundSettled();
+      this.#closed = true;
+      if (this.#ownsClient) await this.#hold.quit(this.#timeoutMs);
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, `${this.keyPrefix}: saves failed on close`);
+    })();
+    return this.#closing;
   }
 
   /** Runs one Redis call for a cache, within the timeout, failures as RedisUnavailableError. */
@@ -797,18 +821,6 @@ export class RedisStore {
         .catch((err: unknown) => cache.manager.reportError(err));
     }
   }
-}
-
-/**
- * Quits a connection depcache made: politely when it is up (pending replies arrive first), at
- * once when it is not (QUIT would wait through ioredis's reconnect attempts). @internal
- */
-export async function closeClient(client: Redis): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  await client.quit().catch(() => client.disconnect());
 }
 
 /**
