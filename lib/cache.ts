@@ -5,6 +5,7 @@ import {
   CacheConflictError,
   CacheContentsMissingError,
   CacheHookError,
+  CorruptCacheFileError,
   DepcacheError,
   type HookName,
   ManagerClosedError,
@@ -31,6 +32,8 @@ import { slottedMaps } from './expiry/slotted';
 import { type InspectOptions, inspect } from 'node:util';
 import { EXPIRES_FIELD, isExpiryEnvelope, wrapExpiring } from './expiry/envelope';
 import { assertCacheName } from './store/file-name';
+import type { CacheStore } from './store/cache-store';
+import { type ChangeSource, StoredMap, fromStored, slicedBatches, syncBatches } from './store/store-save';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -94,6 +97,12 @@ export interface CacheOptions<K, V> extends CacheHooks<K, V> {
   readonly maxEntries?: number;
   /** The time source for expiry, in ms since the epoch; read only through this. @default Date.now */
   readonly clock?: () => number;
+  /**
+   * Where the cache loads from and saves to: a backend implementing {@link CacheStore} (your own,
+   * see docs/store-interface.md). It takes the place of the loader, saver and deleter hooks.
+   * @default none (PersistentCache: the v8 file store)
+   */
+  readonly store?: CacheStore<K, V> | CacheStore;
 }
 
 /** Options of one `cache.set(key, value, options)`. */
@@ -278,6 +287,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #clock: () => number;
+  // A backend given as the `store` option, and the saver that stands for it (replacing it, as
+  // any hook can be, turns the store's saves off).
+  readonly #store: CacheStore<unknown, unknown> | null;
+  readonly #storeSaver: Saver<K, V> | null;
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
@@ -298,6 +311,15 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.preProcessor = options.preProcessor ?? null;
     this.postProcessor = options.postProcessor ?? null;
     this.saveOnBlank = options.saveOnBlank ?? true;
+    this.#store = checkStore(name, options as CacheOptions<unknown, unknown>);
+    this.#storeSaver = null;
+    if (this.#store !== null) {
+      const store = this.#store;
+      this.#storeSaver = async () => undefined; // never called: save() writes through the store
+      this.saver = this.#storeSaver;
+      this.loader = (n) => this.#loadFromStore(store, n) as ReturnType<Loader<K, V>>;
+      this.deleter = (n) => store.remove(n);
+    }
     this.#ttlMs = checkLifetime(name, 'ttlMs', options.ttlMs);
     this.#maxEntries = checkMaxEntries(name, options.maxEntries);
     if (options.clock !== undefined && typeof options.clock !== 'function') {
@@ -311,6 +333,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#ttlMs !== Number.POSITIVE_INFINITY && options.saver) {
       throw new TypeError(`${name}: ttlMs: a custom saver is given values only, so it cannot save expiry times`);
     }
+    if (this.#ttlMs !== Number.POSITIVE_INFINITY && this.#store !== null && !this.#store.capabilities.expiry) {
+      throw new TypeError(`${name}: ttlMs: its store cannot save expiry times (capabilities.expiry is false)`);
+    }
     if (options.contents !== undefined) {
       fillMap(this, options.contents, name, 'contents option');
       this.#edits = Math.max(1, super.size);
@@ -318,7 +343,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#ttlMs !== Number.POSITIVE_INFINITY || this.#maxEntries !== Number.POSITIVE_INFINITY) this.#enableExpiry(true);
     this.manager.adoptCache(this);
     // A custom saver may be asynchronous: it is awaited when the loop empties and on a signal.
-    if (options.saver) this.manager.saveSharedAtExit();
+    if (options.saver || (this.#store !== null && this.#store.saveSync === undefined)) this.manager.saveSharedAtExit();
+    if (this.#store?.capabilities.changes === true) this.trackChanges(true);
     for (const dependent of options.dependents ?? []) this.addDependent(dependent);
   }
 
@@ -470,6 +496,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #assertKeepsExpiry(where: string): void {
     const saver = this.saver;
     if (!this.keepsExpiryTimes) throw new TypeError(`${this.name}: ${where}: a ${this.constructor.name} cannot save expiry times`);
+    if (saver !== null && saver === this.#storeSaver) {
+      if ((this.#store as CacheStore).capabilities.expiry) return;
+      throw new TypeError(`${this.name}: ${where}: its store cannot save expiry times (capabilities.expiry is false)`);
+    }
     if (saver !== null && !(CHANGE_SAVER in saver) && this.syncSnapshotWriter(saver) === undefined) {
       throw new TypeError(`${this.name}: ${where}: a custom saver is given values only, so it cannot save expiry times`);
     }
@@ -844,6 +874,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   flushSync(): boolean {
     if (!this.#hasContents || this.dirtyEdits === 0) return false;
+    if (this.saver !== null && this.saver === this.#storeSaver) return this.#flushStoreSync(this.#store as CacheStore);
     const spill = (this.saver as Partial<SyncSpiller> | null)?.[SPILL_SYNC];
     if (spill !== undefined && this.#tracking && !this.preProcessor) {
       if (!this.saveOnBlank && super.size === 0) return false; // as save() would
@@ -913,6 +944,87 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return true;
   }
 
+  /** The exit flush through a store: its saveSync, or a report that the edits are lost. */
+  #flushStoreSync(store: CacheStore): boolean {
+    const saveSync = store.saveSync;
+    if (saveSync === undefined) {
+      throw new DepcacheError(
+        'EEXIT',
+        `${this.name}: not saved at exit: its store has no saveSync, and nothing asynchronous runs once process.exit() is called or the process crashes (${this.dirtyEdits} unsaved edits); await cache.save() before process.exit(), or let the script end by itself`,
+      );
+    }
+    const contents = this.preProcessor ? this.#preProcessed() : this;
+    if (!this.saveOnBlank && contents.size === 0) return false;
+    const edits = this.#edits;
+    const taken = this.#takeChanges();
+    try {
+      const plan = this.#planStoreSave(store, taken, contents);
+      saveSync.call(store, this.name, { mode: plan.mode, generation: this.#generation, bound: plan.bound, batches: () => syncBatches(plan.source) });
+    } catch (err) {
+      this.#restoreChanges(taken);
+      throw err instanceof DepcacheError ? err : new CacheHookError(this.name, 'saver', err);
+    }
+    this.#savedEdits = edits;
+    return true;
+  }
+
+  /**
+   * What a save through a store writes: everything (a whole save, replacing the saved state),
+   * every entry as changes (contents that merge with what another process saved), or the
+   * changed keys, each read as it was when the save began.
+   */
+  #planStoreSave(store: CacheStore, taken: TakenChanges<K>, contents: Map<K, V>): { mode: 'whole' | 'changes'; source: ChangeSource; bound: number; readers: Preserver[] } {
+    if (contents !== this || !store.capabilities.changes || !this.#tracking || (taken.all && taken.reset)) {
+      const live = this.#snapshotOf(contents);
+      return { mode: 'whole', source: { fill: (sets, _deletes, max) => live.fill(sets, max) }, bound: live.size, readers: contents === this ? [live] : [] };
+    }
+    const candidates = taken.deletes.length === 0 ? taken.keys : taken.keys.concat(taken.deletes);
+    if (taken.all) {
+      const live = this.#snapshotOf(this);
+      return { mode: 'changes', source: new AllChangesSource(live, candidates), bound: super.size + taken.deletes.length, readers: [live] };
+    }
+    const changes = new ChangeSnapshot(this, candidates, this.#generation, this.#saveTransform(true));
+    return { mode: 'changes', source: changes, bound: candidates.length, readers: [changes] };
+  }
+
+  /** A save through a store (the `store` option), read in slices; on failure the changes are unsaved again. */
+  async #saveThroughStore(store: CacheStore, contents: Map<K, V>): Promise<void> {
+    const taken = this.#takeChanges();
+    if (contents === this && this.#tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
+    const plan = this.#planStoreSave(store, taken, contents);
+    for (const reader of plan.readers) this.#openReader(reader);
+    try {
+      await this.#callHook('saver', () =>
+        store.save(this.name, { mode: plan.mode, generation: this.#generation, bound: plan.bound, batches: () => slicedBatches(plan.source) }),
+      );
+    } catch (err) {
+      this.#restoreChanges(taken);
+      throw err;
+    } finally {
+      for (const reader of plan.readers) this.#closeReader(reader);
+    }
+  }
+
+  /** The loader of a cache with a store: its contents, the onCorrupt policy applied to a damaged state. */
+  async #loadFromStore(store: CacheStore, name: string): Promise<StoredMap | undefined> {
+    let contents;
+    try {
+      contents = await store.load(name);
+    } catch (err) {
+      if (!(err instanceof CorruptCacheFileError) || this.corruptPolicy !== 'quarantine' || store.quarantine === undefined) throw err;
+      const where = await store.quarantine(name);
+      this.manager.reportError(new CorruptCacheFileError(name, err.path, 'the saved state is damaged', { code: err.code as 'ECORRUPT', quarantinedTo: where, cause: err }));
+      return undefined;
+    }
+    if (contents === undefined || contents === null) return undefined;
+    return fromStored(contents, store.constructor?.name ?? 'store', name);
+  }
+
+  /** What a damaged saved state does on load (see PersistentCache's `onCorrupt`). */
+  protected get corruptPolicy(): 'quarantine' | 'throw' {
+    return 'throw';
+  }
+
   /**
    * Whether this cache's unsaved edits can only be saved by awaiting its saver (a custom
    * asynchronous one, or a store shared with other processes): the exit flush saves those when
@@ -921,6 +1033,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   get savesAsyncAtExit(): boolean {
     const saver = this.saver;
     if (saver === null) return false;
+    if (saver === this.#storeSaver) return (this.#store as CacheStore).saveSync === undefined;
     return CHANGE_SAVER in saver || this.syncSnapshotWriter(saver) === undefined;
   }
 
@@ -1036,7 +1149,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * or a `whole` saved state (keys it lacks are removed). Keys edited here and not saved yet
    * are left alone (this process's save will write them); nothing applied counts as an edit.
    */
-  protected mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined>): Promise<boolean> {
+  protected mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries | Map<unknown, unknown> } | undefined>): Promise<boolean> {
     return this.#exclusive(async () => {
       if (!this.#hasContents || !this.#tracking) return false;
       const update = await read();
@@ -1076,10 +1189,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         if (last?.generation !== undefined) this.#setGeneration(last.generation);
       } else {
         const saved = new Map<unknown, unknown>();
-        update.whole.fillInto(saved);
+        const whole = update.whole;
+        if (whole instanceof DecodedEntries) whole.fillInto(saved);
+        else for (const [key, value] of whole) saved.set(key, value);
         for (const key of [...super.keys()]) if (!saved.has(key)) apply(key, undefined, true);
         for (const [key, value] of saved) apply(key, value, false);
-        if (update.whole.meta.generation !== undefined) this.#setGeneration(update.whole.meta.generation);
+        const generation = whole instanceof DecodedEntries ? whole.meta.generation : whole instanceof StoredMap ? whole.generation : undefined;
+        if (generation !== undefined) this.#setGeneration(generation);
       }
       this.#merges++; // readers that keep derived state (memoize's index) see a change
       this.#armPurge();
@@ -1400,7 +1516,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const changeWriter = (saver as Partial<ChangeSaver<K, V>>)[CHANGE_SAVER];
     let bytes: number | undefined;
     let detail: unknown;
-    if (changeWriter && !this.preProcessor) {
+    if (saver === this.#storeSaver) {
+      const contents = this.preProcessor ? this.#preProcessed() : this;
+      if (!this.saveOnBlank && contents.size === 0) return false;
+      await this.#saveThroughStore(this.#store as CacheStore, contents);
+    } else if (changeWriter && !this.preProcessor) {
       if (!this.saveOnBlank && super.size === 0) return false;
       detail = await this.#writeChanges(changeWriter);
     } else if (this.preProcessor) {
@@ -1736,7 +1856,29 @@ function checkCacheOptions(name: string, options: Readonly<Record<string, unknow
 
 const HOOKS = ['loader', 'saver', 'deleter', 'builder', 'validator', 'preProcessor', 'postProcessor'] as const;
 
-declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', 'ttlMs', 'maxEntries', 'clock', ...HOOKS]);
+declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', 'ttlMs', 'maxEntries', 'clock', 'store', ...HOOKS]);
+
+/** The `store` option, checked: an object with the methods and capabilities of a CacheStore. */
+function checkStore(name: string, options: CacheOptions<unknown, unknown>): CacheStore | null {
+  const store = options.store as unknown;
+  if (store === undefined) return null;
+  const shape = store as Partial<Record<string, unknown>> | null;
+  if (typeof store !== 'object' || shape === null) throw new TypeError(`${name}: store: expected a CacheStore, got ${describeValue(store)}`);
+  for (const method of ['load', 'save', 'remove'] as const) {
+    if (typeof shape[method] !== 'function') throw new TypeError(`${name}: store: expected a CacheStore with a ${method}() method`);
+  }
+  for (const method of ['saveSync', 'quarantine', 'follow'] as const) {
+    if (shape[method] !== undefined && typeof shape[method] !== 'function') throw new TypeError(`${name}: store: ${method}: expected a function, got ${describeValue(shape[method])}`);
+  }
+  const caps = shape.capabilities as Partial<Record<string, unknown>> | undefined;
+  if (typeof caps !== 'object' || caps === null || !['expiry', 'generations', 'changes'].every((c) => typeof caps[c] === 'boolean')) {
+    throw new TypeError(`${name}: store: capabilities: expected { expiry, generations, changes } (booleans), got ${describeValue(caps)}`);
+  }
+  for (const hook of ['loader', 'saver', 'deleter'] as const) {
+    if (options[hook] !== undefined) throw new TypeError(`${name}: store: give a store or the ${hook} hook, not both`);
+  }
+  return store as CacheStore;
+}
 
 // The purge timer waits at least this long: expired entries are invisible meanwhile anyway.
 const PURGE_MIN_MS = 1000;
@@ -1849,6 +1991,7 @@ function newGeneration(): string {
 
 /** The generation saved with what a loader returned; a new one when the store keeps none. */
 function savedGeneration(raw: unknown): string {
+  if (raw instanceof StoredMap && raw.generation !== undefined) return raw.generation;
   if (raw instanceof DecodedEntries) {
     const { generation, savedAt } = raw.meta;
     if (typeof generation === 'string') return generation;

@@ -49,6 +49,15 @@ export { Pool, PoolLease, PoolScope } from './pool/pool';
 export type { AsyncProxy, PoolEvents, PoolLeak, PoolOptions, PoolStats, PoolUseOptions } from './pool/pool';
 export type { Percentiles } from './pool/samples';
 export type { CorruptFilePolicy, FileStoreOptions } from './store/file-store';
+export type {
+  CacheStore,
+  StoreBatch,
+  StoreCapabilities,
+  StoreSave,
+  StoreSyncSave,
+  StoredContents,
+  StoredEntry,
+} from './store/cache-store';
 export type { CacheFileMeta } from './store/file-format';
 export {
   DepcacheError,

@@ -44,6 +44,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #journal: JournalWriter | undefined;
   readonly #follow: boolean;
   #watcher: fs.FSWatcher | undefined;
+  #unfollow: (() => void) | undefined;
   #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -76,10 +77,12 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#fileSaver = async (n, contents) => {
       await resolved.write(n, new LiveSnapshot(contents));
     };
-    if (options.loader === undefined) this.loader = this.#fileLoader;
-    if (options.saver === undefined) this.saver = this.#fileSaver;
-    if (options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
-    if (resolved instanceof FileStore && resolved.journal) {
+    // A store of the user's (the `store` option) takes the place of the file: the core saves through it.
+    const own = options.store;
+    if (own === undefined && options.loader === undefined) this.loader = this.#fileLoader;
+    if (own === undefined && options.saver === undefined) this.saver = this.#fileSaver;
+    if (own === undefined && options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
+    if (own === undefined && resolved instanceof FileStore && resolved.journal) {
       // Saves append what changed since the last one: the cache records which keys changed.
       this.trackChanges(true);
       this.#journal = {
@@ -97,11 +100,18 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         },
       };
     }
-    if (followJournal && !(resolved instanceof FileStore && resolved.journal)) {
-      throw new TypeError(`${name}: followJournal: needs the default file store with its journal`);
+    if (followJournal && own !== undefined) {
+      if (own.follow === undefined) throw new TypeError(`${name}: followJournal: its store cannot follow other writers (it has no follow())`);
+      this.#unfollow = own.follow.call(own, name, () => this.#followSoon());
+    } else if (followJournal && !(resolved instanceof FileStore && resolved.journal)) {
+      throw new TypeError(`${name}: followJournal: needs the default file store with its journal, or a store with follow()`);
     }
-    this.#follow = followJournal;
+    this.#follow = followJournal && own === undefined;
     this.#startFollowing();
+  }
+
+  protected override get corruptPolicy(): CorruptFilePolicy {
+    return this.onCorrupt;
   }
 
   /** Watches the cache directory (once it exists) for saves of this cache by other processes. */
@@ -127,9 +137,9 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#followTimer = setTimeout(() => {
       this.#followTimer = undefined;
       const store = this.#store as FileStore;
-      this.mergeSaved(() => store.readSince(this.name, (err) => this.manager.reportError(err))).catch((err: unknown) =>
-        this.manager.reportError(err),
-      );
+      // A store of the user's says only that something was saved: merge its whole saved state.
+      const read = this.#unfollow !== undefined ? () => this.#loadWhole() : () => store.readSince(this.name, (err) => this.manager.reportError(err));
+      this.mergeSaved(read).catch((err: unknown) => this.manager.reportError(err));
     }, FOLLOW_DELAY_MS);
     this.#followTimer.unref();
   }
@@ -139,8 +149,16 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#startFollowing();
   }
 
+  /** What the user's store holds now, for a merge. */
+  async #loadWhole(): Promise<{ whole: Map<unknown, unknown> } | undefined> {
+    const loaded = this.loader === null ? undefined : await this.loader(this.name);
+    return loaded instanceof Map ? { whole: loaded } : undefined;
+  }
+
   override dispose(): void {
     super.dispose();
+    this.#unfollow?.();
+    this.#unfollow = undefined;
     this.#watcher?.close();
     this.#watcher = undefined;
     if (this.#followTimer !== undefined) clearTimeout(this.#followTimer);

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { RedisStore } from '../lib';
 import { assertRejects, useManagersOnOneDirectory } from './helpers';
 import { useRedisServer } from './redis-server';
+import { LineStore } from '../examples/custom-store';
 
 // One contract, every store a cache saves through: what holds for one holds for all of them, or
 // the store says it cannot (and the cache refuses with a TypeError, never silently).
@@ -22,6 +23,8 @@ interface StoreCase {
   readonly expiry: boolean;
   /** The saved file, when the store has one that can be damaged. */
   readonly file?: (cache: PersistentCache<string, unknown>) => string;
+  /** How to damage it (default: cut it short). */
+  readonly damage?: (file: string) => void;
 }
 
 /** A store of the user's own, through the hooks, on a file of its own. */
@@ -45,9 +48,19 @@ describe('store contract (every store)', () => {
     { kind: 'JSON file', open: (m, n, o) => JsonCache.open(n, { ...o, manager: m }), typed: true, expiry: true, file: (c) => c.path },
     { kind: 'CSV file', open: (m, n, o) => CsvCache.open<string, unknown>(n, { ...o, manager: m }), typed: false, expiry: false, file: (c) => c.path },
     { kind: 'hooks', open: hooksStore(managers.dir()), typed: true, expiry: false },
+    // Written from the public interface only: the proof that a user's store gets every guarantee.
+    {
+      kind: 'custom CacheStore',
+      open: (m, n, o) => PersistentCache.open(n, { ...o, manager: m, store: new LineStore(path.join(managers.dir(), 'lines')) }),
+      typed: true,
+      expiry: true,
+      file: (c) => new LineStore(path.join(managers.dir(), 'lines')).fileOf(c.name),
+      // A line cut short is a crash's torn tail, skipped by design: damage a whole line instead.
+      damage: (file) => fs.writeFileSync(file, `AAAA${fs.readFileSync(file, 'utf8')}`),
+    },
   ];
 
-  for (const kind of ['v8 file', 'JSON file', 'CSV file', 'hooks', 'Redis']) {
+  for (const kind of ['v8 file', 'JSON file', 'CSV file', 'hooks', 'custom CacheStore', 'Redis']) {
     describe(kind, function () {
       this.timeout(30000);
       let redis: Redis | undefined;
@@ -113,13 +126,14 @@ describe('store contract (every store)', () => {
       });
 
       it("raises CorruptCacheFileError on a damaged file under onCorrupt: 'throw', and moves it aside by default", async function () {
-        const { open, file } = store();
+        const { open, file, damage } = store();
         if (file === undefined) this.skip(); // the user's own hooks decide what damage is
         const a = await open(managers.open(), 'c');
         a.set('k', 'v');
         await a.save();
         const where = (file as (c: PersistentCache<string, unknown>) => string)(a);
-        fs.writeFileSync(where, fs.readFileSync(where).subarray(0, 10));
+        if (damage) damage(where);
+        else fs.writeFileSync(where, fs.readFileSync(where).subarray(0, 10));
         await assertRejects(open(managers.open(), 'c', { onCorrupt: 'throw' }), CorruptCacheFileError);
         expect(fs.existsSync(where)).to.equal(true);
         const b = await open(managers.open(), 'c');

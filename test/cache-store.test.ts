@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  type CacheManager,
+  CacheHookError,
+  type CacheStore,
+  CorruptCacheFileError,
+  PersistentCache,
+  type StoreBatch,
+  type StoreSave,
+} from '../lib';
+import { LineStore } from '../examples/custom-store';
+import { assertRejects, deferred, useManagersOnOneDirectory } from './helpers';
+
+/** A LineStore that records what each save was given. */
+class SpyStore extends LineStore {
+  readonly saves: Array<{ mode: string; sets: unknown[]; deletes: unknown[]; batches: number }> = [];
+  beforeRead: Promise<void> | undefined;
+  entered: (() => void) | undefined;
+
+  override async save(name: string, save: StoreSave): Promise<void> {
+    this.entered?.();
+    await this.beforeRead;
+    const seen: StoreBatch[] = [];
+    const replay: StoreSave = { ...save, batches: () => replayed(seen) };
+    for await (const batch of save.batches()) seen.push(batch);
+    this.saves.push({
+      mode: save.mode,
+      sets: seen.flatMap((b) => b.sets.map((e) => [e.key, e.value])),
+      deletes: seen.flatMap((b) => [...b.deletes]),
+      batches: seen.length,
+    });
+    await super.save(name, replay);
+  }
+}
+
+async function* replayed(batches: StoreBatch[]): AsyncGenerator<StoreBatch> {
+  for (const b of batches) yield b;
+}
+
+describe('CacheStore (the public store interface)', () => {
+  const managers = useManagersOnOneDirectory('store', true);
+  const dir = () => path.join(managers.dir(), 'lines');
+
+  it('saves only what changed since the last save, through the store', async () => {
+    const store = new SpyStore(dir());
+    const cache = await PersistentCache.open<string, number>('c', { manager: managers.open(), store });
+    for (let i = 0; i < 1000; i++) cache.set(`k${i}`, i);
+    await cache.save();
+    cache.set('k1', -1);
+    cache.delete('k2');
+    await cache.save();
+    const last = store.saves[store.saves.length - 1];
+    expect(last).to.deep.include({ mode: 'changes', sets: [['k1', -1]], deletes: ['k2'] });
+    const again = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect(again.size).to.equal(999);
+    expect(again.get('k1')).to.equal(-1);
+  });
+
+  it('gives the entries as they were when the save began, in several batches, while the cache changes', async () => {
+    const store = new SpyStore(dir());
+    const cache = await PersistentCache.open<string, number>('c', { manager: managers.open(), store });
+    const gate = deferred();
+    const entered = deferred();
+    store.beforeRead = gate.promise;
+    store.entered = entered.resolve;
+    for (let i = 0; i < 5000; i++) cache.set(`k${i}`, i);
+    const saving = cache.save();
+    await entered.promise; // the save runs: the store holds it, batches unread
+    for (let i = 0; i < 5000; i++) cache.set(`k${i}`, -i);
+    cache.set('late', 1);
+    gate.resolve();
+    await saving;
+    const save = store.saves[store.saves.length - 1] as { sets: [string, number][]; batches: number };
+    expect(save.batches).to.be.greaterThan(1);
+    expect(new Map(save.sets).get('k4999')).to.equal(4999);
+    expect(new Map(save.sets).has('late')).to.equal(false);
+    expect(cache.dirtyEdits).to.be.greaterThan(0); // the later edits are the next save's
+  });
+
+  it('keeps the generation through a save and a load, and a rebuild makes a new one', async () => {
+    const a = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    a.set('k', 1);
+    await a.save();
+    const b = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect(b.generation).to.equal(a.generation);
+    await b.invalidateAndRebuild();
+    const c = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect(c.generation).to.equal(b.generation).and.not.equal(a.generation);
+  });
+
+  it('keeps the edits of a failed save unsaved, and the next save writes them', async () => {
+    const store = new SpyStore(dir());
+    const cache = await PersistentCache.open<string, number>('c', { manager: managers.open(), store });
+    cache.set('a', 1);
+    await cache.save();
+    cache.set('b', 2);
+    const failing = store.save.bind(store);
+    store.save = async () => {
+      throw new Error('disk gone');
+    };
+    await assertRejects(cache.save(), CacheHookError);
+    expect(cache.dirtyEdits).to.equal(1);
+    store.save = failing;
+    await cache.save();
+    const again = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect(again.get('b')).to.equal(2);
+  });
+
+  it('refuses expiry with a TypeError when the store cannot keep it', async () => {
+    const inner = new LineStore(dir());
+    const noExpiry: CacheStore = { capabilities: { expiry: false, generations: true, changes: true }, load: (n) => inner.load(n), save: (n, s) => inner.save(n, s), remove: (n) => inner.remove(n) };
+    const manager = managers.open();
+    expect(() => new PersistentCache('t', { manager, store: noExpiry, ttlMs: 1000 })).to.throw(TypeError, /expiry/);
+    const cache = await PersistentCache.open<string, number>('c', { manager, store: noExpiry, maxEntries: 5 });
+    expect(() => cache.set('k', 1, { ttlMs: 1000 })).to.throw(TypeError, /expiry/);
+  });
+
+  it('checks the store option at construction, naming what is wrong', () => {
+    const manager = managers.open();
+    expect(() => new PersistentCache('a', { manager, store: {} as CacheStore })).to.throw(TypeError, /store: expected a CacheStore with a load\(\) method/);
+    const store = new LineStore(dir());
+    expect(() => new PersistentCache('b', { manager, store, saver: () => undefined })).to.throw(TypeError, /store or the saver hook/);
+    const noCaps = { load: store.load, save: store.save, remove: store.remove } as unknown as CacheStore;
+    expect(() => new PersistentCache('c', { manager, store: noCaps })).to.throw(TypeError, /capabilities/);
+  });
+
+  it("raises a damaged state when the store cannot move it aside, even under 'quarantine'", async () => {
+    const inner = new LineStore(dir());
+    const cache = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: inner });
+    cache.set('k', 1);
+    await cache.save();
+    fs.writeFileSync(inner.fileOf('c'), `AAAA${fs.readFileSync(inner.fileOf('c'), 'utf8')}`);
+    const noQuarantine: CacheStore = { capabilities: inner.capabilities, load: (n) => inner.load(n), save: (n, s) => inner.save(n, s), remove: (n) => inner.remove(n) };
+    await assertRejects(PersistentCache.open('c', { manager: managers.open(), store: noQuarantine }), CorruptCacheFileError);
+    expect(fs.existsSync(inner.fileOf('c'))).to.equal(true);
+  });
+
+  it('with followJournal, merges what another writer saved through a store that can follow', async function () {
+    this.timeout(10000);
+    const a = await PersistentCache.open<string, number>('c', { manager: managers.open('one'), store: new LineStore(dir()) });
+    a.set('x', 1);
+    await a.save();
+    const b = await PersistentCache.open<string, number>('c', { manager: managers.open('two'), store: new LineStore(dir()), followJournal: true });
+    expect(b.get('x')).to.equal(1);
+    a.set('y', 2);
+    await a.save();
+    const deadline = Date.now() + 5000;
+    while (b.get('y') !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(b.get('y')).to.equal(2);
+    expect(() => new PersistentCache('d', { manager: managers.open('two'), store: { ...new LineStore(dir()), capabilities: { expiry: true, generations: true, changes: true }, load: async () => undefined, save: async () => undefined, remove: async () => undefined, follow: undefined }, followJournal: true })).to.throw(TypeError, /follow/);
+  });
+});
+
+describe('docs/store-interface.md', () => {
+  it('shows the example store exactly as examples/custom-store.ts has it (so it runs as written)', () => {
+    const root = path.join(__dirname, '..');
+    const doc = fs.readFileSync(path.join(root, 'docs', 'store-interface.md'), 'utf8');
+    const example = fs.readFileSync(path.join(root, 'examples', 'custom-store.ts'), 'utf8');
+    expect(doc).to.contain('```ts\n' + example + '```');
+  });
+});
