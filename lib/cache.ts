@@ -400,10 +400,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // CacheContentsMissingError (or build, for LazyCache), so no read pays for that check.
 
   /**
-   * Sets an entry, as Map's `set` does; `options.ttlMs` gives this entry its own lifetime.
+   * Sets an entry, as Map's `set` does; `options.ttlMs` gives this entry its own lifetime, and so
+   * does a number of ms in its place (Keyv's `store.set(key, value, ttl)`): one ≤ 0 means already
+   * expired, so the key is removed.
    * @throws {CacheContentsMissingError} ECONTENTS_MISSING when the cache has no contents
+   * @throws {TypeError} for a lifetime the cache's store cannot save (a CSV file, a custom saver)
    */
-  override set(key: K, value: V, options?: SetOptions): this {
+  override set(key: K, value: V, options?: SetOptions | number): this {
     if (options !== undefined) return this.#setWithOptions(key, value, options);
     // Reached with the book on only by a direct call (an override on the instance): its set.
     if (this.#book !== null) return (this.#behaviour as this).set.call(this, key, value);
@@ -505,8 +508,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     }
   }
 
-  #setWithOptions(key: K, value: V, options: SetOptions): this {
+  #setWithOptions(key: K, value: V, options: SetOptions | number): this {
     const ttlMs = checkSetOptions(this.name, options) ?? this.#ttlMs;
+    if (ttlMs === 0) {
+      // Already expired: the entry is gone, as an expired one is.
+      (this.#behaviour as this).delete.call(this, key);
+      return this;
+    }
     if (ttlMs !== Number.POSITIVE_INFINITY) this.#assertKeepsExpiry('set');
     if (this.#book === null) this.#enableExpiry();
     // The expiring set (the behaviour just changed), or the missing/closed guard on it; never
@@ -562,9 +570,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   /** The expiry of an entry set now with `options` (undefined: the cache's ttlMs). */
-  #expiryOf(options: SetOptions | undefined): number {
+  #expiryOf(options: SetOptions | number | undefined): number {
     const ttlMs = (options === undefined ? undefined : checkSetOptions(this.name, options)) ?? this.#ttlMs;
     if (ttlMs === Number.POSITIVE_INFINITY) return ttlMs;
+    if (ttlMs === 0) return Number.NEGATIVE_INFINITY; // already expired: the set removes the key
     if (options !== undefined) this.#assertKeepsExpiry('set');
     return this.#clock() + ttlMs;
   }
@@ -694,9 +703,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         return (this.#book as EntryBook<unknown, unknown>).liveNow(slot, this.#clock);
       },
       // CacheMap's set, inlined (a call more is a tenth of this path), with the book.
-      set(this: CacheMap<unknown, unknown>, key: unknown, value: unknown, options?: SetOptions): CacheMap<unknown, unknown> {
+      set(this: CacheMap<unknown, unknown>, key: unknown, value: unknown, options?: SetOptions | number): CacheMap<unknown, unknown> {
         const book = this.#book as EntryBook<unknown, unknown>;
         const at = options === undefined ? (this.#ttlMs === Number.POSITIVE_INFINITY ? this.#ttlMs : this.#clock() + this.#ttlMs) : this.#expiryOf(options);
+        if (at === Number.NEGATIVE_INFINITY) {
+          (this.#behaviour as CacheMap<unknown, unknown>).delete.call(this, key);
+          return this;
+        }
         if (this.#snapshot !== null) this.#snapshot.preserve(key); // reads the old slot: before it changes
         const changes = this.#changes;
         if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
@@ -1959,8 +1972,12 @@ function checkMaxEntries(name: string, value: unknown): number {
 
 /** The ttlMs of `set`'s options (undefined when not given); a TypeError names a bad one. */
 function checkSetOptions(name: string, options: unknown): number | undefined {
+  if (typeof options === 'number' && !Number.isNaN(options)) {
+    // Keyv's convention (store.set(key, value, ttl)): a lifetime in ms; ≤ 0 is already expired.
+    return options <= 0 ? 0 : options;
+  }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`${name}: set: options: expected { ttlMs }, got ${describeValue(options)}`);
+    throw new TypeError(`${name}: set: options: expected { ttlMs } or a number of ms, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
     if (key !== 'ttlMs') throw new TypeError(`${name}: set: unknown option '${key}': the only one is 'ttlMs'`);

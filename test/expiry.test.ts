@@ -12,7 +12,7 @@ import {
   memoize,
 } from '../lib';
 import { EntryBook } from '../lib/expiry/entry-book';
-import { runCliHere, useManagersOnOneDirectory } from './helpers';
+import { runCliHere, useManagersOnOneDirectory, useTempManager } from './helpers';
 
 /** A clock the test moves by hand: nothing sleeps. */
 function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void; set: (t: number) => void } {
@@ -110,7 +110,7 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       const cache = new NonPersistentCache<string, number>('named', { manager, contents: [] });
       expect(() => cache.set('a', 1, { ttlMs: 0 })).to.throw(TypeError, /^named: set: ttlMs/);
       expect(() => cache.set('a', 1, { ttl: 5 } as never)).to.throw(TypeError, /^named: set: unknown option 'ttl'/);
-      expect(() => cache.set('a', 1, 5 as never)).to.throw(TypeError, /^named: set: options/);
+      expect(() => cache.set('a', 1, '5' as never)).to.throw(TypeError, /^named: set: options/); // a number is a lifetime (Keyv's convention)
       expect(cache.has('a'), 'a refused set writes nothing').to.equal(false);
       expect(() => new CsvCache('csv', { manager, ttlMs: 5 })).to.throw(TypeError, /csv: ttlMs: a CsvCache cannot save expiry times/);
       const csv = new CsvCache<string, string>('csv2', { manager, contents: [] });
@@ -533,5 +533,27 @@ describe('expiry and bounds (ttlMs, maxEntries)', () => {
       const exported = await runCliHere(['--dir', manager.cacheDirectory, 'export', 'shown', '--format', 'json']);
       expect(JSON.parse(exported.out)).to.deep.equal([['live', 1], ['plain', 3]]);
     });
+  });
+});
+
+describe("set(key, value, ttl) with a number (Keyv's convention)", () => {
+  let manager: import('../lib').CacheManager;
+  useTempManager((m) => (manager = m));
+
+  it('takes a number of ms as the lifetime, and one ≤ 0 as already expired (the key is removed)', async () => {
+    let now = 1_000_000;
+    for (const options of [{}, { maxEntries: 10 }]) {
+      const cache = await PersistentCache.open<string, number>(`n${Object.keys(options).length}`, { manager, clock: () => now, ...options });
+      cache.set('a', 1, 500);
+      expect(cache.expiresAt('a')).to.equal(now + 500);
+      cache.set('b', 2);
+      cache.set('b', 3, 0);
+      expect(cache.has('b')).to.equal(false);
+      cache.set('c', 4, -5);
+      expect(cache.has('c')).to.equal(false);
+      now += 600;
+      expect(cache.get('a')).to.equal(undefined);
+      expect(() => cache.set('d', 1, Number.NaN)).to.throw(TypeError);
+    }
   });
 });
