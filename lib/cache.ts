@@ -1,5 +1,6 @@
 import { type Contents, fillMap, toMap } from './contents';
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { OperationQueue, outsideOperations } from './operation-queue';
+import { ChangeLog, type TakenChanges } from './change-log';
 import { randomUUID } from 'node:crypto';
 import {
   CacheConflictError,
@@ -239,8 +240,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #behaviour: object = CacheMap.prototype;
   // A user's subclass keeps its own prototype, so its overrides run on every call.
   readonly #subclassed: boolean;
-  // The operation running now, if any: a call from inside it into this queue would deadlock.
-  #running: object | null = null;
+  // Lifecycle operations of one cache run one at a time, in order.
+  readonly #queue = new OperationQueue();
   // Which contents these are: new for every build or adoption, kept through saves and loads.
   #generation = newGeneration();
   // Edits ever made, and how many of them the saved state covers; their difference is "dirty".
@@ -255,23 +256,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Background work started by this cache (compactions, store snapshots), still running.
   readonly #background = new Set<Promise<void>>();
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
-  // Appended to on every edit (a push costs a few ns; a Set.add, hashing the key, costs ten
-  // times that on the hot path); duplicates are folded when a save takes them, or when the log
-  // passes #changeLimit.
-  // null while not tracking, or while everything counts as changed (then only deletes are kept,
-  // in #deletes, for a save that appends every entry).
-  #changes: K[] | null = null;
-  #deletes: K[] = [];
-  #tracking = false;
-  #allOnOverflow = false; // a log of mostly repeats turns into "all changed" (journaling stores)
-  #changeLimit = CHANGE_LOG_MIN;
-  #changesAll = false; // everything must be rewritten (cleared, built, loaded elsewhere)
-  #changesReset = false; // ...and it replaces what is saved (a clear, new contents, a deleted saved state)
+  // Keys changed since the last save, for stores that write only those (off until tracked).
+  readonly #log = new ChangeLog<K>();
   // The last load found nothing saved: contents built then merge with whatever another
   // process saved meanwhile, where a rebuild over a saved state replaces it.
   #foundNothingSaved = false;
-  // Lifecycle operations of one cache run one at a time, in order.
-  #tail: Promise<unknown> = Promise.resolve();
   #queuedSave: Promise<boolean> | null = null;
   #loads = 0;
   #merges = 0;
@@ -411,8 +400,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     // Reached with the book on only by a direct call (an override on the instance): its set.
     if (this.#book !== null) return (this.#behaviour as this).set.call(this, key, value);
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
-    const changes = this.#changes;
-    if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
+    const log = this.#log;
+    const logged = log.keys;
+    if (logged !== null && logged.push(key) > log.limit) log.overflowed(this);
     super.set(key, value);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return this;
@@ -427,10 +417,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   #baseDelete(key: K): boolean {
     if (this.#snapshot !== null) this.#snapshot.preserve(key);
     if (!super.delete(key)) return false;
-    const changes = this.#changes;
-    if (changes !== null) {
-      if (changes.push(key) > this.#changeLimit) this.#changesOverflowed();
-    } else if (this.#tracking) this.#deletes.push(key);
+    this.#log.deleted(key, this);
     if (++this.#edits >= this.#editTrigger) this.editThresholdReached();
     return true;
   }
@@ -445,7 +432,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const removed = super.size;
     if (this.#snapshot !== null) this.#snapshot.preserveAll();
     super.clear();
-    this.#markAllChanged(true);
+    this.#log.markAll(true);
     this.#edits += Math.max(1, removed);
     if (this.#edits >= this.#editTrigger) this.editThresholdReached();
   }
@@ -711,8 +698,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
           return this;
         }
         if (this.#snapshot !== null) this.#snapshot.preserve(key); // reads the old slot: before it changes
-        const changes = this.#changes;
-        if (changes !== null && changes.push(key) > this.#changeLimit) this.#changesOverflowed();
+        const log = this.#log;
+        const logged = log.keys;
+        if (logged !== null && logged.push(key) > log.limit) log.overflowed(this);
         const slot = mapGet.call(this, key) as number | undefined;
         if (slot !== undefined) book.update(slot, value, at);
         else {
@@ -889,16 +877,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (!this.#hasContents || this.dirtyEdits === 0) return false;
     if (this.saver !== null && this.saver === this.#storeSaver) return this.#flushStoreSync(this.#store as CacheStore);
     const spill = (this.saver as Partial<SyncSpiller> | null)?.[SPILL_SYNC];
-    if (spill !== undefined && this.#tracking && !this.preProcessor) {
+    if (spill !== undefined && this.#log.tracking && !this.preProcessor) {
       if (!this.saveOnBlank && super.size === 0) return false; // as save() would
       const edits = this.#edits;
-      const taken = this.#takeChanges();
+      const taken = this.#log.take(super.size);
       const keys = new Set<unknown>(taken.keys);
       for (const key of taken.deletes) keys.add(key);
       try {
         spill(this.#persistedView(), { all: taken.all, reset: taken.reset, keys });
       } catch (err) {
-        this.#restoreChanges(taken);
+        this.#log.restore(taken);
         throw err;
       }
       this.#savedEdits = edits;
@@ -911,17 +899,17 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (!this.saveOnBlank && contents.size === 0) return false;
     // O(changes) at exit too: append to the journal when the saved state allows it.
     const journal = this.preProcessor ? undefined : this.journalWriter(this.saver);
-    if (journal !== undefined && this.#tracking && !(this.#changesAll && this.#changesReset)) {
-      const appended = journal.appendSync(this.#record(new Set(this.#changes ?? []), this.#deletes, this.#changesAll));
+    if (journal !== undefined && this.#log.tracking && !(this.#log.all && this.#log.reset)) {
+      const appended = journal.appendSync(this.#record(new Set(this.#log.keys ?? []), this.#log.deletes, this.#log.all));
       if (appended !== undefined) {
-        this.#forgetChanges();
+        this.#log.forget(super.size);
         this.#lastSaveBytes = appended.bytes;
         this.#savedEdits = edits;
         return true;
       }
     }
     this.#lastSaveBytes = write(this.#snapshotOf(contents));
-    this.#forgetChanges();
+    this.#log.forget(super.size);
     this.#savedEdits = edits;
     return true;
   }
@@ -952,7 +940,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       result.then(undefined, () => undefined); // it cannot be awaited here: never an unhandled rejection
       throw lost('its saver returned a promise, which cannot be awaited at exit');
     }
-    this.#forgetChanges();
+    this.#log.forget(super.size);
     this.#savedEdits = edits;
     return true;
   }
@@ -969,12 +957,12 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const contents = this.preProcessor ? this.#preProcessed() : this;
     if (!this.saveOnBlank && contents.size === 0) return false;
     const edits = this.#edits;
-    const taken = this.#takeChanges();
+    const taken = this.#log.take(super.size);
     try {
       const plan = this.#planStoreSave(store, taken, contents);
       saveSync.call(store, this.name, { mode: plan.mode, generation: this.#generation, bound: plan.bound, batches: () => syncBatches(plan.source) });
     } catch (err) {
-      this.#restoreChanges(taken);
+      this.#log.restore(taken);
       throw err instanceof DepcacheError ? err : new CacheHookError(this.name, 'saver', err);
     }
     this.#savedEdits = edits;
@@ -987,7 +975,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * changed keys, each read as it was when the save began.
    */
   #planStoreSave(store: CacheStore, taken: TakenChanges<K>, contents: Map<K, V>): { mode: 'whole' | 'changes'; source: ChangeSource; bound: number; readers: Preserver[] } {
-    if (contents !== this || !store.capabilities.changes || !this.#tracking || (taken.all && taken.reset)) {
+    if (contents !== this || !store.capabilities.changes || !this.#log.tracking || (taken.all && taken.reset)) {
       const live = this.#snapshotOf(contents);
       return { mode: 'whole', source: { fill: (sets, _deletes, max) => live.fill(sets, max) }, bound: live.size, readers: contents === this ? [live] : [] };
     }
@@ -1002,8 +990,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** A save through a store (the `store` option), read in slices; on failure the changes are unsaved again. */
   async #saveThroughStore(store: CacheStore, contents: Map<K, V>): Promise<void> {
-    const taken = this.#takeChanges();
-    if (contents === this && this.#tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
+    const taken = this.#log.take(super.size);
+    if (contents === this && this.#log.tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
     const plan = this.#planStoreSave(store, taken, contents);
     for (const reader of plan.readers) this.#openReader(reader);
     try {
@@ -1011,7 +999,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         store.save(this.name, { mode: plan.mode, generation: this.#generation, bound: plan.bound, batches: () => slicedBatches(plan.source) }),
       );
     } catch (err) {
-      this.#restoreChanges(taken);
+      this.#log.restore(taken);
       throw err;
     } finally {
       for (const reader of plan.readers) this.#closeReader(reader);
@@ -1066,70 +1054,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Starts recording which keys change between saves, for a saver that writes only those. @internal */
   trackChanges(allOnOverflow = false): void {
-    if (this.#tracking) return;
-    this.#tracking = true;
-    this.#allOnOverflow = allOnOverflow;
-    this.#changes = [];
-    this.#changesAll = true; // nothing is known to be saved yet
-  }
-
-  #markAllChanged(reset: boolean): void {
-    if (!this.#tracking) return;
-    // Every entry is written anyway: a journaling store logs only deletes from here (a refill of
-    // a million keys would otherwise log each, and the save fold them at its start).
-    this.#changes = this.#allOnOverflow ? null : [];
-    this.#deletes = [];
-    this.#changesAll = true;
-    this.#changesReset ||= reset;
-  }
-
-  /**
-   * The log outgrew its limit: fold its duplicates (a key set again and again). What is left is
-   * at most the keys ever present, so memory stays bounded and nothing is forgotten (a delete
-   * included); the limit grows with it, so folding costs O(1) per edit over time.
-   */
-  #changesOverflowed(): void {
-    const unique = [...new Set(this.#changes)];
-    if (this.#allOnOverflow && unique.length > super.size / 2) {
-      // Most keys changed: the next save writes every entry, so stop logging sets (the hot
-      // path's push) and keep only the deletes it must also write.
-      this.#changesAll = true;
-      this.#deletes = unique.filter((key) => !super.has(key));
-      this.#changes = null;
-      return;
-    }
-    this.#changes = unique;
-    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * unique.length, 2 * super.size);
-  }
-
-  #forgetChanges(): void {
-    if (!this.#tracking) return;
-    this.#changes = [];
-    this.#deletes = [];
-    this.#changesAll = false;
-    this.#changesReset = false;
-    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
-  }
-
-  /** Takes the changes for a save; keys changed while it runs go into a new log. */
-  #takeChanges(): TakenChanges<K> {
-    const taken = { keys: this.#changes ?? [], deletes: this.#deletes, all: !this.#tracking || this.#changesAll, reset: this.#changesReset };
-    this.#changes = [];
-    this.#deletes = [];
-    this.#changesAll = false;
-    this.#changesReset = false;
-    this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
-    return taken;
-  }
-
-  /** After a failed save: what it took is unsaved again, with what changed meanwhile. */
-  #restoreChanges(taken: TakenChanges<K>): void {
-    const log = [...taken.keys];
-    for (const key of this.#changes ?? []) log.push(key);
-    this.#changes = log;
-    this.#deletes = [...taken.deletes, ...this.#deletes];
-    this.#changesAll ||= taken.all;
-    this.#changesReset ||= taken.reset;
+    this.#log.track(allOnOverflow);
   }
 
   /**
@@ -1164,11 +1089,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   protected mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries | Map<unknown, unknown> } | undefined>): Promise<boolean> {
     return this.#exclusive(async () => {
-      if (!this.#hasContents || !this.#tracking) return false;
+      if (!this.#hasContents || !this.#log.tracking) return false;
       const update = await read();
       if (update === undefined) return false;
-      const dirty = new Set<unknown>([...(this.#changes ?? []), ...this.#deletes]);
-      if (this.#changesAll) return false; // everything here is unsaved: this save decides
+      const dirty: Set<unknown> = this.#log.unsavedKeys();
+      if (this.#log.all) return false; // everything here is unsaved: this save decides
       const now = this.#clock();
       const apply = (key: unknown, value: unknown, remove: boolean) => {
         if (dirty.has(key)) return;
@@ -1226,8 +1151,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return this.#exclusive(
       () =>
         fn(async (write) => {
-          const unsaved = this.#changesAll || (this.#changes?.length ?? 0) > 0 || this.#deletes.length > 0;
-          if (!this.#hasContents || !this.#tracking || this.dirtyEdits !== 0 || unsaved || this.#snapshot !== null) return false;
+          const unsaved = this.#log.hasUnsaved;
+          if (!this.#hasContents || !this.#log.tracking || this.dirtyEdits !== 0 || unsaved || this.#snapshot !== null) return false;
           // Memory is not what is saved when a processor shapes what is loaded or saved.
           if (this.preProcessor !== null || this.postProcessor !== null) return false;
           const snapshot = this.#snapshotOf(this);
@@ -1245,7 +1170,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Starts `fn` as background work of its own, outside the operation that calls this. */
   protected detached<T>(fn: () => Promise<T>): Promise<T> {
-    return enclosing.exit(fn);
+    return outsideOperations(fn);
   }
 
   /**
@@ -1376,27 +1301,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** The error for a call into this queue from inside this cache's running operation, if it is one. */
   #reentry(operation: string): ReentrantCallError | undefined {
-    const running = this.#running;
-    if (running === null || enclosing.getStore()?.has(running) !== true) return undefined;
-    return new ReentrantCallError(this.name, operation);
+    return this.#queue.calledFromInside ? new ReentrantCallError(this.name, operation) : undefined;
   }
 
   #exclusive<T>(fn: () => Promise<T>, operation: string): Promise<T> {
     this.manager.assertOpen();
     const reentry = this.#reentry(operation);
     if (reentry) return Promise.reject(reentry);
-    const enter = (): Promise<T> => {
-      const token = {};
-      this.#running = token;
-      const inside = new Set(enclosing.getStore());
-      inside.add(token);
-      return enclosing.run(inside, fn).finally(() => {
-        if (this.#running === token) this.#running = null;
-      });
-    };
-    const run = this.#tail.then(enter, enter);
-    this.#tail = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(fn);
   }
 
   async #loadNow(): Promise<boolean> {
@@ -1498,13 +1410,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       this.#setHasContents(false);
     }
     this.#savedEdits = this.#edits;
-    if (this.#tracking) {
-      this.#changes = [];
-      this.#deletes = [];
-      this.#changesAll = !loaded; // loaded: memory equals the store
-      this.#changesReset = false;
-      this.#changeLimit = Math.max(CHANGE_LOG_MIN, 2 * super.size);
-    }
+    this.#log.settleLoad(loaded, super.size); // loaded: memory equals the store
     this.#loads++;
     if (loaded) this.#trimToMax(); // after the reset: evictions are edits to save
     this.stateSettled('load');
@@ -1541,11 +1447,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (!this.saveOnBlank && contents.size === 0) return false;
       if (liveWriter) bytes = await liveWriter(this.#snapshotOf(contents));
       else await this.#callHook('saver', () => noteAsync(saver, saver(this.name, contents)));
-      this.#forgetChanges(); // a pre-processed cache is always written whole
+      this.#log.forget(super.size); // a pre-processed cache is always written whole
     } else {
       if (!this.saveOnBlank && super.size === 0) return false;
       const journal = liveWriter ? this.journalWriter(saver) : undefined;
-      if (journal !== undefined && this.#tracking) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
+      if (journal !== undefined && this.#log.tracking) bytes = await this.#saveThroughJournal(journal, liveWriter as SnapshotWriter);
       else if (liveWriter) bytes = await this.#writeLiveSnapshot(liveWriter);
       else {
         const copy = this.#visibleCopy();
@@ -1570,7 +1476,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * is to be replaced (a clear, adopted contents) or there is none to append to.
    */
   async #saveThroughJournal(journal: JournalWriter, whole: SnapshotWriter): Promise<number> {
-    const taken = this.#takeChanges();
+    const taken = this.#log.take(super.size);
     if (!taken.all && taken.keys.length === 0 && journal.hasBase()) return 0; // nothing changed
     try {
       // Decided before any await, so a whole write still snapshots the map as the save began.
@@ -1601,7 +1507,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (!result.whole) journal.afterAppend(result);
       return result.bytes;
     } catch (err) {
-      this.#restoreChanges(taken);
+      this.#log.restore(taken);
       throw err;
     }
   }
@@ -1621,13 +1527,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
   async #writeChanges(write: ChangeSaver<K, V>[typeof CHANGE_SAVER]): Promise<unknown> {
-    const taken = this.#takeChanges();
+    const taken = this.#log.take(super.size);
     const changes = new Set(taken.keys);
     for (const key of taken.deletes) changes.add(key);
     try {
       return await this.#callHook('saver', () => write(this.name, this.#persistedView(), { all: taken.all, reset: taken.reset, keys: changes }));
     } catch (err) {
-      this.#restoreChanges(taken);
+      this.#log.restore(taken);
       throw err;
     }
   }
@@ -1662,7 +1568,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (deleter) await this.#callHook('deleter', () => deleter(this.name));
     // Memory stays; it no longer counts as pending edits of a saved state that is gone.
     this.#savedEdits = this.#edits;
-    this.#markAllChanged(true);
+    this.#log.markAll(true);
     this.stateSettled('delete');
     this.manager.notify('delete', { cache: this.name });
   }
@@ -1679,7 +1585,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** `replaces`: the built contents replace the saved state (false: they merge with it). */
   async #installBuilt(contents: Map<K, V>, replaces = true): Promise<void> {
     this.#replaceWith(contents, true);
-    if (this.#tracking) this.#changesReset ||= replaces;
+    if (this.#log.tracking) this.#log.reset ||= replaces;
     this.#setGeneration(newGeneration());
     this.#trimToMax();
     // The built contents are unsaved until the save below succeeds.
@@ -1691,7 +1597,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   }
 
   #replaceWith(contents: Map<K, V> | DecodedEntries, fresh = false): void {
-    this.#markAllChanged(false); // a load settles this back to "nothing changed"
+    this.#log.markAll(false); // a load settles this back to "nothing changed"
     // Only adoptContents() can get here while a save reads the map; keep what it must write.
     const snapshot = this.#snapshot;
     if (snapshot !== null) {
@@ -1741,17 +1647,6 @@ function noteAsync<T>(saver: object, result: T): T {
   return result;
 }
 
-/** What a save took of the change tracking (and gives back if it fails). */
-interface TakenChanges<K> {
-  /** The log as it was: repeats included (folded where it is read, never in one go here). */
-  readonly keys: K[];
-  readonly deletes: K[];
-  readonly all: boolean;
-  readonly reset: boolean;
-}
-
-// The change log holds at least this many edits before its duplicates are folded.
-const CHANGE_LOG_MIN = 4096;
 
 // The topmost prototypes of users' subclasses that got their dispatch layer.
 const dispatchLayers = new WeakSet<object>();
@@ -1812,8 +1707,6 @@ function closedPrototype(base: object): object {
   return twin;
 }
 
-// The lifecycle operations enclosing the running code, through its async context (see #reentry).
-const enclosing = new AsyncLocalStorage<ReadonlySet<object>>();
 
 /**
  * The body of every class's `open()`: the registered cache of that name when it is of the same
