@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { AutoSyncCache, CacheHookError, CacheManager, type TimeCheck } from '../lib';
-import { entriesOf, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
+import { deferred, entriesOf, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
 
 const S = 1000;
 const T0 = 1_000_000 * S;
@@ -107,19 +107,36 @@ describe('AutoSyncCache', () => {
     });
 
     it('keeps edits made during a save dirty and counted', async () => {
-      const cache = await AutoSyncCache.open<number, number>('during', { manager, clock, contents: {} });
+      // A saver that holds the second save open until the test has edited during it.
+      let hold = false;
+      const writing = deferred();
+      const release = deferred();
+      const cache = await AutoSyncCache.open<number, number>('during', {
+        manager,
+        clock,
+        contents: {},
+        saver: async () => {
+          if (!hold) return;
+          writing.resolve();
+          await release.promise;
+        },
+      });
       cache.set(1, 1);
       const saving = cache.save();
       cache.set(2, 2); // the save has not read the map yet: it includes this
       await saving;
       expect(cache.dirtyEdits).to.equal(0);
-      cache.set(10, 10); // something to write, so the save below takes a while (a save with nothing changed writes nothing)
-      const gate = cache.save();
-      await new Promise((r) => setImmediate(r));
+      expect(cache.window.isEmpty).to.equal(true);
+      hold = true;
+      cache.set(10, 10);
+      const held = cache.save();
+      await writing.promise; // the save is under way, past reading the map
       cache.set(3, 3);
-      await gate;
-      // Whether 3 made it into that save depends on timing; if not, it is dirty and recorded.
-      if (cache.dirtyEdits > 0) expect(cache.window.isEmpty).to.equal(false);
+      release.resolve();
+      await held;
+      expect(cache.dirtyEdits).to.equal(1); // 3 came too late for that save
+      expect(cache.window.isEmpty).to.equal(false); // and is back in the window, so autosync still sees it
+      expect(cache.timerActive).to.equal(true);
     });
 
     it('rejects a clock that is not a function', () => {
