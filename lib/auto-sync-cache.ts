@@ -1,6 +1,7 @@
 import { openCache } from './cache';
 import { declareOptions } from './options';
 import { EditWindow, type TimeCheck } from './edit-window';
+import { monotonicNow, steadyClock } from './monotonic-clock';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
 import type { CacheFileStore } from './store/file-store';
 
@@ -13,7 +14,14 @@ export interface AutoSyncCacheOptions<K, V> extends PersistentCacheOptions<K, V>
   readonly timeChecks?: readonly TimeCheck[];
   /** Width of one bucket of the edit window. @default 15 */
   readonly bucketSeconds?: number;
-  /** The time source, in ms; read only through this. @default Date.now */
+  /**
+   * The time source of the autosync windows, in ms: a monotonic clock, of which only the
+   * differences count (a reading that goes back is taken as no time passing). Given, it is also
+   * the cache's expiry clock, as for every cache (there, ms since the epoch): a test's fake clock
+   * drives both. Not given, the windows read `performance.now()`, so a step of the wall clock
+   * (NTP, a restored VM, a resume) cannot stretch or skip them, and expiry reads `Date.now()`.
+   * @default performance.now, for the windows
+   */
   readonly clock?: () => number;
 }
 
@@ -26,7 +34,10 @@ export interface AutoSyncCacheOptions<K, V> extends PersistentCacheOptions<K, V>
  *
  * Edits are not timed one by one: `set` only counts. The clock is read when a batch of edits
  * begins, when the shortest band could be reached, and on each timer tick (once a bucket), so an
- * edit's time is known to within one bucket, the window's own resolution.
+ * edit's time is known to within one bucket, the window's own resolution. The windows are spans
+ * waited out, so they run on the monotonic clock (`performance.now()`, or the `clock` option):
+ * a wall-clock step neither delays a save nor skips it. An edit a late check finds past every
+ * band (the process was stopped or blocked longer than the longest band) is saved at once.
  *
  * @example
  * const cache = await AutoSyncCache.open('events', { timeChecks: [{ seconds: 5, count: 1 }] });
@@ -54,12 +65,12 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
 
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}, store?: CacheFileStore) {
     super(name, options, store);
-    const { timeChecks, bucketSeconds = 15, clock = Date.now } = options;
+    const { timeChecks, bucketSeconds = 15, clock = monotonicNow } = options;
     if (typeof clock !== 'function') {
       throw new TypeError(`${name}: clock: expected a function, got ${String(clock)} (${typeof clock})`);
     }
     this.window = new EditWindow({ timeChecks, bucketSeconds });
-    this.#clock = clock;
+    this.#clock = steadyClock(clock);
     this.#tickMs = bucketSeconds * 1000;
     this.#flushed = this.editCount;
     this.editTrigger = this.editCount + 1;
@@ -76,7 +87,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
       // First edit of a batch: note when it began; earlier edits may have aged into a band.
       this.#batchStart = now;
       this.#armTimer();
-      if (this.window.shouldSave(now)) {
+      if (this.#due(now)) {
         this.#flush(now);
         this.#saveInBackground();
         return;
@@ -85,7 +96,12 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
       if (this.editCount < this.editTrigger) return;
     }
     this.#flush(now);
-    if (this.window.shouldSave(now)) this.#saveInBackground();
+    if (this.#due(now)) this.#saveInBackground();
+  }
+
+  /** Whether the window calls for a save now, or holds unsaved edits a late check let skip it. */
+  #due(now: number): boolean {
+    return this.window.shouldSave(now) || (this.window.overdue > 0 && this.dirtyEdits > 0);
   }
 
   /** Records the edits counted since the last flush: the first at its batch start, the rest now. */
@@ -109,7 +125,7 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
     this.#flush(now);
     if (this.dirtyEdits === 0 && this.window.isEmpty) return this.#stopTimer();
     // A failed save is retried even if its edits have aged out of the window since.
-    if (this.window.shouldSave(now) || (this.#retryPending && this.dirtyEdits > 0)) this.#saveInBackground();
+    if (this.#due(now) || (this.#retryPending && this.dirtyEdits > 0)) this.#saveInBackground();
   }
 
   #saveInBackground(): void {

@@ -46,6 +46,9 @@ export class EditWindow {
   #head = 0;
   #newest = Number.NEGATIVE_INFINITY; // grid cell of the newest bucket
   #shiftedAt = Number.NEGATIVE_INFINITY;
+  #overdue = 0;
+  // Age (in buckets) where the longest band begins; edits younger than it were never judged by it.
+  readonly #lastBandStart: number;
 
   constructor(options: EditWindowOptions = {}) {
     const { timeChecks = DEFAULT_TIME_CHECKS, bucketSeconds = 15 } = options;
@@ -63,6 +66,7 @@ export class EditWindow {
     this.#bucketMs = bucketSeconds * 1000;
     this.#bandEnds = this.timeChecks.map((c) => Math.ceil(c.seconds / bucketSeconds - 1e-9));
     this.bucketCount = this.#bandEnds[this.#bandEnds.length - 1] as number;
+    this.#lastBandStart = this.#bandEnds.length > 1 ? (this.#bandEnds[this.#bandEnds.length - 2] as number) : 0;
     this.#counts = new Array<number>(this.bucketCount).fill(0);
   }
 
@@ -79,11 +83,13 @@ export class EditWindow {
     const steps = cell - this.#newest;
     if (steps > 0) {
       const n = this.bucketCount;
-      if (steps >= n) this.#counts.fill(0);
-      else {
-        for (let i = 0; i < steps; i++) this.#counts[(this.#head + i) % n] = 0;
-        this.#head = (this.#head + steps) % n;
+      for (let i = 0; i < Math.min(steps, n); i++) {
+        const index = (this.#head + i) % n;
+        // Dropped from age n - 1 - i: skipped the longest band if it had not reached it yet.
+        if (n - 1 - i < this.#lastBandStart) this.#overdue += this.#counts[index] as number;
+        this.#counts[index] = 0;
       }
+      if (steps < n) this.#head = (this.#head + steps) % n;
       this.#newest = cell;
     }
     if (now > this.#shiftedAt) this.#shiftedAt = now;
@@ -91,12 +97,17 @@ export class EditWindow {
 
   /**
    * Adds `count` edits made at time `at` to its bucket, relative to the window as the last
-   * shift left it. An edit after the window's end or before its start is ignored. Does not shift.
+   * shift left it. An edit after the window's end is ignored; one before its start is counted
+   * in {@link overdue} only. Does not shift.
    */
   record(at: number, count = 1): void {
     if (!(at <= this.#shiftedAt)) return;
     const age = this.#newest - Math.floor(at / this.#bucketMs);
-    if (age < 0 || age >= this.bucketCount) return;
+    if (age < 0) return;
+    if (age >= this.bucketCount) {
+      this.#overdue += count;
+      return;
+    }
     const index = (this.#head + this.bucketCount - 1 - age) % this.bucketCount;
     this.#counts[index] = (this.#counts[index] as number) + count;
   }
@@ -136,9 +147,21 @@ export class EditWindow {
     return this.#counts.every((c) => c === 0);
   }
 
-  /** Zeroes every bucket; the window's end stays where it is. */
+  /**
+   * How many edits left the window since the last reset without ever being judged by its
+   * longest band: a shift carried them past it in one go, or they were recorded older than the
+   * window. Checked once a bucket, no edit skips a band, so this stays 0; it counts the edits a
+   * late check missed (a stopped or blocked process, a clock that jumped), which the rule alone
+   * would then never save.
+   */
+  get overdue(): number {
+    return this.#overdue;
+  }
+
+  /** Zeroes every bucket and {@link overdue}; the window's end stays where it is. */
   reset(): void {
     this.#counts.fill(0);
+    this.#overdue = 0;
   }
 
   #at(position: number): number {

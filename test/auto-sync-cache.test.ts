@@ -1,9 +1,11 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AutoSyncCache, CacheHookError, CacheManager, type TimeCheck } from '../lib';
-import { entriesOf, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
+import { FIXTURES, deferred, entriesOf, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
 
 const S = 1000;
 const T0 = 1_000_000 * S;
@@ -12,6 +14,12 @@ const FAST: TimeCheck[] = [
   { seconds: 1, count: 2 },
   { seconds: 5, count: 10 },
 ];
+
+/** Lets real I/O (of saves) run, event-loop turn by turn, until `cond` holds (or 5 s of real time pass). */
+async function waitFor(cond: () => boolean): Promise<void> {
+  const deadline = process.hrtime.bigint() + 5_000_000_000n; // not faked by the tests here
+  while (!cond() && process.hrtime.bigint() < deadline) await new Promise((r) => setImmediate(r));
+}
 
 describe('AutoSyncCache', () => {
   let manager: CacheManager;
@@ -107,19 +115,36 @@ describe('AutoSyncCache', () => {
     });
 
     it('keeps edits made during a save dirty and counted', async () => {
-      const cache = await AutoSyncCache.open<number, number>('during', { manager, clock, contents: {} });
+      // A saver that holds the second save open until the test has edited during it.
+      let hold = false;
+      const writing = deferred();
+      const release = deferred();
+      const cache = await AutoSyncCache.open<number, number>('during', {
+        manager,
+        clock,
+        contents: {},
+        saver: async () => {
+          if (!hold) return;
+          writing.resolve();
+          await release.promise;
+        },
+      });
       cache.set(1, 1);
       const saving = cache.save();
       cache.set(2, 2); // the save has not read the map yet: it includes this
       await saving;
       expect(cache.dirtyEdits).to.equal(0);
-      cache.set(10, 10); // something to write, so the save below takes a while (a save with nothing changed writes nothing)
-      const gate = cache.save();
-      await new Promise((r) => setImmediate(r));
+      expect(cache.window.isEmpty).to.equal(true);
+      hold = true;
+      cache.set(10, 10);
+      const held = cache.save();
+      await writing.promise; // the save is under way, past reading the map
       cache.set(3, 3);
-      await gate;
-      // Whether 3 made it into that save depends on timing; if not, it is dirty and recorded.
-      if (cache.dirtyEdits > 0) expect(cache.window.isEmpty).to.equal(false);
+      release.resolve();
+      await held;
+      expect(cache.dirtyEdits).to.equal(1); // 3 came too late for that save
+      expect(cache.window.isEmpty).to.equal(false); // and is back in the window, so autosync still sees it
+      expect(cache.timerActive).to.equal(true);
     });
 
     it('rejects a clock that is not a function', () => {
@@ -133,20 +158,15 @@ describe('AutoSyncCache', () => {
   describe('timers (fake)', () => {
     let clock: ReturnType<typeof FakeTimers.install>;
     beforeEach(() => {
+      // performance too: the windows run on the monotonic clock.
       clock = FakeTimers.install({
         now: T0,
-        toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+        toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
       });
     });
     afterEach(() => {
       clock.uninstall();
     });
-
-    /** Waits (in real time, at most 5 s) for real I/O until `cond` holds. */
-    async function waitFor(cond: () => boolean): Promise<void> {
-      const deadline = performance.now() + 5000;
-      while (!cond() && performance.now() < deadline) await new Promise((r) => setImmediate(r));
-    }
 
     /** Advances fake time by `ms`, letting real I/O of saves finish along the way. */
     async function advance(ms: number): Promise<void> {
@@ -227,6 +247,110 @@ describe('AutoSyncCache', () => {
     });
   });
 
+  describe('wall-clock steps (issue 31): windows run on the monotonic clock', () => {
+    // Date and performance faked apart: setSystemTime steps Date alone, as NTP or a restored VM
+    // steps the wall clock; tickAsync moves both, and the timers, as real time passing does.
+    let clock: ReturnType<typeof FakeTimers.install>;
+    beforeEach(() => {
+      clock = FakeTimers.install({
+        now: T0,
+        toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
+      });
+    });
+    afterEach(() => {
+      clock.uninstall();
+    });
+    const DAY = 86_400 * S;
+    const YEAR = 365 * DAY;
+
+    async function advance(ms: number): Promise<void> {
+      for (let t = 0; t < ms; t += 5 * S) {
+        await clock.tickAsync(Math.min(5 * S, ms - t));
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+
+    /** Opens a cache with the default windows (a lone edit is due at 300 s) and counts its saves. */
+    async function lone(name: string, options: { clock?: () => number } = {}) {
+      const cache = await AutoSyncCache.open<string, number>(name, { manager, ...options });
+      const counter = { saves: 0 };
+      manager.on('save', (e) => {
+        if (e.cache === name) counter.saves++;
+      });
+      return { cache, counter };
+    }
+
+    /** A lone edit made at monotonic 0 is saved between 300 s (its band) and 315 s (one bucket later). */
+    async function expectSavedOnTime(cache: AutoSyncCache<string, number>, counter: { saves: number }, elapsed: number) {
+      await advance(285 * S - elapsed);
+      expect(counter.saves, 'saved before its band').to.equal(0);
+      await advance(45 * S);
+      await waitFor(() => counter.saves > 0);
+      expect(counter.saves, 'not saved once its band was reached').to.equal(1);
+      expect(cache.dirtyEdits).to.equal(0);
+      expect(cache.timerActive).to.equal(false);
+    }
+
+    it('saves a lone edit on time when the wall clock steps back a day after it', async () => {
+      const { cache, counter } = await lone('back');
+      cache.set('k', 1);
+      await advance(20 * S);
+      clock.setSystemTime(Date.now() - DAY);
+      await expectSavedOnTime(cache, counter, 20 * S);
+    });
+
+    it('saves on time when the wall clock steps back a day between two edits', async () => {
+      const { cache, counter } = await lone('between');
+      cache.set('a', 1);
+      await advance(20 * S);
+      clock.setSystemTime(Date.now() - DAY);
+      cache.set('b', 2);
+      await expectSavedOnTime(cache, counter, 20 * S);
+      expect(entriesOf((await manager.store.read('between', 'throw', () => undefined)) as unknown as Map<unknown, unknown>)).to.deep.equal({ a: 1, b: 2 });
+    });
+
+    it('saves a pending edit on time when the wall clock steps forward a year (suspend/resume)', async () => {
+      const { cache, counter } = await lone('forward');
+      cache.set('k', 1);
+      await advance(20 * S);
+      clock.setSystemTime(Date.now() + YEAR);
+      await expectSavedOnTime(cache, counter, 20 * S);
+    });
+
+    it('saves an edit that aged past every band unsaved (a stall longer than 900 s) at the next tick', async () => {
+      const { cache, counter } = await lone('stalled');
+      cache.set('k', 1);
+      await advance(20 * S);
+      clock.jump(1200 * S); // timers fire at most once: the process was stopped or blocked
+      await new Promise((r) => setImmediate(r));
+      await advance(15 * S);
+      await waitFor(() => counter.saves > 0);
+      expect(counter.saves).to.equal(1);
+      expect(cache.dirtyEdits).to.equal(0);
+    });
+
+    describe('with a clock option that is a stepping wall clock (clock: () => Date.now())', () => {
+      it('absorbs a step back: the edit is saved on time, measured from the edit', async () => {
+        const { cache, counter } = await lone('given-back', { clock: () => Date.now() });
+        cache.set('k', 1);
+        await advance(20 * S);
+        clock.setSystemTime(Date.now() - DAY);
+        await expectSavedOnTime(cache, counter, 20 * S);
+      });
+
+      it('saves a pending edit early, not never, after a step forward', async () => {
+        const { cache, counter } = await lone('given-forward', { clock: () => Date.now() });
+        cache.set('k', 1);
+        await advance(20 * S);
+        clock.setSystemTime(Date.now() + YEAR);
+        await advance(15 * S); // the next tick sees the edit a year old: past every band
+        await waitFor(() => counter.saves > 0);
+        expect(counter.saves).to.equal(1);
+        expect(cache.dirtyEdits).to.equal(0);
+      });
+    });
+  });
+
   describe('in a child process', () => {
     let dir: string;
     beforeEach(() => {
@@ -235,6 +359,56 @@ describe('AutoSyncCache', () => {
     afterEach(() => {
       removeDir(dir);
     });
+
+    for (const [step, shiftMs] of [
+      ['back a day', -86_400_000],
+      ['forward a year', 365 * 86_400_000],
+    ] as const) {
+      it(`saves a lone edit within seconds when the wall clock steps ${step} after it, so a SIGKILL then loses nothing`, async function () {
+        this.timeout(20000);
+        const child = spawn(
+          process.execPath,
+          ['-r', path.join(FIXTURES, 'shift-date.js'), '-r', 'ts-node/register/transpile-only', path.join(FIXTURES, 'autosync-clock-step.ts'), dir, 'edit'],
+          { env: { ...process.env, DEPCACHE_TEST_DATE_SHIFT_MS: String(shiftMs) }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+        let out = '';
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        const printed = (word: string) =>
+          new Promise<void>((resolve, reject) => {
+            const onData = (d: Buffer) => {
+              out += d.toString();
+              if (out.includes(word)) resolve();
+            };
+            if (out.includes(word)) return resolve();
+            child.stdout.on('data', onData);
+            void closed.then(() => reject(new Error(`child ended before '${word}': ${out} ${err}`)));
+          });
+        try {
+          await printed('edited');
+          child.kill('SIGUSR2'); // the wall clock steps, in the child only, right after the edit
+          await printed('shifted');
+          const stepped = performance.now();
+          // From this process: poll the file on disk for the edit, as a reader elsewhere would.
+          let saved: unknown;
+          while (saved === undefined && performance.now() - stepped < 6000) {
+            const reader = new CacheManager('clock', { baseDirectory: dir });
+            const decoded = await reader.store.read('auto', 'throw', () => undefined);
+            await reader.close();
+            saved = decoded ? new Map(decoded).get('k') : undefined;
+            if (saved === undefined) await new Promise((r) => setTimeout(r, 100));
+          }
+          expect(saved, `not saved within 6 s of the step; child stderr: ${err}`).to.equal('edited');
+        } finally {
+          child.kill('SIGKILL'); // no exit flush: what is on disk is what autosync wrote
+        }
+        expect(await closed).to.equal('SIGKILL');
+        const fresh = await runFixture('autosync-clock-step.ts', [dir, 'read']);
+        expect(fresh.code, fresh.stderr).to.equal(0);
+        expect(JSON.parse(fresh.stdout)).to.deep.equal({ k: 'edited', dirty: 0 });
+      });
+    }
 
     it('saves a lone edit by itself while the process idles (short windows)', async () => {
       const r = await runFixture('exit-flush.ts', [dir, 'autosave']);

@@ -140,6 +140,60 @@ describe('EditWindow', () => {
     });
   });
 
+  describe('#overdue (edits a late check let skip the longest band)', () => {
+    it('stays 0 when checked once a bucket: a lone edit reaches its band and is judged there', () => {
+      const w = new EditWindow(); // 1 edit between 300 and 900 s ago
+      w.shift(T0);
+      w.record(T0);
+      let calledAt = -1;
+      for (let t = 15 * S; t <= 1000 * S; t += 15 * S) {
+        if (calledAt < 0 && w.shouldSave(T0 + t)) calledAt = t;
+        w.shift(T0 + t);
+      }
+      expect(calledAt).to.equal(300 * S);
+      expect(w.isEmpty).to.equal(true); // aged out at 900 s, unsaved here: judged, so not overdue
+      expect(w.overdue).to.equal(0);
+    });
+
+    it('counts edits one shift carries past the longest band, and only those', () => {
+      const w = new EditWindow();
+      w.shift(T0);
+      w.record(T0, 2);
+      w.shift(T0 + 400 * S); // into the 300-900 s band: judged there
+      w.record(T0 + 400 * S, 3);
+      w.shift(T0 + 1400 * S); // the 2 leave from that band; the 3 skip it from 0 s old
+      expect(w.isEmpty).to.equal(true);
+      expect(w.overdue).to.equal(3);
+    });
+
+    it('counts an edit recorded older than the window, not one recorded in the future', () => {
+      const w = new EditWindow();
+      w.shift(T0 + 2000 * S);
+      w.record(T0, 4);
+      w.record(T0 + 3000 * S, 5);
+      expect(w.overdue).to.equal(4);
+      expect(w.isEmpty).to.equal(true);
+    });
+
+    it('is never counted with a single band (every edit is judged by it from the start)', () => {
+      const w = new EditWindow({ timeChecks: [{ seconds: 30, count: 5 }], bucketSeconds: 5 });
+      w.shift(T0);
+      w.record(T0);
+      w.shift(T0 + 3600 * S);
+      expect(w.overdue).to.equal(0);
+    });
+
+    it('is zeroed by reset()', () => {
+      const w = new EditWindow();
+      w.shift(T0);
+      w.record(T0);
+      w.shift(T0 + 3600 * S);
+      expect(w.overdue).to.equal(1);
+      w.reset();
+      expect(w.overdue).to.equal(0);
+    });
+  });
+
   describe('#editsToTrigger()', () => {
     it('says how many more edits now reach the shortest band', () => {
       const w = new EditWindow({ timeChecks: [{ seconds: 60, count: 100 }] });

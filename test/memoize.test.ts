@@ -2,7 +2,7 @@ import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CacheManager, UnkeyableArgumentsError, memoize, memoized } from '../lib';
+import { AutoSyncCache, CacheManager, UnkeyableArgumentsError, memoize, memoized } from '../lib';
 import { encodeArgs } from '../lib/memoize/arg-key';
 import { deferred, makeTempDir, removeDir, runFixture, useTempManager } from './helpers';
 
@@ -286,13 +286,65 @@ describe('memoize', () => {
   });
 
   describe('option: livesync', () => {
-    it('saves after every new result', async () => {
+    /** What a second manager on the same directory (as another process would) reads of cache `live`. */
+    async function savedElsewhere(): Promise<number[]> {
+      const other = new CacheManager(manager.name, { baseDirectory: path.dirname(manager.cacheDirectory) });
+      try {
+        const decoded = await other.store.read('live', 'throw', () => undefined);
+        return [...new Map(decoded).values()].map((v) => (v as [number])[0]);
+      } finally {
+        await other.close();
+      }
+    }
+
+    /** Resolves on the manager's next `save` of `name`, or rejects after `ms` of real time. */
+    function nextSave(name: string, ms: number): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          manager.off('save', onSave);
+          reject(new Error(`no save of ${name} within ${ms} ms`));
+        }, ms);
+        const onSave = (e: { cache: string }) => {
+          if (e.cache !== name) return;
+          clearTimeout(timer);
+          manager.off('save', onSave);
+          resolve();
+        };
+        manager.on('save', onSave);
+      });
+    }
+
+    it('saves every new result by itself, with no call to save()', async () => {
+      const cache = await AutoSyncCache.open<string, unknown>('live', { manager }); // default windows: a lone edit waits 300 s
+      let saveCalls = 0;
+      const save = cache.save.bind(cache);
+      cache.save = (...args) => (saveCalls++, save(...args));
       const f = memoize((n: number) => n * n, { manager, cacheName: 'live', livesync: true });
+      const saved = nextSave('live', 5000);
       f(3);
-      await manager.getCache('live').save(); // queued after the livesync save
-      const decoded = await manager.store.read('live', 'throw', () => undefined);
-      const values = [...new Map(decoded).values()] as Array<[number]>;
-      expect(values.map((v) => v[0])).to.deep.equal([9]);
+      expect(saveCalls).to.equal(1); // memoize started the save, nobody else
+      await saved;
+      expect(await savedElsewhere()).to.deep.equal([9]);
+      f(4);
+      await nextSave('live', 5000);
+      expect((await savedElsewhere()).sort((a, b) => a - b)).to.deep.equal([9, 16]);
+      f(3); // a hit: nothing new to save
+      expect(saveCalls).to.equal(2);
+    });
+
+    it('without livesync, leaves a new result unsaved until save()', async () => {
+      const cache = await AutoSyncCache.open<string, unknown>('live', { manager });
+      let saveCalls = 0;
+      const save = cache.save.bind(cache);
+      cache.save = (...args) => (saveCalls++, save(...args));
+      const f = memoize((n: number) => n * n, { manager, cacheName: 'live' });
+      f(3);
+      expect(saveCalls).to.equal(0);
+      expect(cache.dirtyEdits).to.be.greaterThan(0);
+      expect(await savedElsewhere()).to.deep.equal([]); // real I/O has run meanwhile: still nothing on disk
+      expect(saveCalls).to.equal(0);
+      await cache.save();
+      expect(await savedElsewhere()).to.deep.equal([9]);
     });
   });
 

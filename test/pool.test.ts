@@ -244,6 +244,7 @@ describe('Pool', () => {
       await clock.tickAsync(10_000);
       // Delays double from ~100 ms (with jitter down to half): at most ~14 tries in 10 s.
       expect(creates).to.be.within(5, 16);
+      expect(errors).to.have.length(creates); // each failed create is reported, once
       expect(errors.every((e) => e instanceof PoolCreateError)).to.equal(true);
     });
 
