@@ -127,7 +127,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#followTimer = setTimeout(() => {
       this.#followTimer = undefined;
       const store = this.#store as FileStore;
-      this.mergeSaved(() => store.readSince(this.name, (err) => this.manager.reportError(err))).catch((err: unknown) =>
+      this.mergeSaved(() => store.readSince(this.name, this.onCorrupt, (err) => this.manager.reportError(err))).catch((err: unknown) =>
         this.manager.reportError(err),
       );
     }, FOLLOW_DELAY_MS);

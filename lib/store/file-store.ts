@@ -447,6 +447,7 @@ export class FileStore implements CacheFileStore {
    */
   async readSince(
     name: string,
+    onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
   ): Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined> {
     const path = this.pathFor(name);
@@ -456,7 +457,7 @@ export class FileStore implements CacheFileStore {
     const baseId = baseIdOf(base.meta);
     if (known === undefined || known.baseId !== baseId) {
       // Rewritten by another process (a compaction, a clear, a rebuild): merge the whole state.
-      const whole = await this.read(name, 'quarantine', report);
+      const whole = await this.#readFollowed(name, onCorrupt, report);
       return whole === undefined ? undefined : { whole };
     }
     const header = readJournalHeaderSync(this.journalPathFor(name));
@@ -477,6 +478,21 @@ export class FileStore implements CacheFileStore {
     }
     this.#known.set(name, { baseId, end: scan.end });
     return records.length === 0 ? undefined : { records };
+  }
+
+  /**
+   * {@link read} for a follower, under the cache's own policy. Following runs in the background,
+   * where nobody awaits a throw: under 'throw' the damage is reported and the file stays where it
+   * is (this process keeps what it has, and a later load throws as the policy says).
+   */
+  async #readFollowed(name: string, onCorrupt: CorruptFilePolicy, report: (err: CorruptCacheFileError) => void): Promise<DecodedEntries | undefined> {
+    try {
+      return await this.read(name, onCorrupt, report);
+    } catch (err) {
+      if (onCorrupt !== 'throw' || !(err instanceof CorruptCacheFileError)) throw err;
+      report(err);
+      return undefined;
+    }
   }
 
   /** Removes the cache file and its journal; missing files are not an error. */
