@@ -91,9 +91,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         appendSync: (record) => resolved.appendSync(this.name, record),
         afterAppend: (result) => {
           if (!resolved.compactionDue(result)) return;
-          // In the background, after this save (in the cache's queue): a failure is reported,
-          // and the journal stays valid meanwhile.
-          this.inBackground('compact', (source) => resolved.compact(this.name, source));
+          // In the background and outside the cache's queue, from the files (the store holds the
+          // lock only at its start and end), so saves go on meanwhile; a failure is reported,
+          // and the journal stays valid meanwhile. backgroundSettled() waits for it.
+          this.detached(() => resolved.compact(this.name)).catch((err: unknown) => this.manager.reportError(err));
         },
       };
     }
@@ -132,6 +133,12 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       );
     }, FOLLOW_DELAY_MS);
     this.#followTimer.unref();
+  }
+
+  /** Also waits for the compaction of this cache's file that a save started (it runs outside the queue). */
+  override async backgroundSettled(): Promise<void> {
+    await super.backgroundSettled();
+    if (this.#store instanceof FileStore) await this.#store.compactionSettled(this.name);
   }
 
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {

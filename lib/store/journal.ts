@@ -41,6 +41,8 @@ export interface JournalScan {
   readonly end: number;
   /** The bytes after `end` are a record cut short (a crash during an append), not corruption. */
   readonly torn: boolean;
+  /** The journal is an earlier base's, applied from where a compaction carried it (see CacheFileMeta.carries). */
+  readonly carried?: boolean;
 }
 
 export function encodeJournalHeader(meta: JournalMeta): Buffer {
