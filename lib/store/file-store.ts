@@ -36,7 +36,7 @@ import {
   readJournalHeaderSync,
 } from './journal';
 import type { SafeDirectory } from './safe-directory';
-import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
+import { SequentialReader, openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import { type EntrySnapshot, packedFrame } from './snapshot';
 import {
   commitTempFile,
@@ -163,6 +163,9 @@ export const DEFAULT_COMPACT_SHARE = 0.05;
 const LOCK_WAIT_MS = 30_000;
 
 const FLUSH_BYTES = 4 * 1024 * 1024;
+
+// A follower reads the journal in small reads: each is decoded before the next turn of the loop.
+const FOLLOW_CHUNK_BYTES = 128 * 1024;
 
 /**
  * Reads and writes v8 cache files in one directory. Cold path: clarity over micro-speed, except
@@ -560,13 +563,36 @@ export class FileStore implements CacheFileStore {
    * What other processes saved since this store last read or wrote the cache: the journal
    * records appended after the end it knows (`records`), or, when the file was rewritten whole
    * meanwhile by someone else (a clear, a rebuild), the whole saved state (`whole`). Undefined
-   * when nothing changed or nothing is saved.
+   * when nothing changed or nothing is saved. Reads asynchronously; see {@link followSince} for
+   * the records a part at a time.
    */
   async readSince(
     name: string,
     onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
   ): Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined> {
+    const update = await this.followSince(name, onCorrupt, report);
+    if (update === undefined || 'whole' in update) return update;
+    const records: JournalRecord[] = [];
+    for await (const part of update.parts) records.push(part);
+    return records.length === 0 ? undefined : { records };
+  }
+
+  /**
+   * {@link readSince}, for a follower that applies what it reads in slices: `parts` hands the
+   * new records as they are read, one part (at most 2,048 changes, or about 512 KiB) at a time,
+   * in order, a record's parts only once its last part is read (a record being appended, or torn
+   * by a crash, is never handed out half). The file is read asynchronously in small reads, a
+   * part decoded at a time, with a turn of the event loop between parts when a stretch of work
+   * passed `sliceMs`. A journal damaged part-way ends the parts there (the next load handles it).
+   * What this store knows of the journal moves on as parts are taken: a follower that stops
+   * early reads the rest next time.
+   */
+  async followSince(
+    name: string,
+    onCorrupt: CorruptFilePolicy,
+    report: (err: CorruptCacheFileError) => void,
+  ): Promise<{ parts: AsyncIterable<JournalRecord> } | { whole: DecodedEntries } | undefined> {
     const path = this.pathFor(name);
     const known = this.#known.get(name);
     const base = readBaseMetaSync(path);
@@ -577,24 +603,44 @@ export class FileStore implements CacheFileStore {
       const whole = await this.#readFollowed(name, onCorrupt, report);
       return whole === undefined ? undefined : { whole };
     }
-    const header = readJournalHeaderSync(this.journalPathFor(name));
+    const journalPath = this.journalPathFor(name);
+    const header = readJournalHeaderSync(journalPath);
     if (header === undefined || header.meta.baseId !== baseId) return undefined;
     const from = known.end < header.length ? header.length : known.end;
     if (header.size <= from) return undefined;
-    const file = openCacheFileSync(name, this.journalPathFor(name));
-    if (file === undefined) return undefined;
-    const records: JournalRecord[] = [];
-    let scan: JournalScan;
+    return { parts: this.#partsSince(name, journalPath, baseId, from) };
+  }
+
+  async *#partsSince(name: string, journalPath: string, baseId: string, from: number): AsyncGenerator<JournalRecord> {
+    const file = await openCacheFile(name, journalPath);
+    if (file === undefined) return;
+    // Whole records read and not handed out yet, with the offset after each.
+    const whole: { parts: readonly JournalRecord[]; end: number }[] = [];
+    const steps = journalRecordSteps(file.size, from, () => undefined, (parts, end) => whole.push({ parts, end }));
+    const reader = new SequentialReader(name, journalPath, file, from, FOLLOW_CHUNK_BYTES);
+    let sliceStart = performance.now();
     try {
-      scan = parseFileSync(name, this.journalPathFor(name), file, journalRecordSteps(file.size, from, (r) => records.push(r)), from);
+      let step = steps.next();
+      for (;;) {
+        while (whole.length > 0) {
+          const { parts, end } = whole.shift() as { parts: readonly JournalRecord[]; end: number };
+          this.#known.set(name, { baseId, end });
+          for (const part of parts) {
+            yield part;
+            if (performance.now() - sliceStart > this.#sliceMs) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              sliceStart = performance.now();
+            }
+          }
+        }
+        if (step.done) break;
+        step = steps.next(await reader.take(step.value));
+      }
     } catch (err) {
-      if (err instanceof FormatError) return undefined; // the next load handles damage
-      throw err;
+      if (!(err instanceof FormatError)) throw err; // damage: the next load handles it
     } finally {
-      fs.closeSync(file.handle);
+      await file.handle.close().catch(() => undefined);
     }
-    this.#known.set(name, { baseId, end: scan.end });
-    return records.length === 0 ? undefined : { records };
   }
 
   /**
