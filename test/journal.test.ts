@@ -374,7 +374,8 @@ describe('journal (O(changes) saves)', () => {
       managers.push(other.manager);
       await other.save();
       const bytes = fs.readFileSync(other.path);
-      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      const middle = Math.floor(bytes.length / 2);
+      bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
       fs.writeFileSync(`${follower.path}.tmp-damaged`, bytes);
       fs.renameSync(`${follower.path}.tmp-damaged`, follower.path);
       for (let i = 0; i < 300 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
