@@ -94,9 +94,10 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
         appendSync: (record) => resolved.appendSync(this.name, record),
         afterAppend: (result) => {
           if (!resolved.compactionDue(result)) return;
-          // In the background, after this save (in the cache's queue): a failure is reported,
-          // and the journal stays valid meanwhile.
-          this.inBackground('compact', (source) => resolved.compact(this.name, source));
+          // In the background and outside the cache's queue, from the files (the store holds the
+          // lock only at its start and end), so saves go on meanwhile; a failure is reported,
+          // and the journal stays valid meanwhile. backgroundSettled() waits for it.
+          this.detached(() => resolved.compact(this.name)).catch((err: unknown) => this.manager.reportError(err));
         },
       };
     }
@@ -138,10 +139,17 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       this.#followTimer = undefined;
       const store = this.#store as FileStore;
       // A store of the user's says only that something was saved: merge its whole saved state.
-      const read = this.#unfollow !== undefined ? () => this.#loadWhole() : () => store.readSince(this.name, (err) => this.manager.reportError(err));
+      const read =
+        this.#unfollow !== undefined ? () => this.#loadWhole() : () => store.readSince(this.name, this.onCorrupt, (err) => this.manager.reportError(err));
       this.mergeSaved(read).catch((err: unknown) => this.manager.reportError(err));
     }, FOLLOW_DELAY_MS);
     this.#followTimer.unref();
+  }
+
+  /** Also waits for the compaction of this cache's file that a save started (it runs outside the queue). */
+  override async backgroundSettled(): Promise<void> {
+    await super.backgroundSettled();
+    if (this.#store instanceof FileStore) await this.#store.compactionSettled(this.name);
   }
 
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {

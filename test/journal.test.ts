@@ -362,6 +362,40 @@ describe('journal (O(changes) saves)', () => {
     expect(follower.dirtyEdits).to.be.greaterThan(0);
   });
 
+  for (const onCorrupt of ['throw', 'quarantine'] as const) {
+    it(`following a damaged rewrite under onCorrupt: '${onCorrupt}' ${onCorrupt === 'throw' ? 'reports it and leaves the file where it is' : 'moves it aside and reports it'}`, async () => {
+      const writer = new PersistentCache<string, string>('fc', { manager: open(), contents: { a: '1' } });
+      await writer.save();
+      const errors: Error[] = [];
+      const fm = open();
+      fm.on('error', (e) => errors.push(e));
+      const follower = await PersistentCache.open<string, string>('fc', { manager: fm, followJournal: true, onCorrupt });
+      // A whole rewrite (a new base id), damaged in its frame, made elsewhere and renamed in.
+      const elsewhere = path.join(dir, 'elsewhere');
+      const other = new PersistentCache<string, string>('fc', { manager: new CacheManager('j', { baseDirectory: elsewhere }), contents: { c: 'x'.repeat(10_000) } });
+      managers.push(other.manager);
+      await other.save();
+      const bytes = fs.readFileSync(other.path);
+      const middle = Math.floor(bytes.length / 2);
+      bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
+      fs.writeFileSync(`${follower.path}.tmp-damaged`, bytes);
+      fs.renameSync(`${follower.path}.tmp-damaged`, follower.path);
+      for (let i = 0; i < 300 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(errors.length).to.be.greaterThan(0);
+      expect(errors[0]).to.be.instanceOf(CorruptCacheFileError);
+      const aside = fs.readdirSync(path.dirname(follower.path)).filter((f) => f.includes('.corrupt-'));
+      if (onCorrupt === 'throw') {
+        expect(fs.readFileSync(follower.path).equals(bytes)).to.equal(true);
+        expect(aside).to.deep.equal([]);
+        expect((errors[0] as CorruptCacheFileError).quarantinedTo).to.equal(undefined);
+      } else {
+        expect(fs.existsSync(follower.path)).to.equal(false);
+        expect(aside.length).to.be.greaterThan(0);
+      }
+      expect(follower.get('a')).to.equal('1'); // nothing merged from a damaged file
+    });
+  }
+
   describe('several processes on one cache', function () {
     this.timeout(120_000);
     for (const processes of [2, 4]) {

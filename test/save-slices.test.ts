@@ -115,4 +115,42 @@ describe('saves in slices (journal on)', () => {
     await cache.save();
     expect(await reload('live')).to.deep.equal(new Map(cache));
   });
+
+  it('a follower reads new records a part at a time, asynchronously, and never half a record', async () => {
+    const writer = new PersistentCache<string, number>('followed', { manager: open({ compactMinBytes: 2 ** 50, compactShare: 1e6 }), contents: { a: 1 } });
+    for (let i = 0; i < 20_000; i++) writer.set(`base${i}`, i); // so 5,000 changes are a record, not "all changed"
+    await writer.save();
+    const follower = open();
+    const store = follower.store as FileStore;
+    const reader = new PersistentCache<string, number>('followed', { manager: follower });
+    expect(await reader.load()).to.equal(true); // the store now knows where the journal ends
+    for (let i = 0; i < 5_000; i++) writer.set(`k${i}`, i);
+    writer.delete('a');
+    await writer.save(); // one record of three parts (2,048 changes a part at most)
+    const journal = journalOf(writer);
+    const whole = fs.readFileSync(journal);
+    const update = await store.followSince('followed', 'throw', () => undefined);
+    if (update === undefined || !('parts' in update)) throw new Error('expected parts');
+    const parts = [];
+    for await (const part of update.parts) parts.push(part);
+    expect(parts.length).to.equal(3);
+    expect(parts.reduce((n, p) => n + p.sets.length / 2, 0)).to.equal(5_000);
+    expect(parts.flatMap((p) => p.deletes)).to.deep.equal(['a']);
+    expect(await store.followSince('followed', 'throw', () => undefined)).to.equal(undefined); // nothing new
+    // A record being appended (its last part not there yet) is not handed out.
+    for (let i = 0; i < 5_000; i++) writer.set(`k${i}`, -i);
+    await writer.save();
+    const longer = fs.readFileSync(journal);
+    fs.writeFileSync(journal, longer.subarray(0, whole.length + Math.floor((longer.length - whole.length) / 2)));
+    const half = await store.followSince('followed', 'throw', () => undefined);
+    const halfParts = [];
+    if (half !== undefined && 'parts' in half) for await (const part of half.parts) halfParts.push(part);
+    expect(halfParts).to.deep.equal([]);
+    fs.writeFileSync(journal, longer); // its last part lands: now it is read, from where it starts
+    const rest = await store.followSince('followed', 'throw', () => undefined);
+    if (rest === undefined || !('parts' in rest)) throw new Error('expected parts');
+    let sets = 0;
+    for await (const part of rest.parts) sets += part.sets.length / 2;
+    expect(sets).to.equal(5_000);
+  });
 });

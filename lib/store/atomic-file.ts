@@ -48,6 +48,40 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * {@link writeFileAtomic} in two halves, for a writer that must check under a lock whether its
+ * file still applies before it replaces the target: the temp file written and fsynced (removed
+ * on failure), resolving its path; {@link commitTempFile} renames it over the target.
+ */
+export async function writeTempFile(
+  target: string,
+  write: (opened: Promise<FileHandle>) => Promise<void>,
+  mode: number = PRIVATE_FILE_MODE,
+): Promise<string> {
+  const temp = tempPathFor(target);
+  const opened = fs.promises.open(temp, 'wx', mode);
+  opened.catch(() => undefined); // awaited below; a failed open must not be an unhandled rejection
+  let closed = false;
+  try {
+    await write(opened);
+    const handle = await opened;
+    await handle.sync();
+    closed = true;
+    await handle.close();
+    return temp;
+  } catch (err) {
+    if (!closed) await (await opened.catch(() => undefined))?.close().catch(() => undefined);
+    await fs.promises.unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Renames a temp file from {@link writeTempFile} over `target`, durably (the directory fsynced). */
+export async function commitTempFile(temp: string, target: string): Promise<void> {
+  await fs.promises.rename(temp, target);
+  await syncDirectory(dirname(target));
+}
+
 /** The synchronous twin of {@link writeFileAtomic}, for saves at process exit. */
 export function writeFileAtomicSync(
   target: string,

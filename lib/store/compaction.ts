@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FormatError, decodeSteps, encodeFrameHeader, encodeHeader, encodePayload, encodeTrailer } from './file-format';
 import { openCacheFile, parseFile } from './file-reader';
-import { writeAllSync, writeFileAtomic } from './atomic-file';
+import { writeAllSync, writeTempFile } from './atomic-file';
 import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
 import type { JournalScan } from './journal';
 import type { ProgressReporter } from '../progress';
@@ -15,17 +15,28 @@ export interface CompactionJob {
   readonly fileMode: number;
   /** Yield to the event loop after this much synchronous work, in ms. */
   readonly sliceMs: number;
+  /** The base to compact, as the lock's holder saw it: nothing is written once another replaced it. */
+  readonly baseId: string;
+  /**
+   * Where the journal ended when the lock was let go. Only the records before it are read here;
+   * those appended after are carried into the new base's journal by the caller, under the lock.
+   */
+  readonly journalEnd: number;
 }
 
 /**
- * What a compaction did. `baseId` names the base the journal now belongs to, or would: the
- * caller removes the journal (the caller holds the lock, so nothing was appended meanwhile).
- * `damaged` names the file that could not be read and why; nothing was written then.
+ * What a compaction did. `written`: the new base is in `temp` (fsynced, not renamed), holding
+ * the old base and the journal's records up to `journalEnd` (the end of the last whole one); the
+ * caller renames it in and carries the records after `journalEnd`, under the lock. `nothing`:
+ * nothing to fold in (no whole record, or the base was replaced). `damaged` names the file that
+ * could not be read and why; nothing was written then.
  * @internal
  */
 export type CompactionOutcome =
   | { readonly kind: 'nothing' }
-  | { readonly kind: 'drop-journal'; readonly baseId: string }
+  /** The journal held no whole record before `journalEnd` (only a torn one, nobody was told was saved). */
+  | { readonly kind: 'no-record' }
+  | { readonly kind: 'written'; readonly temp: string; readonly baseId: string; readonly journalEnd: number }
   | { readonly kind: 'damaged'; readonly file: 'base' | 'journal'; readonly message: string };
 
 // Compaction decodes and re-encodes each frame it reads: smaller reads keep each stretch of
@@ -36,9 +47,10 @@ const COMPACTION_CHUNK_BYTES = 128 * 1024;
 const DELETED: unique symbol = Symbol('deleted');
 
 /**
- * Rewrites base + journal as a new base, from what is on disk (so the records of every process
- * are kept). A crash at any step leaves the old base with its journal, or the new base (whose
- * id the old journal does not carry). Must run under the cache's lock. @internal
+ * Writes base + journal (up to `job.journalEnd`) as a new base in a temp file, from what is on
+ * disk (so the records of every process are kept). Runs without the cache's lock: it writes no
+ * file anyone reads, and the caller checks under the lock that the base is still `job.baseId`
+ * before it renames the result in. @internal
  */
 export async function compactFiles(
   job: CompactionJob,
@@ -46,15 +58,17 @@ export async function compactFiles(
 ): Promise<CompactionOutcome> {
   const { name, path, journalPath } = job;
   const base = readBaseMetaSync(path);
-  if (base === undefined) return { kind: 'nothing' };
-  const baseId = baseIdOf(base.meta);
+  if (base === undefined || baseIdOf(base.meta) !== job.baseId) return { kind: 'nothing' };
+  const baseId = job.baseId;
   // The journal's net effect, key by key (DELETED for a delete): small next to the base.
   const latest = new Map<unknown, unknown>();
   let generation = base.meta.generation;
   let records = 0;
   let journalEntries = 0;
-  const journal = await openCacheFile(name, journalPath);
-  if (journal === undefined) return { kind: 'nothing' };
+  const opened = await openCacheFile(name, journalPath);
+  if (opened === undefined) return { kind: 'nothing' };
+  // Records appended after the lock was let go are not this compaction's: they are carried.
+  const journal = { ...opened, size: Math.min(opened.size, job.journalEnd) };
   let scan: JournalScan | undefined;
   try {
     scan = await parseFile(name, journalPath, journal, journalSteps(journal.size, baseId, (record) => {
@@ -74,10 +88,12 @@ export async function compactFiles(
     if (err instanceof FormatError) return { kind: 'damaged', file: 'journal', message: err.message };
     throw err;
   } finally {
-    await journal.handle.close().catch(() => undefined);
+    await opened.handle.close().catch(() => undefined);
   }
-  // Nothing whole to fold in (a stale journal, or only a torn record nobody was told was saved).
-  if (scan === undefined || records === 0) return { kind: 'drop-journal', baseId };
+  // Nothing whole to fold in (another base's journal, or only a torn record).
+  if (scan === undefined) return { kind: 'nothing' };
+  if (records === 0) return { kind: 'no-record' };
+  const carries = { baseId, from: scan.end };
 
   // The new base streams the old one frame by frame, leaving out the keys the journal changed,
   // then the journal's values: no map of the whole cache is built.
@@ -90,9 +106,10 @@ export async function compactFiles(
   // Counted by what is read: the base's entries, then the journal's (known exactly up front).
   const progress = progressFor(base.meta.entries + journalEntries);
   let read = 0;
+  let temp: string;
   try {
-    await writeFileAtomic(path, async (opened) => {
-      const handle = await opened;
+    temp = await writeTempFile(path, async (openedTemp) => {
+      const handle = await openedTemp;
       const put = (bufs: Buffer[]) => writeAllSync(handle.fd, bufs);
       const frame = (batch: unknown[]) => {
         const payload = encodePayload(batch);
@@ -100,7 +117,7 @@ export async function compactFiles(
         frames++;
         pairs += batch.length / 2;
       };
-      put([encodeHeader({ name, savedAt: Date.now(), entries: lowerBound, generation, baseId: newBaseId })]);
+      put([encodeHeader({ name, savedAt: Date.now(), entries: lowerBound, generation, baseId: newBaseId, carries })]);
       const file = await openCacheFile(name, path);
       if (file === undefined) throw new FormatError('the file vanished while it was compacted');
       try {
@@ -135,5 +152,5 @@ export async function compactFiles(
     if (err instanceof FormatError) return { kind: 'damaged', file: 'base', message: err.message };
     throw err;
   }
-  return { kind: 'drop-journal', baseId: newBaseId };
+  return { kind: 'written', temp, baseId: newBaseId, journalEnd: scan.end };
 }

@@ -30,10 +30,23 @@ export interface CacheFileMeta {
   /** Names this base: a journal applies only to the base whose id it carries. */
   readonly baseId?: string;
   /**
+   * Set by a compaction, which writes the new base without holding the lock and carries the
+   * records appended meanwhile into the new base's journal: the journal of base `baseId`, from
+   * byte `from` on, belongs to this base too. A crash between the base's rename and the carried
+   * journal's leaves exactly that journal beside this base; its records after `from` still apply.
+   */
+  readonly carries?: JournalCarry;
+  /**
    * Distinct entries the file holds. The frames may hold a few more pairs: a key changed while
    * its save ran can be written twice with the same value, and loading keeps one.
    */
   readonly entries: number;
+}
+
+/** Which journal records a compacted base took over (see {@link CacheFileMeta.carries}). */
+export interface JournalCarry {
+  readonly baseId: string;
+  readonly from: number;
 }
 
 /** Why a buffer is not a valid cache file. `version` marks a file from an unknown format version. */
@@ -267,6 +280,12 @@ function isMeta(value: unknown): value is CacheFileMeta {
     Number.isInteger(m.entries) &&
     m.entries >= 0 &&
     (m.generation === undefined || typeof m.generation === 'string') &&
-    (m.baseId === undefined || typeof m.baseId === 'string')
+    (m.baseId === undefined || typeof m.baseId === 'string') &&
+    (m.carries === undefined || isCarry(m.carries))
   );
+}
+
+function isCarry(value: unknown): value is JournalCarry {
+  const c = value as Partial<JournalCarry> | null;
+  return typeof c === 'object' && c !== null && typeof c.baseId === 'string' && Number.isSafeInteger(c.from) && (c.from as number) >= 0;
 }

@@ -193,3 +193,53 @@ function assertRegular(name: string, path: string, stats: fs.Stats): void {
 function notRegular(name: string, path: string, kind: string): CacheIOError {
   return new CacheIOError(name, path, 'read', new Error(`not a regular file (${kind}); move it out of the cache directory`));
 }
+
+/**
+ * Hands a pull parser's requests from a file read forward from `start`, asynchronously, in reads
+ * of about `chunkBytes` (a request larger than that is read whole): for a driver that does work
+ * of its own between requests, where {@link parseFile} runs a parser through in one go.
+ */
+export class SequentialReader {
+  #buf = Buffer.alloc(0);
+  #at = 0;
+  #position: number;
+
+  constructor(
+    readonly name: string,
+    readonly path: string,
+    readonly file: OpenedFile<FileHandle>,
+    start: number,
+    readonly chunkBytes: number,
+  ) {
+    this.#position = start;
+  }
+
+  /** The next `n` bytes (fewer only at the end of the file). */
+  async take(n: number): Promise<Buffer> {
+    if (this.#buf.length - this.#at < n) await this.#refill(n);
+    const out = this.#buf.subarray(this.#at, Math.min(this.#buf.length, this.#at + n));
+    this.#at += out.length;
+    return out;
+  }
+
+  async #refill(n: number): Promise<void> {
+    const rest = this.#buf.subarray(this.#at);
+    const want = Math.min(Math.max(n - rest.length, this.chunkBytes), Math.max(0, this.file.size - this.#position));
+    // A new buffer every time: what was handed out before stays intact.
+    const next = Buffer.allocUnsafe(rest.length + want);
+    rest.copy(next, 0);
+    let read = 0;
+    try {
+      while (read < want) {
+        const { bytesRead } = await this.file.handle.read(next, rest.length + read, want - read, this.#position + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+    } catch (err) {
+      throw new CacheIOError(this.name, this.path, 'read', err);
+    }
+    this.#position += read;
+    this.#buf = next.subarray(0, rest.length + read);
+    this.#at = 0;
+  }
+}

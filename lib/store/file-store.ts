@@ -8,6 +8,7 @@ import {
 } from '../errors';
 import {
   type CacheFileMeta,
+  type JournalCarry,
   FormatError,
   decodeSteps,
   encodeFrameHeader,
@@ -17,7 +18,7 @@ import {
 } from './file-format';
 import { randomUUID } from 'node:crypto';
 import type { ProgressReporter, ProgressSource } from '../progress';
-import { baseIdOf, journalSteps, readBaseMetaSync } from './base-meta';
+import { baseIdOf, journalStepsFor, readBaseMetaSync } from './base-meta';
 import type { CompactionJob } from './compaction';
 import { compactFilesOffThread } from './compaction-thread';
 import { cacheFileName } from './file-name';
@@ -35,14 +36,16 @@ import {
   readJournalHeaderSync,
 } from './journal';
 import type { SafeDirectory } from './safe-directory';
-import { openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
+import { SequentialReader, openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import { type EntrySnapshot, packedFrame } from './snapshot';
 import {
+  commitTempFile,
   removeStaleTempFiles,
   writeAll,
   writeAllSync,
   writeFileAtomic,
   writeFileAtomicSync,
+  writeTempFile,
 } from './atomic-file';
 
 /** What to do with a cache file that fails its checks. */
@@ -160,6 +163,9 @@ export const DEFAULT_COMPACT_SHARE = 0.05;
 const LOCK_WAIT_MS = 30_000;
 
 const FLUSH_BYTES = 4 * 1024 * 1024;
+
+// A follower reads the journal in small reads: each is decoded before the next turn of the loop.
+const FOLLOW_CHUNK_BYTES = 128 * 1024;
 
 /**
  * Reads and writes v8 cache files in one directory. Cold path: clarity over micro-speed, except
@@ -380,10 +386,15 @@ export class FileStore implements CacheFileStore {
   }
 
   /**
-   * Rewrites base + journal as a new base and removes the journal, from what is on disk (so the
-   * records of every process are kept), under the cache's lock. A crash at any step leaves the
-   * old base with its journal, or the new base (whose id the old journal does not carry).
-   * Concurrent calls for one cache share one run.
+   * Rewrites base + journal as a new base, from what is on disk (so the records of every process
+   * are kept). The cache's lock is held only at the start (to note where the journal ends) and at
+   * the end (to rename the new base in and carry the records appended meanwhile into its
+   * journal): saves and appends go on while the new base is written. A crash at any step leaves
+   * the old base with its journal, or the new base, whose header names the old journal's records
+   * it carries, with either journal. Concurrent calls for one cache share one run.
+   *
+   * With `fromMemory`, when memory is exactly the saved state, memory is written instead, under
+   * the lock from start to finish (the caller holds the cache's queue then anyway).
    */
   compact(name: string, fromMemory?: MemorySnapshotSource): Promise<void> {
     let running = this.#compacting.get(name);
@@ -398,57 +409,190 @@ export class FileStore implements CacheFileStore {
     return running;
   }
 
+  /** Resolves when the compaction of `name` running now (if any) is over, whatever its outcome. */
+  async compactionSettled(name: string): Promise<void> {
+    await this.#compacting.get(name)?.catch(() => undefined);
+  }
+
+  /**
+   * Runs the file compaction between its two locked steps (a worker thread for a large base).
+   * @internal tests replace it to hold a compaction between them
+   */
+  compactFilesWith: typeof compactFilesOffThread = compactFilesOffThread;
+
   async #compactNow(name: string, fromMemory: MemorySnapshotSource | undefined): Promise<void> {
     const path = this.pathFor(name);
     const journalPath = this.journalPathFor(name);
-    await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
+    const start = await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
       const base = readBaseMetaSync(path);
-      const header = readJournalHeaderSync(journalPath);
+      if (base === undefined) return undefined;
+      const baseId = baseIdOf(base.meta);
+      let header = readJournalHeaderSync(journalPath);
+      if (header !== undefined && header.meta.baseId !== baseId) {
+        if (!carriesJournalOf(base.meta, header)) {
+          this.#dropJournal(name, baseId); // left by a rewrite that crashed after its rename
+          return undefined;
+        }
+        // A compaction crashed between its renames: carry first, so the journal is this base's.
+        this.#carryJournalLockedSync(name, base.meta, header);
+        header = readJournalHeaderSync(journalPath);
+      }
+      if (header === undefined || header.size <= header.length) return undefined;
       const memory = this.#memoryAt.get(name);
       // Memory holds exactly the saved state (its base, every record of the journal, nobody
       // else's): write it as the new base, as a whole save does (copy-on-write, sliced), instead
-      // of decoding the files, whose garbage collection stalled the event loop 25-35 ms at 1M.
-      const inStep =
-        base !== undefined &&
-        header !== undefined &&
-        memory !== undefined &&
-        baseIdOf(base.meta) === memory.baseId &&
-        header.meta.baseId === memory.baseId &&
-        header.size === memory.end;
+      // of decoding the files.
+      const inStep = memory !== undefined && memory.baseId === baseId && header.size === memory.end;
       if (inStep && fromMemory !== undefined) {
         const written = await fromMemory((snapshot) => this.#writeBaseLocked(name, path, snapshot, 'compact'));
-        if (written) return;
+        if (written) return undefined;
       }
-      const job: CompactionJob = {
-        name,
-        path,
-        journalPath,
-        frameEntries: this.#frameEntries,
-        fileMode: this.place.fileMode,
-        sliceMs: this.#sliceMs,
-      };
-      const outcome = await compactFilesOffThread(job, base?.size ?? 0, (total) => this.progress(name, 'compact', total));
-      if (outcome.kind === 'damaged') {
-        throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
-      }
-      if (outcome.kind === 'drop-journal') {
-        this.#dropJournal(name, outcome.baseId);
-        if (inStep) this.#memoryAt.set(name, { baseId: outcome.baseId, end: -1 });
-        else this.#memoryAt.delete(name);
-      }
+      return { baseId, journalEnd: header.size, baseBytes: base.size };
     });
+    if (start === undefined) return;
+    const job: CompactionJob = {
+      name,
+      path,
+      journalPath,
+      frameEntries: this.#frameEntries,
+      fileMode: this.place.fileMode,
+      sliceMs: this.#sliceMs,
+      baseId: start.baseId,
+      journalEnd: start.journalEnd,
+    };
+    const outcome = await this.compactFilesWith(job, start.baseBytes, (total) => this.progress(name, 'compact', total));
+    if (outcome.kind === 'damaged') {
+      throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
+    }
+    if (outcome.kind === 'nothing') return;
+    if (outcome.kind === 'no-record') {
+      // Only a torn record: dropped, unless someone appended since (that cut it already).
+      await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, () => {
+        const header = readJournalHeaderSync(journalPath);
+        if (header?.meta.baseId === start.baseId && header.size === start.journalEnd) this.#dropJournal(name, start.baseId);
+      });
+      return;
+    }
+    try {
+      await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, () => this.#installCompactedLocked(name, start, outcome));
+    } finally {
+      await fs.promises.unlink(outcome.temp).catch(() => undefined); // still there when not installed
+    }
+  }
+
+  /**
+   * A compaction's last step, under the lock: unless the base was replaced meanwhile (then the new
+   * base is stale and is dropped), the records appended since the compaction read the journal
+   * are copied byte for byte into the new base's journal, and both are renamed in, base first
+   * (its header names what it carries, for a crash between the renames).
+   */
+  async #installCompactedLocked(
+    name: string,
+    start: { baseId: string; journalEnd: number },
+    outcome: { temp: string; baseId: string; journalEnd: number },
+  ): Promise<void> {
+    const path = this.pathFor(name);
+    const journalPath = this.journalPathFor(name);
+    const base = readBaseMetaSync(path);
+    if (base === undefined || baseIdOf(base.meta) !== start.baseId) return; // rewritten whole since: that holds everything
+    const header = readJournalHeaderSync(journalPath);
+    const from = outcome.journalEnd;
+    // Only appends (after whole records) and the cut of a torn tail change a base's journal.
+    if (header === undefined || header.meta.baseId !== start.baseId || header.size < from) return;
+    // The compaction stopped short of where the journal ended (a torn tail a crash left): the
+    // bytes there are whole records only if someone appended since (cutting it); find out.
+    const carryEnd = from < start.journalEnd ? await wholeRecordsEnd(name, journalPath, from) : header.size;
+    const head = encodeJournalHeader({ name, baseId: outcome.baseId });
+    let journalTemp: string | undefined;
+    if (carryEnd > from) {
+      const carried = await readRange(journalPath, from, carryEnd);
+      journalTemp = await writeTempFile(journalPath, async (opened) => writeAll(await opened, [head, carried]), this.place.fileMode);
+    }
+    // What this process knew of the old journal, at its offsets in the new one.
+    const moved = (at: { baseId: string; end: number } | undefined) =>
+      at !== undefined && at.baseId === start.baseId && at.end >= from && at.end <= carryEnd
+        ? { baseId: outcome.baseId, end: journalTemp === undefined ? -1 : at.end - from + head.length }
+        : undefined;
+    const known = moved(this.#known.get(name));
+    const memory = moved(this.#memoryAt.get(name));
+    try {
+      await commitTempFile(outcome.temp, path);
+    } catch (err) {
+      if (journalTemp !== undefined) await fs.promises.unlink(journalTemp).catch(() => undefined);
+      throw err;
+    }
+    // A crash here leaves the new base beside the old journal: its header says what applies.
+    if (journalTemp !== undefined) await commitTempFile(journalTemp, journalPath);
+    else this.#dropJournal(name, outcome.baseId);
+    // Unknown (a follower had not read another's records yet): the next read starts afresh.
+    if (known !== undefined) this.#known.set(name, known);
+    else this.#known.delete(name);
+    if (memory !== undefined) this.#memoryAt.set(name, memory);
+    else this.#memoryAt.delete(name);
+  }
+
+  /**
+   * Under the lock, after a compaction crashed between its renames (the base carries the old
+   * journal's records from some offset): rewrites the journal as this base's, those records
+   * copied byte for byte. Synchronous: a cold path, and appends at exit need it too.
+   */
+  #carryJournalLockedSync(name: string, meta: CacheFileMeta, header: { size: number }): void {
+    const carries = meta.carries as JournalCarry;
+    const journalPath = this.journalPathFor(name);
+    const fd = fs.openSync(journalPath, 'r');
+    let carried: Buffer;
+    try {
+      carried = Buffer.allocUnsafe(header.size - carries.from);
+      let done = 0;
+      while (done < carried.length) {
+        const n = fs.readSync(fd, carried, done, carried.length - done, carries.from + done);
+        if (n === 0) break;
+        done += n;
+      }
+      carried = carried.subarray(0, done);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const head = encodeJournalHeader({ name, baseId: baseIdOf(meta) });
+    writeFileAtomicSync(journalPath, (out) => writeAllSync(out, [head, carried]), this.place.fileMode);
+    this.#known.delete(name);
+    this.#memoryAt.delete(name);
   }
 
   /**
    * What other processes saved since this store last read or wrote the cache: the journal
    * records appended after the end it knows (`records`), or, when the file was rewritten whole
    * meanwhile by someone else (a clear, a rebuild), the whole saved state (`whole`). Undefined
-   * when nothing changed or nothing is saved.
+   * when nothing changed or nothing is saved. Reads asynchronously; see {@link followSince} for
+   * the records a part at a time.
    */
   async readSince(
     name: string,
+    onCorrupt: CorruptFilePolicy,
     report: (err: CorruptCacheFileError) => void,
   ): Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined> {
+    const update = await this.followSince(name, onCorrupt, report);
+    if (update === undefined || 'whole' in update) return update;
+    const records: JournalRecord[] = [];
+    for await (const part of update.parts) records.push(part);
+    return records.length === 0 ? undefined : { records };
+  }
+
+  /**
+   * {@link readSince}, for a follower that applies what it reads in slices: `parts` hands the
+   * new records as they are read, one part (at most 2,048 changes, or about 512 KiB) at a time,
+   * in order, a record's parts only once its last part is read (a record being appended, or torn
+   * by a crash, is never handed out half). The file is read asynchronously in small reads, a
+   * part decoded at a time, with a turn of the event loop between parts when a stretch of work
+   * passed `sliceMs`. A journal damaged part-way ends the parts there (the next load handles it).
+   * What this store knows of the journal moves on as parts are taken: a follower that stops
+   * early reads the rest next time.
+   */
+  async followSince(
+    name: string,
+    onCorrupt: CorruptFilePolicy,
+    report: (err: CorruptCacheFileError) => void,
+  ): Promise<{ parts: AsyncIterable<JournalRecord> } | { whole: DecodedEntries } | undefined> {
     const path = this.pathFor(name);
     const known = this.#known.get(name);
     const base = readBaseMetaSync(path);
@@ -456,27 +600,62 @@ export class FileStore implements CacheFileStore {
     const baseId = baseIdOf(base.meta);
     if (known === undefined || known.baseId !== baseId) {
       // Rewritten by another process (a compaction, a clear, a rebuild): merge the whole state.
-      const whole = await this.read(name, 'quarantine', report);
+      const whole = await this.#readFollowed(name, onCorrupt, report);
       return whole === undefined ? undefined : { whole };
     }
-    const header = readJournalHeaderSync(this.journalPathFor(name));
+    const journalPath = this.journalPathFor(name);
+    const header = readJournalHeaderSync(journalPath);
     if (header === undefined || header.meta.baseId !== baseId) return undefined;
     const from = known.end < header.length ? header.length : known.end;
     if (header.size <= from) return undefined;
-    const file = openCacheFileSync(name, this.journalPathFor(name));
-    if (file === undefined) return undefined;
-    const records: JournalRecord[] = [];
-    let scan: JournalScan;
+    return { parts: this.#partsSince(name, journalPath, baseId, from) };
+  }
+
+  async *#partsSince(name: string, journalPath: string, baseId: string, from: number): AsyncGenerator<JournalRecord> {
+    const file = await openCacheFile(name, journalPath);
+    if (file === undefined) return;
+    // Whole records read and not handed out yet, with the offset after each.
+    const whole: { parts: readonly JournalRecord[]; end: number }[] = [];
+    const steps = journalRecordSteps(file.size, from, () => undefined, (parts, end) => whole.push({ parts, end }));
+    const reader = new SequentialReader(name, journalPath, file, from, FOLLOW_CHUNK_BYTES);
+    let sliceStart = performance.now();
     try {
-      scan = parseFileSync(name, this.journalPathFor(name), file, journalRecordSteps(file.size, from, (r) => records.push(r)), from);
+      let step = steps.next();
+      for (;;) {
+        while (whole.length > 0) {
+          const { parts, end } = whole.shift() as { parts: readonly JournalRecord[]; end: number };
+          this.#known.set(name, { baseId, end });
+          for (const part of parts) {
+            yield part;
+            if (performance.now() - sliceStart > this.#sliceMs) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              sliceStart = performance.now();
+            }
+          }
+        }
+        if (step.done) break;
+        step = steps.next(await reader.take(step.value));
+      }
     } catch (err) {
-      if (err instanceof FormatError) return undefined; // the next load handles damage
-      throw err;
+      if (!(err instanceof FormatError)) throw err; // damage: the next load handles it
     } finally {
-      fs.closeSync(file.handle);
+      await file.handle.close().catch(() => undefined);
     }
-    this.#known.set(name, { baseId, end: scan.end });
-    return records.length === 0 ? undefined : { records };
+  }
+
+  /**
+   * {@link read} for a follower, under the cache's own policy. Following runs in the background,
+   * where nobody awaits a throw: under 'throw' the damage is reported and the file stays where it
+   * is (this process keeps what it has, and a later load throws as the policy says).
+   */
+  async #readFollowed(name: string, onCorrupt: CorruptFilePolicy, report: (err: CorruptCacheFileError) => void): Promise<DecodedEntries | undefined> {
+    try {
+      return await this.read(name, onCorrupt, report);
+    } catch (err) {
+      if (onCorrupt !== 'throw' || !(err instanceof CorruptCacheFileError)) throw err;
+      report(err);
+      return undefined;
+    }
   }
 
   /** Removes the cache file and its journal; missing files are not an error. */
@@ -506,7 +685,12 @@ export class FileStore implements CacheFileStore {
     if (base === undefined) return undefined;
     const baseId = baseIdOf(base.meta);
     const journalPath = this.journalPathFor(name);
-    const header = readJournalHeaderSync(journalPath);
+    let header = readJournalHeaderSync(journalPath);
+    if (header !== undefined && header.meta.baseId !== baseId && carriesJournalOf(base.meta, header)) {
+      // A compaction crashed between its renames: its records after `from` are this base's.
+      this.#carryJournalLockedSync(name, base.meta, header);
+      header = readJournalHeaderSync(journalPath);
+    }
     let end: number;
     if (header === undefined || header.meta.baseId !== baseId) {
       // None yet, or one left by an earlier base (a rewrite that crashed after its rename,
@@ -718,7 +902,11 @@ export class FileStore implements CacheFileStore {
     const base = meta as CacheFileMeta;
     const baseId = baseIdOf(base);
     this.#memoryAt.set(name, { baseId, end: journal !== undefined && !(journal instanceof FormatError) ? journal.end : -1 });
-    if (journal !== undefined && !(journal instanceof FormatError)) {
+    if (journal !== undefined && !(journal instanceof FormatError) && journal.carried === true) {
+      // Offsets in an earlier base's journal, which the next append rewrites as this base's.
+      this.#memoryAt.delete(name);
+      this.#known.delete(name);
+    } else if (journal !== undefined && !(journal instanceof FormatError)) {
       this.#known.set(name, { baseId, end: journal.end });
       if (journal.torn) {
         report(
@@ -889,7 +1077,7 @@ export async function readCacheFiles(
   if (journalFile === undefined) return { meta, batches, records, journal: undefined };
   let journal: JournalScan | FormatError | undefined;
   try {
-    journal = await parseFile(name, journalPath, journalFile, journalSteps(journalFile.size, baseIdOf(meta), (r) => records.push(r)));
+    journal = await parseFile(name, journalPath, journalFile, journalStepsFor(journalFile.size, meta, (r) => records.push(r)));
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     journal = err;
@@ -919,7 +1107,7 @@ export function readCacheFilesSync(name: string, path: string, journalPath: stri
   if (journalFile === undefined) return { meta, batches, records, journal: undefined };
   let journal: JournalScan | FormatError | undefined;
   try {
-    journal = parseFileSync(name, journalPath, journalFile, journalSteps(journalFile.size, baseIdOf(meta), (r) => records.push(r)));
+    journal = parseFileSync(name, journalPath, journalFile, journalStepsFor(journalFile.size, meta, (r) => records.push(r)));
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     journal = err;
@@ -927,6 +1115,43 @@ export function readCacheFilesSync(name: string, path: string, journalPath: stri
     fs.closeSync(journalFile.handle);
   }
   return { meta, batches, records, journal };
+}
+
+/** Whether the journal of `header` is an earlier base's whose records a base of `meta` carries. */
+function carriesJournalOf(meta: CacheFileMeta, header: { meta: { baseId: string }; length: number; size: number }): boolean {
+  const carries = meta.carries;
+  return carries !== undefined && carries.baseId === header.meta.baseId && carries.from >= header.length && carries.from <= header.size;
+}
+
+/** The bytes of `path` from `from` to `to`, read asynchronously. */
+async function readRange(path: string, from: number, to: number): Promise<Buffer> {
+  const handle = await fs.promises.open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(to - from);
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesRead } = await handle.read(buf, done, buf.length - done, from + done);
+      if (bytesRead === 0) throw Object.assign(new Error(`${path} ended at ${from + done}, before ${to}`), { code: 'EIO' });
+      done += bytesRead;
+    }
+    return buf;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Where the whole records of a journal end, scanning from `from` (async, in small reads). */
+async function wholeRecordsEnd(name: string, path: string, from: number): Promise<number> {
+  const file = await openCacheFile(name, path);
+  if (file === undefined) return from;
+  try {
+    return (await parseFile(name, path, file, journalRecordSteps(file.size, from, () => undefined), from, 128 * 1024)).end;
+  } catch (err) {
+    if (err instanceof FormatError) throw new CorruptCacheFileError(name, path, `not compacted: ${err.message}`);
+    throw err;
+  } finally {
+    await file.handle.close().catch(() => undefined);
+  }
 }
 
 /** Writes `buffers` at `position`, all of them (short writes are resumed); returns the end. */

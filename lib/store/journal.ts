@@ -41,6 +41,8 @@ export interface JournalScan {
   readonly end: number;
   /** The bytes after `end` are a record cut short (a crash during an append), not corruption. */
   readonly torn: boolean;
+  /** The journal is an earlier base's, applied from where a compaction carried it (see CacheFileMeta.carries). */
+  readonly carried?: boolean;
 }
 
 export function encodeJournalHeader(meta: JournalMeta): Buffer {
@@ -134,13 +136,15 @@ export function* journalHeaderSteps(fileSize: number): Generator<number, { meta:
 
 /**
  * The records from `start` (just after the header, or after records already read) to the end
- * of a file of `fileSize` bytes, each handed to `onRecord` once its CRC and shape passed.
+ * of a file of `fileSize` bytes, each handed to `onRecord` once its CRC and shape passed (or,
+ * with `onParts`, as its parts, once the last one passed).
  * @throws {FormatError} for a damaged record that is not the last thing in the file
  */
 export function* journalRecordSteps(
   fileSize: number,
   start: number,
   onRecord: (record: JournalRecord) => void,
+  onParts?: (parts: readonly JournalRecord[], end: number) => void,
 ): Generator<number, JournalScan, Buffer> {
   let offset = start;
   let recordStart = start; // where the record being read began: the end of the whole ones
@@ -163,7 +167,9 @@ export function* journalRecordSteps(
     parts.push(part);
     offset = partEnd;
     if (part.last) {
-      onRecord(joinParts(parts));
+      // A follower takes a record part by part (no joined copy of a large one); a load, whole.
+      if (onParts !== undefined) onParts(parts, offset);
+      else onRecord(joinParts(parts));
       parts = [];
       recordStart = offset;
     }
