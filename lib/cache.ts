@@ -1087,12 +1087,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * or a `whole` saved state (keys it lacks are removed). Keys edited here and not saved yet
    * are left alone (this process's save will write them); nothing applied counts as an edit.
    */
-  protected mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries | Map<unknown, unknown> } | undefined>): Promise<boolean> {
+  protected mergeSaved(
+    read: () => Promise<{ records: JournalRecord[] } | { parts: AsyncIterable<JournalRecord> } | { whole: DecodedEntries | Map<unknown, unknown> } | undefined>,
+  ): Promise<boolean> {
     return this.#exclusive(async () => {
       if (!this.#hasContents || !this.#log.tracking) return false;
       const update = await read();
       if (update === undefined) return false;
-      const dirty: Set<unknown> = this.#log.unsavedKeys();
+      let dirty: Set<unknown> = this.#log.unsavedKeys();
       if (this.#log.all) return false; // everything here is unsaved: this save decides
       const now = this.#clock();
       const apply = (key: unknown, value: unknown, remove: boolean) => {
@@ -1118,23 +1120,78 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         } else if (slot === undefined) super.set(key as K, book.add(key, value, at) as V);
         else book.update(slot, value, at);
       };
-      if ('records' in update) {
-        for (const { sets, deletes } of update.records) {
-          for (let i = 0; i < sets.length; i += 2) apply(sets[i], sets[i + 1], false);
-          for (const key of deletes) apply(key, undefined, true);
+      // Applied in slices, yielding to the event loop: a merge of a million keys is not one
+      // stall. Keys edited here meanwhile are unsaved edits, and stay; once everything here
+      // counts as unsaved (a clear), the merge stops, as it would not have started.
+      let sliceStart = performance.now();
+      let editsSeen = this.#edits;
+      let sinceCheck = 0;
+      // After any await: false once the merge must stop; keys edited meanwhile count as dirty.
+      const refresh = (): boolean => {
+        if (this.#edits === editsSeen) return true;
+        editsSeen = this.#edits;
+        if (this.#log.all || !this.#hasContents) return false;
+        dirty = this.#log.unsavedKeys();
+        return true;
+      };
+      const paced = async (): Promise<boolean> => {
+        if (++sinceCheck < MERGE_CHECK_EVERY) return true;
+        sinceCheck = 0;
+        if (performance.now() - sliceStart < MERGE_SLICE_MS) return true;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+        return refresh();
+      };
+      let generation: string | undefined;
+      const applyRecord = async (record: JournalRecord): Promise<boolean> => {
+        const { sets, deletes } = record;
+        for (let i = 0; i < sets.length; i += 2) {
+          apply(sets[i], sets[i + 1], false);
+          if (!(await paced())) return false;
         }
-        const last = update.records[update.records.length - 1];
-        if (last?.generation !== undefined) this.#setGeneration(last.generation);
+        for (const key of deletes) {
+          apply(key, undefined, true);
+          if (!(await paced())) return false;
+        }
+        if (record.generation !== undefined) generation = record.generation;
+        return true;
+      };
+      if ('records' in update) {
+        for (const record of update.records) if (!(await applyRecord(record))) return false;
+      } else if ('parts' in update) {
+        for await (const record of update.parts) if (!refresh() || !(await applyRecord(record))) return false;
       } else {
-        const saved = new Map<unknown, unknown>();
-        const whole = update.whole;
-        if (whole instanceof DecodedEntries) whole.fillInto(saved);
-        else for (const [key, value] of whole) saved.set(key, value);
-        for (const key of [...super.keys()]) if (!saved.has(key)) apply(key, undefined, true);
-        for (const [key, value] of saved) apply(key, value, false);
-        const generation = whole instanceof DecodedEntries ? whole.meta.generation : whole instanceof StoredMap ? whole.generation : undefined;
-        if (generation !== undefined) this.#setGeneration(generation);
+        const saved = update.whole;
+        const seen = new Set<unknown>();
+        if (saved instanceof DecodedEntries) {
+          for (const pairs of saved.batches) {
+            for (let i = 0; i < pairs.length; i += 2) {
+              seen.add(pairs[i]);
+              apply(pairs[i], pairs[i + 1], false);
+              if (!(await paced())) return false;
+            }
+          }
+          for (const record of saved.records) {
+            for (let i = 0; i < record.sets.length; i += 2) seen.add(record.sets[i]);
+            for (const key of record.deletes) seen.delete(key);
+            if (!(await applyRecord(record))) return false;
+          }
+          generation = saved.meta.generation;
+        } else {
+          for (const [key, value] of saved) {
+            seen.add(key);
+            apply(key, value, false);
+            if (!(await paced())) return false;
+          }
+          if (saved instanceof StoredMap) generation = saved.generation;
+        }
+        // Keys the saved state lacks are removed (walking the live map: a key added meanwhile is an unsaved edit, kept).
+        for (const key of super.keys()) {
+          if (!seen.has(key)) apply(key, undefined, true);
+          if (!(await paced())) return false;
+        }
       }
+      if (generation !== undefined) this.#setGeneration(generation);
       this.#merges++; // readers that keep derived state (memoize's index) see a change
       this.#armPurge();
       this.#trimToMax();
@@ -1785,6 +1842,10 @@ function checkStore(name: string, options: CacheOptions<unknown, unknown>): Cach
   }
   return store as CacheStore;
 }
+
+// A merge checks its time every this many keys, and yields once a slice has run this long.
+const MERGE_CHECK_EVERY = 256;
+const MERGE_SLICE_MS = 5;
 
 // The purge timer waits at least this long: expired entries are invisible meanwhile anyway.
 const PURGE_MIN_MS = 1000;

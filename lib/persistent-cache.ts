@@ -140,7 +140,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       const store = this.#store as FileStore;
       // A store of the user's says only that something was saved: merge its whole saved state.
       const read =
-        this.#unfollow !== undefined ? () => this.#loadWhole() : () => store.readSince(this.name, this.onCorrupt, (err) => this.manager.reportError(err));
+        this.#unfollow !== undefined ? () => this.#loadWhole() : () => store.followSince(this.name, this.onCorrupt, (err) => this.manager.reportError(err));
       this.mergeSaved(read).catch((err: unknown) => this.manager.reportError(err));
     }, FOLLOW_DELAY_MS);
     this.#followTimer.unref();
