@@ -21,7 +21,7 @@ describe('merging what another process saved (mergeSaved, in slices)', () => {
     cache.set('mine', 0);
     await cache.save();
     async function* parts(): AsyncGenerator<JournalRecord> {
-      yield { sets: ['a', 1, 'mine', 1], deletes: [] };
+      yield { sets: ['a', 1, 'mine', 1], deletes: [], generation: undefined };
       cache.set('mine', 42); // an edit here while the merge reads the next part
       yield { sets: ['b', 2, 'mine', 2], deletes: ['a'], generation: 'theirs' };
     }
@@ -40,7 +40,7 @@ describe('merging what another process saved (mergeSaved, in slices)', () => {
     let turns = 0;
     const ticking = setInterval(() => turns++, 0);
     async function* parts(): AsyncGenerator<JournalRecord> {
-      yield { sets, deletes: [] };
+      yield { sets, deletes: [], generation: undefined };
     }
     try {
       await cache.merge(async () => ({ parts: parts() }));
