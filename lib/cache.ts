@@ -1012,7 +1012,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     try {
       contents = await store.load(name);
     } catch (err) {
-      if (!(err instanceof CorruptCacheFileError) || this.corruptPolicy !== 'quarantine' || store.quarantine === undefined) throw err;
+      // A file of a newer format is not damage: it is never moved aside.
+      if (!(err instanceof CorruptCacheFileError) || err.code === 'EFORMAT_VERSION' || this.corruptPolicy !== 'quarantine' || store.quarantine === undefined) throw err;
       const where = await store.quarantine(name);
       this.manager.reportError(new CorruptCacheFileError(name, err.path, 'the saved state is damaged', { code: err.code as 'ECORRUPT', quarantinedTo: where, cause: err }));
       return undefined;

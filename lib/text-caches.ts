@@ -6,6 +6,24 @@ import { PersistentCache, type PersistentCacheOptions } from './persistent-cache
 import { type RowBuilder, type RowReader, csvFormat } from './store/csv-format';
 import { JSON_FORMAT } from './store/json-format';
 import { TextFileStore } from './store/text-file-store';
+import { TextCacheStore } from './store/text-cache-store';
+import type { CacheStore } from './store/cache-store';
+
+/**
+ * The options with the text file as their store, through the public store boundary; hooks of
+ * the user's own (loader, saver, deleter) or a store of theirs take its place, as before.
+ */
+function throughStore<O extends { readonly store?: unknown; readonly loader?: unknown; readonly saver?: unknown; readonly deleter?: unknown }>(
+  options: O,
+  files: TextFileStore,
+  keeps: { expiry: boolean; generations: boolean },
+): O {
+  if (options.store !== undefined || options.loader !== undefined || options.saver !== undefined || options.deleter !== undefined) return options;
+  return { ...options, store: new TextCacheStore(files, keeps) as CacheStore };
+}
+
+const CSV_KEEPS = { expiry: false, generations: false };
+const JSON_KEEPS = { expiry: true, generations: true };
 
 /** What CSV caches add to the persistent options. */
 export interface CsvOptions<K, V> {
@@ -50,7 +68,8 @@ export class CsvCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
     return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: CsvCacheOptions<K, V> = {}) {
-    super(name, options, csvStore(name, options));
+    const files = csvStore(name, options);
+    super(name, throughStore(options, files, CSV_KEEPS), files);
   }
 
   /** A CSV row holds what rowBuilder makes of a value: no expiry time. */
@@ -68,7 +87,8 @@ export class AutoSyncCsvCache<K = unknown, V = unknown> extends AutoSyncCache<K,
     return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCsvCacheOptions<K, V> = {}) {
-    super(name, options, csvStore(name, options));
+    const files = csvStore(name, options);
+    super(name, throughStore(options, files, CSV_KEEPS), files);
   }
 
   protected override get keepsExpiryTimes(): boolean {
@@ -86,7 +106,8 @@ export class JsonCache<K = unknown, V = unknown> extends PersistentCache<K, V> {
     return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: PersistentCacheOptions<K, V> = {}) {
-    super(name, options, jsonStore(options));
+    const files = jsonStore(options);
+    super(name, throughStore(options, files, JSON_KEEPS), files);
   }
 }
 
@@ -96,7 +117,8 @@ export class AutoSyncJsonCache<K = unknown, V = unknown> extends AutoSyncCache<K
     return openCache(this, name, options, () => new this<K, V>(name, options));
   }
   constructor(name: string, options: AutoSyncCacheOptions<K, V> = {}) {
-    super(name, options, jsonStore(options));
+    const files = jsonStore(options);
+    super(name, throughStore(options, files, JSON_KEEPS), files);
   }
 }
 
