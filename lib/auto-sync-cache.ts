@@ -1,4 +1,5 @@
 import { openCache } from './cache';
+import { registerCacheKind } from './cache-kinds';
 import { declareOptions } from './options';
 import { EditWindow, type TimeCheck } from './edit-window';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
@@ -180,3 +181,4 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
 }
 
 declareOptions(AutoSyncCache, ['timeChecks', 'bucketSeconds', 'clock']);
+registerCacheKind('AutoSyncCache', AutoSyncCache);
