@@ -24,13 +24,14 @@ import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
 import { MANIFEST_FILE } from './store/manifest';
 import { CHANGE_SAVER, FOLLOW_SAVE, type SaveFollower } from './store/saver-marks';
-import { defaultBaseDirectory, SafeDirectory } from './store/safe-directory';
+import { defaultBaseDirectory, SafeDirectory, userTempDirectory } from './store/safe-directory';
 
 /** Options of a {@link CacheManager}. */
 export interface CacheManagerOptions {
   /**
    * Parent of the manager's cache directory.
-   * @default `<os.tmpdir()>/depcache-<uid>`, private to the current user
+   * @default the `DEPCACHE_DIR` environment variable when set and not empty, else
+   *   `<os.tmpdir()>/depcache-<uid>`, private to the current user
    */
   readonly baseDirectory?: string;
   /**
@@ -115,7 +116,7 @@ export function getCacheManager(
 export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** The manager's name; also the last part of its cache directory. */
   readonly name: string;
-  /** `join(baseDirectory, name)`; by default `<os.tmpdir()>/depcache-<uid>/<name>`. */
+  /** `join(baseDirectory, name)`; by default `$DEPCACHE_DIR/<name>` or `<os.tmpdir()>/depcache-<uid>/<name>`. */
   readonly cacheDirectory: string;
   /** The default file store of this manager's persistent caches. @internal */
   readonly store: FileStore;
@@ -134,8 +135,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     super();
     assertCacheName(name);
     checkOptionsObject(name, options, CacheManager);
-    const defaultBase = defaultBaseDirectory();
-    const { baseDirectory = defaultBase, sharedDirectory = false } = options;
+    const { baseDirectory = defaultBaseDirectory(), sharedDirectory = false } = options;
     if (typeof baseDirectory !== 'string' || baseDirectory === '') {
       throw new TypeError(
         `baseDirectory: expected a non-empty string, got ${String(baseDirectory)} (${typeof baseDirectory})`,
@@ -147,9 +147,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.name = name;
     this.cacheDirectory = resolve(join(baseDirectory, name));
     // The per-user temp directory is ours too: another user must not be able to create it first.
+    const userTemp = userTempDirectory();
     const place = new SafeDirectory(this.cacheDirectory, {
       shared: sharedDirectory,
-      parents: baseDirectory === defaultBase ? [resolve(defaultBase)] : [],
+      parents: baseDirectory === userTemp ? [resolve(userTemp)] : [],
     });
     this.store = new FileStore(place, options.fileStore);
     this.store.progress = (cache, op, total) =>

@@ -3,6 +3,7 @@
 // Each check runs in a fresh child: what this test process already loaded would hide it.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeTempDir, removeDir } from './helpers';
 
@@ -133,5 +134,68 @@ describe('import cost (issue 34)', function () {
       expect(state.packages).to.not.include('commander');
       expect(state.packages).to.not.include('ioredis');
     }
+  });
+});
+
+describe('DEPCACHE_DIR (issue 34)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => {
+    dir = makeTempDir();
+  });
+  after(() => removeDir(dir));
+
+  // The variable is read when a manager is made: each case runs in a child that starts with it.
+  function directories(value: string | undefined): { env: string; explicit: string; temp: string } {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    if (value === undefined) delete env.DEPCACHE_DIR;
+    else env.DEPCACHE_DIR = value;
+    const script = `
+      const { CacheManager, PersistentCache } = require(${JSON.stringify(LIB)});
+      const { userTempDirectory } = require(${JSON.stringify(path.join(LIB, 'store', 'safe-directory'))});
+      (async () => {
+        const fromEnv = new CacheManager('m');
+        const cache = await PersistentCache.open('envcache', { manager: fromEnv });
+        cache.set('k', 1);
+        await fromEnv.close();
+        const explicit = new CacheManager('m', { baseDirectory: ${JSON.stringify(path.join(dir, 'explicit'))} });
+        process.stdout.write(JSON.stringify({ env: fromEnv.cacheDirectory, explicit: explicit.cacheDirectory, temp: userTempDirectory() }));
+      })().catch((err) => { console.error(err); process.exit(2); });
+    `;
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(r.status, r.stderr).to.equal(0);
+    return JSON.parse(r.stdout) as { env: string; explicit: string; temp: string };
+  }
+
+  it('sets the base directory of managers made without one, and their caches are saved there', () => {
+    const base = path.join(dir, 'from-env');
+    const got = directories(base);
+    expect(got.env).to.equal(path.join(base, 'm'));
+    expect(fs.existsSync(path.join(base, 'm', 'envcache.v8'))).to.equal(true);
+    expect(got.explicit).to.equal(path.join(dir, 'explicit', 'm')); // baseDirectory still wins
+  });
+
+  it('is resolved against the working directory when relative', () => {
+    const got = directories(path.relative(process.cwd(), path.join(dir, 'relative')));
+    expect(got.env).to.equal(path.join(dir, 'relative', 'm'));
+  });
+
+  it('is ignored when empty or unset: the per-user temp directory', () => {
+    for (const value of ['', undefined]) {
+      const got = directories(value);
+      expect(got.env, String(value)).to.equal(path.join(got.temp, 'm'));
+    }
+  });
+
+  it('is where the CLI looks without --dir', () => {
+    const base = path.join(dir, 'from-env');
+    directories(base);
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(LIB, 'cli', 'main.ts'), 'list', '--manager', 'm'], {
+      encoding: 'utf8',
+      env: { ...process.env, DEPCACHE_DIR: base },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^envcache\b/m);
   });
 });
