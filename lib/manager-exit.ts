@@ -20,15 +20,6 @@ export class ManagerExit implements ExitFlushable, ExitSavable {
     this.#manifest = manifest;
   }
 
-  /**
-   * Whether `cache` can have anything to write at exit: a persistent one (a file, or a store's
-   * spill), or one with a saver. Read while the cache is constructed, before the subclass set
-   * its file saver: `path` is on the prototype already.
-   */
-  static needsFlush(cache: AnyCacheMap): boolean {
-    return 'path' in cache || cache.saver !== null;
-  }
-
   /** From now on, the synchronous flush runs at exit and on SIGINT/SIGTERM/SIGHUP. */
   armFlush(): void {
     if (this.#flushArmed) return;

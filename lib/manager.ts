@@ -15,10 +15,10 @@ import type { Contents } from './contents';
 import { CacheConflictError, CacheNotFoundError, ManagerClosedError } from './errors';
 import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
 import { emitGuarded, reportBackgroundError } from './background-errors';
-import { type GraphFormat, renderGraph } from './graph-render';
-import { ManagerExit } from './manager-exit';
-import { type ManagerStats, managerStats } from './manager-stats';
-import { ManifestKeeper } from './manifest-keeper';
+import type { GraphFormat } from './graph-render';
+import type { ManagerExit } from './manager-exit';
+import type { ManagerStats } from './manager-stats';
+import type { ManifestKeeper } from './manifest-keeper';
 import { type ProgressOperation, ProgressThrottle } from './progress';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
@@ -122,8 +122,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   readonly store: FileStore;
   readonly #caches = new Map<string, AnyCache>();
   readonly #graph = new CacheGraph();
-  readonly #manifest: ManifestKeeper;
-  readonly #exit: ManagerExit;
+  // Made by the first persistent cache, the first arming of the exit flush: a program that
+  // keeps memory-only caches never loads them.
+  #manifest: ManifestKeeper | undefined;
+  #exit: ManagerExit | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   // Set while a cascade or a remote operation runs: what happens inside is not announced again.
@@ -155,15 +157,6 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.store = new FileStore(place, options.fileStore);
     this.store.progress = (cache, op, total) =>
       this.listenerCount('progress') === 0 ? undefined : new ProgressThrottle(total, (done, all) => this.notify('progress', { cache, op, done, total: all }));
-    this.#manifest = new ManifestKeeper({
-      name,
-      place,
-      caches: this.#caches,
-      graph: this.#graph,
-      reportError: (err) => this.reportError(err),
-    });
-    // Armed by the first cache that has something to write at exit, not here.
-    this.#exit = new ManagerExit(this.#caches, this.#manifest);
   }
 
   // ----- Registry -----
@@ -207,7 +200,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     if (existing === cache) return;
     this.#caches.set(cache.name, cache);
     this.#registryVersion++;
-    if (ManagerExit.needsFlush(cache)) this.#exit.armFlush();
+    // Armed by the first cache that can have something to write at exit (a persistent one, or one
+    // with a saver), not by the manager. Read while the cache is constructed, before a subclass
+    // set its file saver: `path` is on the prototype already.
+    if ('path' in cache || cache.saver !== null) this.#exitGlue().armFlush();
     this.#manifestChanged();
   }
 
@@ -415,7 +411,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * bytes, bytes on disk; and this process's CPU and memory (pidusage).
    */
   async stats(): Promise<ManagerStats> {
-    return managerStats(this.name, this.cacheDirectory, this.#caches.values());
+    return lazy.stats().managerStats(this.name, this.cacheDirectory, this.#caches.values());
   }
 
   /**
@@ -438,10 +434,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         cache.dispose();
         cache.refuseWrites();
       }
-      await this.#manifest.settled();
+      await this.#manifest?.settled();
       await this.#bus?.close();
       this.#closed = true;
-      this.#exit.disarm();
+      this.#exit?.disarm();
       if (managers.get(this.name) === this) managers.delete(this.name);
       if (failures.length === 1) throw failures[0];
       if (failures.length > 1) throw new AggregateError(failures, `${this.name}: saves failed on close`);
@@ -580,7 +576,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * others; the failures are returned, each naming its cache. @internal
    */
   flushSync(): unknown[] {
-    return this.#exit.flushSync();
+    return this.#exitGlue().flushSync();
   }
 
   /**
@@ -589,7 +585,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * calls this when it takes a cache of this manager, and so does a cache given a saver. @internal
    */
   saveSharedAtExit(): void {
-    if (!this.#closed) this.#exit.armSave();
+    if (!this.#closed) this.#exitGlue().armSave();
   }
 
   /**
@@ -601,7 +597,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    */
   graph(options: { readonly format?: GraphFormat } = {}): string {
     for (const key of Object.keys(options ?? {})) if (key !== 'format') throw new TypeError(`${this.name}: graph: unknown option '${key}': did you mean 'format'?`);
-    return renderGraph(this.#graph.model(this.name, this.#caches), options.format ?? 'text');
+    return lazy.graphRender().renderGraph(this.#graph.model(this.name, this.#caches), options.format ?? 'text');
   }
 
   /** Path of the manifest the CLI reads (`graph`, `invalidate`). */
@@ -611,7 +607,24 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 
   /** Schedules one manifest write for this turn, if any cache here is persistent. */
   #manifestChanged(): void {
-    if (!this.#closed) this.#manifest.changed();
+    if (this.#closed || ![...this.#caches.values()].some((c) => 'path' in c)) return;
+    this.#manifestKeeper().changed();
+  }
+
+  #manifestKeeper(): ManifestKeeper {
+    this.#manifest ??= new (lazy.manifestKeeper().ManifestKeeper)({
+      name: this.name,
+      place: this.store.place,
+      caches: this.#caches,
+      graph: this.#graph,
+      reportError: (err) => this.reportError(err),
+    });
+    return this.#manifest;
+  }
+
+  #exitGlue(): ManagerExit {
+    this.#exit ??= new (lazy.managerExit().ManagerExit)(this.#caches, this.#manifestKeeper());
+    return this.#exit;
   }
 
   #ensure(name: string): AnyCache {
@@ -675,4 +688,15 @@ function isShared(cache: AnyCache): boolean {
 }
 
 declareOptions(CacheManager, ['baseDirectory', 'fileStore', 'sharedDirectory']);
+
+// What a manager needs only once a cache needs it (a manifest, the exit glue) or a user asks
+// (stats, a rendered graph): loaded then, so requiring the package stays cheap (issue 34).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  manifestKeeper: () => require('./manifest-keeper') as typeof import('./manifest-keeper'),
+  managerExit: () => require('./manager-exit') as typeof import('./manager-exit'),
+  stats: () => require('./manager-stats') as typeof import('./manager-stats'),
+  graphRender: () => require('./graph-render') as typeof import('./graph-render'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
