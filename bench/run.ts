@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --json FILE] [-- --readme] [-- --only getSet,saveAndLoad,...]
+// npm run bench [-- --quick] [-- --json FILE] [-- --readme] [-- --only importCost,getSet,saveAndLoad,...]
 // Every figure is measured in this run and every comparison is a ratio against a baseline
 // measured in this same run. Nothing here asserts: targets are shown, never enforced.
 import * as fs from 'node:fs';
@@ -9,6 +9,7 @@ import type { StallFigures } from './stall';
 import type { SavePathFigures } from './save-paths';
 import { formatCount, formatMs, gc, measure, median } from './stats';
 import type { MemoizeHitFigures } from './memoize-hit';
+import { importCost } from './import-cost';
 import { poolBench } from './pool-bench';
 import type { JournalFigures } from './journal-bench';
 import type { RedisFigures } from './redis-bench';
@@ -305,6 +306,25 @@ function savePathStalls(): void {
   }
 }
 
+/** `require('depcache')` against `require('keyv')`, each in fresh processes, in this run. */
+function importTime(): void {
+  const f = importCost(quick ? 5 : 15);
+  const listeners = Object.entries(f.listeners).map(([e, n]) => `${e} ${n}`).join(', ');
+  add({ measure: 'require, fresh process', entries: 0, subject: 'keyv', value: f.keyvMs, unit: 'ms', baseline: '', ratio: null, target: '', met: null });
+  add({
+    measure: 'require, fresh process',
+    entries: 0,
+    subject: 'depcache',
+    value: f.depcacheMs,
+    unit: 'ms',
+    baseline: 'keyv',
+    ratio: f.depcacheMs / f.keyvMs,
+    target: '≤ 5×',
+    met: f.depcacheMs / f.keyvMs <= 5,
+    note: `median of ${f.runs} processes each; listeners after the require: ${listeners}; packages loaded: ${f.packages.join(', ') || 'none'}`,
+  });
+}
+
 function memoHit(): void {
   const f = inFreshProcess<MemoizeHitFigures>('memoHit', 100, quick ? 3 : 7);
   add({ measure: 'call, small args', entries: 100, subject: 'plain function', value: f.plainNs, unit: 'ns/op', baseline: '', ratio: null, target: '', met: null });
@@ -423,6 +443,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     console.error(`depcache bench (${quick ? 'quick' : 'full'}: ${RUNS} runs, medians) on ${os.cpus().length} cores, Node ${process.version}`);
+    if (phase('importCost')) importTime();
     if (phase('getSet')) await getSet();
     if (phase('expiry')) await expiry();
     if (phase('saveAndLoad')) await saveAndLoad(dir);

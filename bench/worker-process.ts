@@ -22,6 +22,11 @@ export function runWorker(script: string, args: readonly string[], nodeFlags: re
   });
 }
 
+/** The transpiled sources (lib/ and bench/ as JavaScript, beside a node_modules link), built once per run. */
+export function builtLibrary(): string {
+  return buildOnce();
+}
+
 function buildOnce(): string {
   if (built !== undefined) return built;
   // eslint-disable-next-line @typescript-eslint/no-require-imports

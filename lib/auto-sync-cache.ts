@@ -1,4 +1,5 @@
 import { openCache } from './cache';
+import { registerCacheKind } from './cache-kinds';
 import { declareOptions } from './options';
 import { EditWindow, type TimeCheck } from './edit-window';
 import { monotonicNow, steadyClock } from './monotonic-clock';
@@ -196,3 +197,4 @@ export class AutoSyncCache<K = unknown, V = unknown> extends PersistentCache<K, 
 }
 
 declareOptions(AutoSyncCache, ['timeChecks', 'bucketSeconds', 'clock']);
+registerCacheKind('AutoSyncCache', AutoSyncCache);

@@ -35,6 +35,7 @@ import { EXPIRES_FIELD, isExpiryEnvelope, wrapExpiring } from './expiry/envelope
 import { assertCacheName } from './store/file-name';
 import type { CacheStore } from './store/cache-store';
 import { type ChangeSource, StoredMap, fromStored, slicedBatches, syncBatches } from './store/store-save';
+import { CHANGE_SAVER, type ChangeSaver, SPILL_SYNC, type SyncSpiller } from './store/saver-marks';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -128,54 +129,6 @@ export interface CacheStats {
   readonly lastSaveMs: number | undefined;
   /** Bytes written by the last save, when the saver is the default file store. */
   readonly lastSaveBytes: number | undefined;
-}
-
-/**
- * Marks a saver that writes only what changed (the Redis store): save() calls it with the live
- * cache and the changed keys, instead of a copy. It must read every value it needs before its
- * first await. @internal
- */
-export const CHANGE_SAVER: unique symbol = Symbol('depcache.changeSaver');
-
-/** What a change-saver is given. @internal */
-export interface ChangeSet<K> {
-  /** Everything must be rewritten: nothing is known to be saved, or the map was cleared or rebuilt. */
-  readonly all: boolean;
-  /** With `all`: the saved state is to be replaced (a clear, a rebuild), not merged with. */
-  readonly reset: boolean;
-  /** Keys set or deleted since the last successful save (when not `all`). */
-  readonly keys: ReadonlySet<K>;
-}
-
-/** @internal */
-export interface ChangeSaver<K, V> {
-  /**
-   * Resolves what the save announces to other processes (opaque to the core), if anything.
-   * `cache` reads as the store saves it: V values, or values wrapped with their expiry times.
-   */
-  [CHANGE_SAVER]: (name: string, cache: ReadonlyMap<K, unknown>, changes: ChangeSet<K>) => Promise<unknown>;
-}
-
-/**
- * Marks a saver whose store other processes share and which can apply another process's save
- * here, given what that save announced: the bus calls it for followed saves. @internal
- */
-export const FOLLOW_SAVE: unique symbol = Symbol('depcache.followSave');
-
-/**
- * Marks a saver that cannot save synchronously but can set the changes aside synchronously
- * (the Redis store's spill file), for the exit flush. @internal
- */
-export const SPILL_SYNC: unique symbol = Symbol('depcache.spillSync');
-
-/** @internal */
-export interface SyncSpiller {
-  [SPILL_SYNC]: (cache: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => void;
-}
-
-/** @internal */
-export interface SaveFollower {
-  [FOLLOW_SAVE]: (cache: CacheMap<any, any>, detail: unknown) => Promise<void>;
 }
 
 /** What a journaling store offers a cache's saves. */

@@ -1,4 +1,3 @@
-import { onExit } from 'signal-exit';
 import { errorMessage } from './errors';
 
 /** Something with dirty state to write synchronously before the process goes. */
@@ -21,6 +20,10 @@ export function flushAtExit(target: ExitFlushable): void {
   targets.add(target);
   if (installed) return;
   installed = true;
+  // Loaded here, not with the package: until a cache has something to flush, nothing of
+  // depcache listens for signals or for the exit.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { onExit } = require('signal-exit') as typeof import('signal-exit');
   onExit((code) => {
     const failures: unknown[] = [];
     for (const t of targets) {

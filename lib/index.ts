@@ -5,10 +5,9 @@ export type {
   CacheManagerOptions,
   CacheManagerEvents,
   CustomCacheOptions,
-  ManagerStats,
-  ManagedCacheStats,
   ManagerBus,
 } from './manager';
+export type { ManagerStats, ManagedCacheStats } from './manager-stats';
 export type { Manifest } from './store/manifest';
 export type { GraphFormat } from './graph-render';
 export type { ProgressOperation } from './progress';

@@ -1,29 +1,37 @@
+// The manager: a registry of named caches, their graph and the cascades over it. What it
+// reports or writes beside that lives in modules of its own (the graph's edges, the manifest,
+// the stats, the exit glue), and it imports no cache module at run time: the cache classes
+// import it (their default manager), and register themselves in cache-kinds for it to build.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
-import pidusage from 'pidusage';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AutoSyncCache, AutoSyncCacheOptions } from './auto-sync-cache';
 import type { NonPersistentCache } from './non-persistent-cache';
 import type { PersistentCache } from './persistent-cache';
-import { CHANGE_SAVER, FOLLOW_SAVE, type AnyCacheMap, type CacheHooks, CacheMap, type CacheStats, type SaveFollower } from './cache';
+import type { AnyCacheMap, CacheHooks, CacheMap } from './cache';
+import { cacheKind } from './cache-kinds';
+import { CacheGraph } from './cache-graph';
 import type { Contents } from './contents';
-import { CacheConflictError, CacheNotFoundError, DepcacheError, ManagerClosedError, errorMessage } from './errors';
+import { CacheConflictError, CacheNotFoundError, ManagerClosedError } from './errors';
 import { checkBoolean, checkOptionsObject, declareOptions, describeValue } from './options';
 import { emitGuarded, reportBackgroundError } from './background-errors';
-import { type GraphFormat, type GraphNode, renderGraph } from './graph-render';
+import type { GraphFormat } from './graph-render';
+import type { ManagerExit } from './manager-exit';
+import type { ManagerStats } from './manager-stats';
+import type { ManifestKeeper } from './manifest-keeper';
 import { type ProgressOperation, ProgressThrottle } from './progress';
-import { flushAtExit, forgetAtExit, forgetSaveAtExit, saveAtExit } from './exit-flush';
 import { FileStore, type FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
-import { defaultBaseDirectory, SafeDirectory } from './store/safe-directory';
-import { MANIFEST_FILE, type Manifest, writeManifest, writeManifestSync } from './store/manifest';
+import { MANIFEST_FILE } from './store/manifest';
+import { CHANGE_SAVER, FOLLOW_SAVE, type SaveFollower } from './store/saver-marks';
+import { defaultBaseDirectory, SafeDirectory, userTempDirectory } from './store/safe-directory';
 
 /** Options of a {@link CacheManager}. */
 export interface CacheManagerOptions {
   /**
    * Parent of the manager's cache directory.
-   * @default `<os.tmpdir()>/depcache-<uid>`, private to the current user
+   * @default the `DEPCACHE_DIR` environment variable when set and not empty, else
+   *   `<os.tmpdir()>/depcache-<uid>`, private to the current user
    */
   readonly baseDirectory?: string;
   /**
@@ -62,22 +70,6 @@ export interface CacheManagerEvents {
    */
   progress: [{ cache: string; op: ProgressOperation; done: number; total: number }];
   error: [Error];
-}
-
-/** One cache in `manager.stats()`: its counters plus the size of its file. */
-export interface ManagedCacheStats extends CacheStats {
-  /** Size of the saved file, when the cache has one and it exists. */
-  readonly bytesOnDisk: number | undefined;
-}
-
-/** Everything `manager.stats()` reports. */
-export interface ManagerStats {
-  readonly manager: string;
-  readonly cacheDirectory: string;
-  readonly caches: ManagedCacheStats[];
-  /** This process, through pidusage (CPU since the last sample; undefined where unsupported). */
-  readonly process: { readonly pid: number; readonly cpuPercent: number | undefined; readonly memoryBytes: number };
-  readonly memory: NodeJS.MemoryUsage;
 }
 
 type AnyCache = AnyCacheMap;
@@ -124,30 +116,28 @@ export function getCacheManager(
 export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** The manager's name; also the last part of its cache directory. */
   readonly name: string;
-  /** `join(baseDirectory, name)`; by default `<os.tmpdir()>/depcache-<uid>/<name>`. */
+  /** `join(baseDirectory, name)`; by default `$DEPCACHE_DIR/<name>` or `<os.tmpdir()>/depcache-<uid>/<name>`. */
   readonly cacheDirectory: string;
   /** The default file store of this manager's persistent caches. @internal */
   readonly store: FileStore;
   readonly #caches = new Map<string, AnyCache>();
-  readonly #dependents = new Map<string, Set<string>>();
-  // Caches whose entries are computed over other caches (memoize's dependsOn), for the manifest.
-  readonly #inputs = new Map<string, Set<string>>();
+  readonly #graph = new CacheGraph();
+  // Made by the first persistent cache, the first arming of the exit flush: a program that
+  // keeps memory-only caches never loads them.
+  #manifest: ManifestKeeper | undefined;
+  #exit: ManagerExit | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   // Set while a cascade or a remote operation runs: what happens inside is not announced again.
   readonly #quiet = new AsyncLocalStorage<boolean>();
   #bus: ManagerBus | undefined;
-  // A manifest write is pending (coalesced to one per event-loop turn).
-  #manifestWrite: Promise<void> | undefined;
-  #manifestDirty = false;
   #registryVersion = 0;
 
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
     assertCacheName(name);
     checkOptionsObject(name, options, CacheManager);
-    const defaultBase = defaultBaseDirectory();
-    const { baseDirectory = defaultBase, sharedDirectory = false } = options;
+    const { baseDirectory = defaultBaseDirectory(), sharedDirectory = false } = options;
     if (typeof baseDirectory !== 'string' || baseDirectory === '') {
       throw new TypeError(
         `baseDirectory: expected a non-empty string, got ${String(baseDirectory)} (${typeof baseDirectory})`,
@@ -159,14 +149,14 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.name = name;
     this.cacheDirectory = resolve(join(baseDirectory, name));
     // The per-user temp directory is ours too: another user must not be able to create it first.
+    const userTemp = userTempDirectory();
     const place = new SafeDirectory(this.cacheDirectory, {
       shared: sharedDirectory,
-      parents: baseDirectory === defaultBase ? [resolve(defaultBase)] : [],
+      parents: baseDirectory === userTemp ? [resolve(userTemp)] : [],
     });
     this.store = new FileStore(place, options.fileStore);
     this.store.progress = (cache, op, total) =>
       this.listenerCount('progress') === 0 ? undefined : new ProgressThrottle(total, (done, all) => this.notify('progress', { cache, op, done, total: all }));
-    flushAtExit(this);
   }
 
   // ----- Registry -----
@@ -210,6 +200,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     if (existing === cache) return;
     this.#caches.set(cache.name, cache);
     this.#registryVersion++;
+    // Armed by the first cache that can have something to write at exit (a persistent one, or one
+    // with a saver), not by the manager. Read while the cache is constructed, before a subclass
+    // set its file saver: `path` is on the prototype already.
+    if ('path' in cache || cache.saver !== null) this.#exitGlue().armFlush();
     this.#manifestChanged();
   }
 
@@ -221,7 +215,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     name: string,
     contents?: Contents<K, V>,
   ): Promise<AutoSyncCache<K, V>> {
-    const { AutoSyncCache } = cacheClasses();
+    const AutoSyncCache = cacheKind('AutoSyncCache');
     const existing = this.#caches.get(name);
     if (existing) {
       const cache = checkKind(this, existing, AutoSyncCache<K, V>);
@@ -263,7 +257,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     checkBoolean(name, 'autosync', autosync);
     let cache: CacheMap<K, V>;
     if (given !== undefined) {
-      if (!(given instanceof CacheMap)) {
+      if (!(given instanceof cacheKind('CacheMap'))) {
         throw new TypeError(`${name}: cache: expected a cache (a CacheMap), got ${describeValue(given)}`);
       }
       const ignored = Object.keys(rest).filter((k) => k !== 'manager');
@@ -280,7 +274,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       cache = given;
       this.adoptCache(cache);
     } else {
-      const { AutoSyncCache, PersistentCache, NonPersistentCache } = cacheClasses();
+      const [AutoSyncCache, PersistentCache, NonPersistentCache] = [cacheKind('AutoSyncCache'), cacheKind('PersistentCache'), cacheKind('NonPersistentCache')];
       const cacheOptions = { ...rest, manager: this };
       if (!persistent) cache = new NonPersistentCache<K, V>(name, cacheOptions);
       else if (!autosync) cache = new PersistentCache<K, V>(name, cacheOptions);
@@ -345,7 +339,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** Saves the cache, then forgets it (and, with `cascade`, its dependents). Hook errors propagate. */
   async deregisterCache(name: string, cascade = false): Promise<void> {
     if (!this.#caches.has(name)) throw new CacheNotFoundError(name);
-    const names = cascade ? this.#order(name) : [name];
+    const names = cascade ? this.#graph.order(name) : [name];
     for (const n of names) {
       const cache = this.#caches.get(n);
       if (!cache) continue;
@@ -417,36 +411,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * bytes, bytes on disk; and this process's CPU and memory (pidusage).
    */
   async stats(): Promise<ManagerStats> {
-    const caches: ManagedCacheStats[] = [];
-    for (const cache of this.#caches.values()) {
-      const path = (cache as { path?: unknown }).path;
-      let bytesOnDisk: number | undefined;
-      if (typeof path === 'string') {
-        bytesOnDisk = await fs.promises.stat(path).then((s) => s.size, () => undefined);
-        // Saves append to the journal beside the file: its bytes are on disk too.
-        const journal = await fs.promises.stat(`${path}.journal`).then((s) => s.size, () => 0);
-        if (bytesOnDisk !== undefined) bytesOnDisk += journal;
-      }
-      caches.push({ ...cache.stats, bytesOnDisk });
-    }
-    let cpuPercent: number | undefined;
-    let memoryBytes = process.memoryUsage().rss;
-    try {
-      const usage = await pidusage(process.pid);
-      cpuPercent = usage.cpu;
-      memoryBytes = usage.memory;
-    } catch {
-      // unsupported platform: memory from Node itself, no CPU figure
-    } finally {
-      pidusage.clear(); // drops its history, and the timer that keeps it
-    }
-    return {
-      manager: this.name,
-      cacheDirectory: this.cacheDirectory,
-      caches,
-      process: { pid: process.pid, cpuPercent, memoryBytes },
-      memory: process.memoryUsage(),
-    };
+    return lazy.stats().managerStats(this.name, this.cacheDirectory, this.#caches.values());
   }
 
   /**
@@ -469,11 +434,10 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         cache.dispose();
         cache.refuseWrites();
       }
-      await this.#manifestWrite;
+      await this.#manifest?.settled();
       await this.#bus?.close();
       this.#closed = true;
-      forgetAtExit(this);
-      forgetSaveAtExit(this);
+      this.#exit?.disarm();
       if (managers.get(this.name) === this) managers.delete(this.name);
       if (failures.length === 1) throw failures[0];
       if (failures.length > 1) throw new AggregateError(failures, `${this.name}: saves failed on close`);
@@ -489,27 +453,17 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 
   /** @internal */
   addDependency(parent: string, dependent: string): void {
-    assertCacheName(parent);
-    assertCacheName(dependent);
-    let set = this.#dependents.get(parent);
-    if (!set) this.#dependents.set(parent, (set = new Set()));
-    if (set.has(dependent)) return;
-    set.add(dependent);
-    this.#manifestChanged();
+    if (this.#graph.addDependency(parent, dependent)) this.#manifestChanged();
   }
 
   /** Records that `cache` holds results computed over `inputs` (shown by `depcache graph`). @internal */
   recordInputs(cache: string, inputs: readonly string[]): void {
-    let set = this.#inputs.get(cache);
-    if (!set) this.#inputs.set(cache, (set = new Set()));
-    const before = set.size;
-    for (const input of inputs) set.add(input);
-    if (set.size !== before) this.#manifestChanged();
+    if (this.#graph.recordInputs(cache, inputs)) this.#manifestChanged();
   }
 
   /** @internal */
   dependentsOf(name: string): ReadonlySet<string> {
-    return this.#dependents.get(name) ?? new Set();
+    return this.#graph.dependentsOf(name);
   }
 
   /**
@@ -520,7 +474,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   async cascade<T>(root: string, op: (cache: AnyCache) => Promise<T>): Promise<T> {
     return this.#quiet.run(true, async () => {
       let result: T | undefined;
-      for (const name of this.#order(root)) {
+      for (const name of this.#graph.order(root)) {
         const cache = name === root ? this.getCache(root) : await this.retrieveCache(name);
         const value = await op(cache);
         if (name === root) result = value;
@@ -559,7 +513,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    */
   async applyRemote(message: RemoteOperation): Promise<void> {
     const { op, cache: name, cascade } = message;
-    if (!this.#caches.has(name) && !this.#dependents.has(name)) return; // nothing of it here
+    if (!this.#caches.has(name) && !this.#graph.isParent(name)) return; // nothing of it here
     if (this.#closed) return;
     await this.#quiet.run(true, async () => {
       const cache = this.#ensure(name);
@@ -592,25 +546,6 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     });
   }
 
-  /** Topological order of `root` and its transitive dependents (iterative DFS, reversed post-order). */
-  #order(root: string): string[] {
-    const visited = new Set<string>([root]);
-    const post: string[] = [];
-    const stack: Array<[string, Iterator<string>]> = [[root, this.dependentsOf(root).values()]];
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as [string, Iterator<string>];
-      const next = top[1].next();
-      if (next.done) {
-        post.push(top[0]);
-        stack.pop();
-      } else if (!visited.has(next.value)) {
-        visited.add(next.value);
-        stack.push([next.value, this.dependentsOf(next.value).values()]);
-      }
-    }
-    return post.reverse();
-  }
-
   // ----- Reporting (internal) -----
 
   /** @internal */
@@ -641,49 +576,16 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    * others; the failures are returned, each naming its cache. @internal
    */
   flushSync(): unknown[] {
-    const failures: unknown[] = [];
-    for (const cache of this.#caches.values()) {
-      try {
-        cache.flushSync();
-      } catch (err) {
-        failures.push(err instanceof DepcacheError ? err : new DepcacheError('EIO', `${cache.name}: ${errorMessage(err)}`, { cause: err }));
-      }
-    }
-    if (this.#manifestDirty) {
-      this.#manifestDirty = false;
-      try {
-        writeManifestSync(this.store.place, this.#manifest(), (err) => this.reportError(err));
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-    return failures;
+    return this.#exitGlue().flushSync();
   }
 
   /**
-   * From now on, the caches here that only save asynchronously (Redis) are saved when the
-   * event loop empties and on SIGINT/SIGTERM/SIGHUP, before the process goes; a store calls
-   * this when it takes a cache of this manager. @internal
+   * From now on, the caches here that only save asynchronously (Redis, a custom saver) are saved
+   * when the event loop empties and on SIGINT/SIGTERM/SIGHUP, before the process goes; a store
+   * calls this when it takes a cache of this manager, and so does a cache given a saver. @internal
    */
   saveSharedAtExit(): void {
-    if (!this.#closed) saveAtExit(this);
-  }
-
-  /** @internal */
-  hasUnsavedShared(): boolean {
-    for (const cache of this.#caches.values()) if (cache.savesAsyncAtExit && cache.hasContents && cache.dirtyEdits > 0) return true;
-    return false;
-  }
-
-  /** Saves the dirty shared caches; resolves the failures. @internal */
-  async saveShared(): Promise<unknown[]> {
-    const failures: unknown[] = [];
-    await Promise.all(
-      [...this.#caches.values()]
-        .filter((cache) => cache.savesAsyncAtExit && cache.hasContents && cache.dirtyEdits > 0)
-        .map((cache) => cache.save(false).catch((err: unknown) => failures.push(err))),
-    );
-    return failures;
+    if (!this.#closed) this.#exitGlue().armSave();
   }
 
   /**
@@ -695,20 +597,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
    */
   graph(options: { readonly format?: GraphFormat } = {}): string {
     for (const key of Object.keys(options ?? {})) if (key !== 'format') throw new TypeError(`${this.name}: graph: unknown option '${key}': did you mean 'format'?`);
-    const nodes: GraphNode[] = [];
-    for (const [name, cache] of this.#caches) {
-      const stats = cache.stats;
-      nodes.push({
-        name,
-        kind: cache.constructor.name,
-        entries: stats.hasContents ? stats.entries : undefined,
-        savedAt: stats.lastSaveAt === undefined ? undefined : new Date(stats.lastSaveAt).toISOString(),
-        inputs: this.#inputs.has(name) ? [...(this.#inputs.get(name) as Set<string>)] : undefined,
-      });
-    }
-    const dependents: Record<string, string[]> = {};
-    for (const [parent, set] of this.#dependents) dependents[parent] = [...set];
-    return renderGraph({ manager: this.name, nodes, dependents }, options.format ?? 'text');
+    return lazy.graphRender().renderGraph(this.#graph.model(this.name, this.#caches), options.format ?? 'text');
   }
 
   /** Path of the manifest the CLI reads (`graph`, `invalidate`). */
@@ -719,40 +608,30 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   /** Schedules one manifest write for this turn, if any cache here is persistent. */
   #manifestChanged(): void {
     if (this.#closed || ![...this.#caches.values()].some((c) => 'path' in c)) return;
-    this.#manifestDirty = true;
-    // The promise lives until the last write is done, so close() can wait for it.
-    this.#manifestWrite ??= (async () => {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.#manifestDirty) {
-        this.#manifestDirty = false;
-        try {
-          await writeManifest(this.store.place, this.#manifest(), (err) => this.reportError(err));
-        } catch (err) {
-          this.reportError(err);
-        }
-      }
-      this.#manifestWrite = undefined;
-    })();
+    this.#manifestKeeper().changed();
   }
 
-  #manifest(): Manifest {
-    const caches: Record<string, { kind: string; file: string | null }> = {};
-    for (const [name, cache] of this.#caches) {
-      const path = (cache as { path?: unknown }).path;
-      caches[name] = { kind: cache.constructor.name, file: typeof path === 'string' ? basename(path) : null };
-    }
-    const dependents: Record<string, string[]> = {};
-    for (const [parent, set] of this.#dependents) dependents[parent] = [...set];
-    const inputs: Record<string, string[]> = {};
-    for (const [cache, set] of this.#inputs) inputs[cache] = [...set];
-    return { format: 'depcache-manifest', version: 1, manager: this.name, updatedAt: new Date().toISOString(), caches, dependents, inputs };
+  #manifestKeeper(): ManifestKeeper {
+    this.#manifest ??= new (lazy.manifestKeeper().ManifestKeeper)({
+      name: this.name,
+      place: this.store.place,
+      caches: this.#caches,
+      graph: this.#graph,
+      reportError: (err) => this.reportError(err),
+    });
+    return this.#manifest;
+  }
+
+  #exitGlue(): ManagerExit {
+    this.#exit ??= new (lazy.managerExit().ManagerExit)(this.#caches, this.#manifestKeeper());
+    return this.#exit;
   }
 
   #ensure(name: string): AnyCache {
     const cache = this.#caches.get(name);
     if (cache) return cache;
     this.assertOpen();
-    const { AutoSyncCache } = cacheClasses();
+    const AutoSyncCache = cacheKind('AutoSyncCache');
     return new AutoSyncCache(name, { manager: this });
   }
 
@@ -810,18 +689,14 @@ function isShared(cache: AnyCache): boolean {
 
 declareOptions(CacheManager, ['baseDirectory', 'fileStore', 'sharedDirectory']);
 
-// Loaded on first use: the cache classes import this module, so a top-level import would be a cycle.
-function cacheClasses(): {
-  AutoSyncCache: typeof import('./auto-sync-cache').AutoSyncCache;
-  PersistentCache: typeof import('./persistent-cache').PersistentCache;
-  NonPersistentCache: typeof import('./non-persistent-cache').NonPersistentCache;
-} {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  return {
-    AutoSyncCache: (require('./auto-sync-cache') as typeof import('./auto-sync-cache')).AutoSyncCache,
-    PersistentCache: (require('./persistent-cache') as typeof import('./persistent-cache'))
-      .PersistentCache,
-    NonPersistentCache: (require('./non-persistent-cache') as typeof import('./non-persistent-cache'))
-      .NonPersistentCache,
-  };
-}
+// What a manager needs only once a cache needs it (a manifest, the exit glue) or a user asks
+// (stats, a rendered graph): loaded then, so requiring the package stays cheap (issue 34).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  manifestKeeper: () => require('./manifest-keeper') as typeof import('./manifest-keeper'),
+  managerExit: () => require('./manager-exit') as typeof import('./manager-exit'),
+  stats: () => require('./manager-stats') as typeof import('./manager-stats'),
+  graphRender: () => require('./graph-render') as typeof import('./graph-render'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+

@@ -1,4 +1,5 @@
 import { CacheMap, openCache, type CacheOptions } from './cache';
+import { registerCacheKind } from './cache-kinds';
 import { declareOptions } from './options';
 
 /**
@@ -21,3 +22,5 @@ export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V>
 }
 
 declareOptions(NonPersistentCache, []);
+registerCacheKind('CacheMap', CacheMap);
+registerCacheKind('NonPersistentCache', NonPersistentCache);

@@ -1,4 +1,5 @@
 import { declareOptions } from './options';
+import { registerCacheKind } from './cache-kinds';
 import { CacheMap, openCache, type CacheOptions, type JournalWriter, type Loader, type Saver, type SnapshotWriter } from './cache';
 import { type CacheFileStore, type CorruptFilePolicy, FileStore } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
@@ -231,3 +232,4 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
 }
 
 declareOptions(PersistentCache, ['onCorrupt', 'followJournal']);
+registerCacheKind('PersistentCache', PersistentCache);

@@ -3,7 +3,7 @@ import { openCache } from './cache';
 import { checkHook, declareOptions, describeValue } from './options';
 import { getCacheManager } from './manager';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';
-import { type RowBuilder, type RowReader, csvFormat } from './store/csv-format';
+import type { RowBuilder, RowReader } from './store/csv-format';
 import { JSON_FORMAT } from './store/json-format';
 import { TextFileStore } from './store/text-file-store';
 import { TextCacheStore } from './store/text-cache-store';
@@ -46,6 +46,9 @@ function csvStore<K, V>(name: string, options: CsvCacheOptions<K, V>): TextFileS
     throw new TypeError(`${name}: header: expected an array of strings, got ${describeValue(header)}`);
   }
   const manager = options.manager ?? getCacheManager();
+  // The CSV format (and the CSV packages it loads) comes with the first CSV cache, not the package.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { csvFormat } = require('./store/csv-format') as typeof import('./store/csv-format');
   return new TextFileStore(manager.store.place, csvFormat(options.rowBuilder, options.rowReader, options.header));
 }
 

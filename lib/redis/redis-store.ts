@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
-import { CHANGE_SAVER, type CacheMap, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC, opened } from '../cache';
+import { type CacheMap, opened } from '../cache';
+import { CHANGE_SAVER, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC } from '../store/saver-marks';
 import { CorruptCacheFileError, DepcacheError, ManagerClosedError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import { DecodedEntries, type CorruptFilePolicy } from '../store/file-store';

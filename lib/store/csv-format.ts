@@ -1,9 +1,14 @@
-import { parse } from 'csv-parse/sync';
-import { stringify } from 'csv-stringify/sync';
 import { CacheSerializationError } from '../errors';
 import { FormatError } from './file-format';
 import { toJsonSafe } from './json-safe';
 import type { TextFormat } from './text-file-store';
+
+// The CSV packages load with the first CSV file read or written, not with the package.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const csvParse = (): typeof import('csv-parse/sync').parse => (require('csv-parse/sync') as typeof import('csv-parse/sync')).parse;
+const csvStringify = (): typeof import('csv-stringify/sync').stringify =>
+  (require('csv-stringify/sync') as typeof import('csv-stringify/sync')).stringify;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Turns an entry into the cells of one CSV row (CacheMan's row_builder). */
 export type RowBuilder<K, V> = (key: K, value: V) => readonly unknown[];
@@ -46,11 +51,12 @@ export function csvFormat<K, V>(rowBuilder?: RowBuilder<K, V>, rowReader?: RowRe
       const head = header ? [header.map(cell)] : [];
       // quoted_empty: a row of one empty cell would otherwise be a blank line, which reads skip.
       // quoted_match: a cell starting with '#' can never pass for the end marker.
-      return `${stringify([...head, ...rows], { quoted_empty: true, quoted_match: /^#/ })}${TRAILER}\n`;
+      return `${csvStringify()([...head, ...rows], { quoted_empty: true, quoted_match: /^#/ })}${TRAILER}\n`;
     },
     decode(_name, text) {
       const marker = END.exec(text);
       if (marker === null) throw new FormatError('the end marker is missing: the file is truncated');
+      const parse = csvParse(); // outside the try: a package that fails to load is not a bad file
       let rows: string[][];
       try {
         rows = parse(text.slice(0, marker.index), { relax_column_count: true, skip_empty_lines: true }) as string[][];

@@ -1,4 +1,12 @@
-import * as lockfile from 'proper-lockfile';
+// proper-lockfile is loaded by the first lock, not with the package: on load it installs
+// signal-exit 3's handlers for SIGINT, SIGTERM and SIGHUP (to release its locks), which change
+// how a process that never writes a cache ends.
+type LockFile = typeof import('proper-lockfile');
+let loaded: LockFile | undefined;
+function lockfile(): LockFile {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (loaded ??= require('proper-lockfile') as LockFile);
+}
 
 // A lock is held only while one process writes (a manifest merge, a journal append, a rewrite
 // of a base). A holder refreshes its lock's mtime every stale/2; one that died leaves a lock
@@ -35,7 +43,7 @@ export function withFileLock<T>(path: string, waitMs: number, staleMs: number, f
 
 async function holding<T>(path: string, waitMs: number, staleMs: number, fn: () => Promise<T> | T): Promise<T> {
   let compromised: Error | undefined;
-  const release = await lockfile.lock(path, {
+  const release = await lockfile().lock(path, {
     realpath: false,
     stale: staleMs,
     retries: { retries: Math.ceil(waitMs / 100), minTimeout: 5, maxTimeout: 100, factor: 1.5 },
@@ -69,7 +77,7 @@ export function withFileLockSync<T>(path: string, waitMs: number, staleMs: numbe
   let release: (() => void) | undefined;
   for (;;) {
     try {
-      release = lockfile.lockSync(path, { realpath: false, stale: staleMs, onCompromised: () => undefined });
+      release = lockfile().lockSync(path, { realpath: false, stale: staleMs, onCompromised: () => undefined });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > until) break;

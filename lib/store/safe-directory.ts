@@ -9,12 +9,25 @@ const PRIVATE_DIRECTORY_MODE = 0o700;
 const SHARED_FILE_MODE = 0o666;
 const SHARED_DIRECTORY_MODE = 0o777;
 
+/** The environment variable that sets the default parent of manager directories. */
+export const BASE_DIRECTORY_VARIABLE = 'DEPCACHE_DIR';
+
 /**
- * The default parent of manager directories: one per user in the temp directory
- * (`<os.tmpdir()>/depcache-<uid>`; the user name where there are no uids), so another local user
- * can neither read the caches nor create the directory first.
+ * The default parent of manager directories (where no `baseDirectory` is given): `DEPCACHE_DIR`
+ * when it is set and not empty (read on each call, so a program may set it before it makes its
+ * managers), else {@link userTempDirectory}. The CLI finds caches where managers put them.
  */
 export function defaultBaseDirectory(): string {
+  const fromEnvironment = process.env[BASE_DIRECTORY_VARIABLE];
+  return fromEnvironment !== undefined && fromEnvironment !== '' ? fromEnvironment : userTempDirectory();
+}
+
+/**
+ * One directory per user in the temp directory (`<os.tmpdir()>/depcache-<uid>`; the user name
+ * where there are no uids), so another local user can neither read the caches nor create the
+ * directory first: a manager checks it as it checks its own.
+ */
+export function userTempDirectory(): string {
   const uid = process.getuid?.();
   const who = uid !== undefined ? String(uid) : userInfo().username.replace(/[^A-Za-z0-9_.-]/g, '_');
   return join(tmpdir(), `depcache-${who}`);
