@@ -1,5 +1,5 @@
 // A store of your own: each cache is one file of lines, a whole save rewrites it atomically and a
-// change-only save appends one line. It implements depcache's CacheStore interface and nothing
+// change-only save appends one line (fsynced; a line cut short by a crash is skipped whole). It implements depcache's CacheStore interface and nothing
 // else, and the cache gets every guarantee from the core (sliced saves, the exit flush through
 // saveSync, onCorrupt, saveOnBlank, expiry, generations, following other writers).
 // Run: npx ts-node examples/custom-store.ts (twice: the second run finds what the first saved)
@@ -64,28 +64,35 @@ export class LineStore implements CacheStore {
   }
 
   async save(name: string, save: StoreSave): Promise<void> {
-    const lines: string[] = [];
-    if (save.mode === 'whole') lines.push(encode({ kind: 'whole', generation: save.generation }));
-    for await (const batch of save.batches()) lines.push(encode(batchLine(save.generation, batch)));
-    if (save.mode === 'whole') await writeAtomically(this.fileOf(name), lines.join(''));
+    const batches: StoreBatch[] = [];
+    for await (const batch of save.batches()) batches.push(batch);
+    const text = linesOf(save.mode, save.generation, batches);
+    if (save.mode === 'whole') await writeAtomically(this.fileOf(name), text);
     else {
       trimTornTail(this.fileOf(name));
-      await fs.promises.appendFile(this.fileOf(name), lines.join(''));
+      const handle = await fs.promises.open(this.fileOf(name), 'a');
+      try {
+        await handle.appendFile(text);
+        await handle.sync(); // durable before save() resolves
+      } finally {
+        await handle.close();
+      }
     }
   }
 
   saveSync(name: string, save: StoreSyncSave): void {
-    const lines: string[] = [];
-    if (save.mode === 'whole') lines.push(encode({ kind: 'whole', generation: save.generation }));
-    for (const batch of save.batches()) lines.push(encode(batchLine(save.generation, batch)));
-    if (save.mode === 'whole') {
-      const temp = `${this.fileOf(name)}.${process.pid}.tmp`;
-      fs.writeFileSync(temp, lines.join(''));
-      fs.renameSync(temp, this.fileOf(name));
-    } else {
-      trimTornTail(this.fileOf(name));
-      fs.appendFileSync(this.fileOf(name), lines.join(''));
+    const text = linesOf(save.mode, save.generation, [...save.batches()]);
+    const file = this.fileOf(name);
+    if (save.mode !== 'whole') trimTornTail(file);
+    const target = save.mode === 'whole' ? `${file}.${process.pid}.tmp` : file;
+    const fd = fs.openSync(target, save.mode === 'whole' ? 'w' : 'a');
+    try {
+      fs.writeSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
+    if (save.mode === 'whole') fs.renameSync(target, file);
   }
 
   async remove(name: string): Promise<void> {
@@ -118,8 +125,12 @@ function trimTornTail(file: string): void {
   if (text.length > 0 && text[text.length - 1] !== 0x0a) fs.truncateSync(file, text.lastIndexOf(0x0a) + 1);
 }
 
-function batchLine(generation: string, batch: StoreBatch): Line {
-  return { kind: 'batch', generation, sets: [...batch.sets], deletes: [...batch.deletes] };
+/** A whole save: its header line, then its entries; a change save: one line, applied whole or not at all. */
+function linesOf(mode: 'whole' | 'changes', generation: string, batches: readonly StoreBatch[]): string {
+  const sets = batches.flatMap((b) => b.sets);
+  const deletes = batches.flatMap((b) => [...b.deletes]);
+  const body = encode({ kind: 'batch', generation, sets, deletes });
+  return mode === 'whole' ? encode({ kind: 'whole', generation }) + body : body;
 }
 
 function encode(line: Line): string {

@@ -211,6 +211,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Keys changed since the last save, for savers that write only changes (Redis); null: off.
   // Keys changed since the last save, for stores that write only those (off until tracked).
   readonly #log = new ChangeLog<K>();
+  // What the save under way took of the log: if the process exits before it is written, the
+  // exit flush writes it too.
+  #inflight: TakenChanges<K> | null = null;
   // The last load found nothing saved: contents built then merge with whatever another
   // process saved meanwhile, where a rebuild over a saved state replaces it.
   #foundNothingSaved = false;
@@ -233,6 +236,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // any hook can be, turns the store's saves off).
   readonly #store: CacheStore<unknown, unknown> | null;
   readonly #storeSaver: Saver<K, V> | null;
+  readonly #storeLoader: Loader<K, V> | null;
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(); // never super(entries): Map's constructor would call our set() before #fields exist
@@ -255,11 +259,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.saveOnBlank = options.saveOnBlank ?? true;
     this.#store = checkStore(name, options as CacheOptions<unknown, unknown>);
     this.#storeSaver = null;
+    this.#storeLoader = null;
     if (this.#store !== null) {
       const store = this.#store;
       this.#storeSaver = async () => undefined; // never called: save() writes through the store
       this.saver = this.#storeSaver;
-      this.loader = (n) => this.#loadFromStore(store, n) as ReturnType<Loader<K, V>>;
+      this.#storeLoader = (n) => this.#loadFromStore(store, n) as ReturnType<Loader<K, V>>;
+      this.loader = this.#storeLoader;
       this.deleter = (n) => store.remove(n);
     }
     this.#ttlMs = checkLifetime(name, 'ttlMs', options.ttlMs);
@@ -828,6 +834,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   flushSync(): boolean {
     if (!this.#hasContents || this.dirtyEdits === 0) return false;
+    // A save still writing will never finish: what it took is unsaved again.
+    if (this.#inflight !== null) {
+      this.#log.restore(this.#inflight);
+      this.#inflight = null;
+    }
     if (this.saver !== null && this.saver === this.#storeSaver) return this.#flushStoreSync(this.#store as CacheStore);
     const spill = (this.saver as Partial<SyncSpiller> | null)?.[SPILL_SYNC];
     if (spill !== undefined && this.#log.tracking && !this.preProcessor) {
@@ -947,14 +958,16 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (contents === this && this.#log.tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
     const plan = this.#planStoreSave(store, taken, contents);
     for (const reader of plan.readers) this.#openReader(reader);
+    this.#inflight = taken;
     try {
       await this.#callHook('saver', () =>
         store.save(this.name, { mode: plan.mode, generation: this.#generation, bound: plan.bound, batches: () => slicedBatches(plan.source) }),
       );
     } catch (err) {
-      this.#log.restore(taken);
+      if (this.#inflight === taken) this.#log.restore(taken);
       throw err;
     } finally {
+      if (this.#inflight === taken) this.#inflight = null;
       for (const reader of plan.readers) this.#closeReader(reader);
     }
   }
@@ -975,7 +988,19 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return fromStored(contents, store.constructor?.name ?? 'store', name);
   }
 
-  /** What a damaged saved state does on load (see PersistentCache's `onCorrupt`). */
+  /** Whether {@link readStoreSync} can read: the loader is the store's, and the store has loadSync. @internal */
+  protected get canReadStoreSync(): boolean {
+    return this.#store?.loadSync !== undefined && this.loader !== null && this.loader === this.#storeLoader;
+  }
+
+  /** The store's contents, read synchronously (see {@link canReadStoreSync}); undefined: nothing saved. @internal */
+  protected readStoreSync(): StoredMap | undefined {
+    const store = this.#store as CacheStore;
+    const contents = (store.loadSync as NonNullable<CacheStore['loadSync']>).call(store, this.name);
+    return contents === undefined || contents === null ? undefined : fromStored(contents, store.constructor?.name ?? 'store', this.name);
+  }
+
+  /** What a damaged saved state does on load (see PersistentCache's `onCorrupt`). @internal */
   protected get corruptPolicy(): 'quarantine' | 'throw' {
     return 'throw';
   }
@@ -1294,20 +1319,25 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   static #dispatchBelow(userPrototype: object, library: object): void {
     let top = userPrototype;
-    while (Object.getPrototypeOf(top) !== library) top = Object.getPrototypeOf(top) as object;
-    if (dispatchLayers.has(top)) return;
+    for (let above = Object.getPrototypeOf(top) as object; above !== library; above = Object.getPrototypeOf(top) as object) {
+      if (dispatchLayers.has(above)) return; // this class got its layer already
+      top = above;
+    }
     const layer = Object.create(library) as Record<string | symbol, unknown>;
     for (const name of [...GUARDED, 'has', inspect.custom]) {
       Object.defineProperty(layer, name, {
         configurable: true,
         writable: true,
         value: function dispatched(this: CacheMap<unknown, unknown>, ...args: unknown[]): unknown {
-          return (this.#behaviour as Record<string | symbol, (...a: unknown[]) => unknown>)[name]?.apply(this, args);
+          const own = (this.#behaviour as Record<string | symbol, ((...a: unknown[]) => unknown) | undefined>)[name];
+          // No inspect hook of its own (no expiry): shown as the Map it is.
+          if (own === undefined && name === inspect.custom) return `${this.constructor.name} ${inspect(new Map(Map.prototype.entries.call(this)), args[1] as InspectOptions)}`;
+          return own?.apply(this, args);
         },
       });
     }
     Object.setPrototypeOf(top, layer);
-    dispatchLayers.add(top);
+    dispatchLayers.add(layer);
   }
 
   /** The error for a call into this queue from inside this cache's running operation, if it is one. */
@@ -1489,6 +1519,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   async #saveThroughJournal(journal: JournalWriter, whole: SnapshotWriter): Promise<number> {
     const taken = this.#log.take(super.size);
     if (!taken.all && taken.keys.length === 0 && journal.hasBase()) return 0; // nothing changed
+    this.#inflight = taken;
     try {
       // Decided before any await, so a whole write still snapshots the map as the save began.
       if (taken.all && taken.reset) return await this.#writeLiveSnapshot(whole);
@@ -1518,8 +1549,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       if (!result.whole) journal.afterAppend(result);
       return result.bytes;
     } catch (err) {
-      this.#log.restore(taken);
+      if (this.#inflight === taken) this.#log.restore(taken);
       throw err;
+    } finally {
+      if (this.#inflight === taken) this.#inflight = null;
     }
   }
 
@@ -1541,11 +1574,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const taken = this.#log.take(super.size);
     const changes = new Set(taken.keys);
     for (const key of taken.deletes) changes.add(key);
+    this.#inflight = taken;
     try {
       return await this.#callHook('saver', () => write(this.name, this.#persistedView(), { all: taken.all, reset: taken.reset, keys: changes }));
     } catch (err) {
-      this.#log.restore(taken);
+      if (this.#inflight === taken) this.#log.restore(taken);
       throw err;
+    } finally {
+      if (this.#inflight === taken) this.#inflight = null;
     }
   }
 
@@ -1659,7 +1695,7 @@ function noteAsync<T>(saver: object, result: T): T {
 }
 
 
-// The topmost prototypes of users' subclasses that got their dispatch layer.
+// The dispatch layers put under users' subclasses, one per topmost subclass.
 const dispatchLayers = new WeakSet<object>();
 
 /** The prototype of the nearest of our classes at or above `proto` (a user's subclass sits above it). */
@@ -1784,7 +1820,7 @@ function checkStore(name: string, options: CacheOptions<unknown, unknown>): Cach
   for (const method of ['load', 'save', 'remove'] as const) {
     if (typeof shape[method] !== 'function') throw new TypeError(`${name}: store: expected a CacheStore with a ${method}() method`);
   }
-  for (const method of ['saveSync', 'quarantine', 'follow'] as const) {
+  for (const method of ['saveSync', 'loadSync', 'quarantine', 'follow'] as const) {
     if (shape[method] !== undefined && typeof shape[method] !== 'function') throw new TypeError(`${name}: store: ${method}: expected a function, got ${describeValue(shape[method])}`);
   }
   const caps = shape.capabilities as Partial<Record<string, unknown>> | undefined;

@@ -104,12 +104,14 @@ export class ChangeLog<K> {
   /** Takes the changes for a save; keys changed while it runs go into a new log. */
   take(size: number): TakenChanges<K> {
     const taken = { keys: this.keys ?? [], deletes: this.deletes, all: !this.tracking || this.all, reset: this.reset };
-    this.#empty(size);
+    // Not tracking: nothing is logged (the hot path's push stays off), every save is whole.
+    if (this.tracking) this.#empty(size);
     return taken;
   }
 
   /** After a failed save: what it took is unsaved again, with what changed meanwhile. */
   restore(taken: TakenChanges<K>): void {
+    if (!this.tracking) return;
     const log = [...taken.keys];
     for (const key of this.keys ?? []) log.push(key);
     this.keys = log;

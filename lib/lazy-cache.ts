@@ -22,7 +22,7 @@ export class LazyCache<K = unknown, V = unknown> extends NonPersistentCache<K, V
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(name, options);
     // With no loader, load() and invalidate() leave no contents, so the next access rebuilds.
-    if (options.loader === undefined) this.loader = null;
+    if (options.loader === undefined && options.store === undefined) this.loader = null;
   }
 
   override has(key: K): boolean {

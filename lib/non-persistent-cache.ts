@@ -17,7 +17,7 @@ export class NonPersistentCache<K = unknown, V = unknown> extends CacheMap<K, V>
 
   constructor(name: string, options: CacheOptions<K, V> = {}) {
     super(name, options);
-    if (options.loader === undefined) this.loader = () => new Map<K, V>();
+    if (options.loader === undefined && options.store === undefined) this.loader = () => new Map<K, V>();
   }
 }
 

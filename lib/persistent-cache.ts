@@ -105,6 +105,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (followJournal && own !== undefined) {
       if (own.follow === undefined) throw new TypeError(`${name}: followJournal: its store cannot follow other writers (it has no follow())`);
       this.#unfollow = own.follow.call(own, name, () => this.#followSoon());
+      this.trackChanges(true); // a merge keeps the keys edited here: it needs to know them
     } else if (followJournal && !(resolved instanceof FileStore && resolved.journal)) {
       throw new TypeError(`${name}: followJournal: needs the default file store with its journal, or a store with follow()`);
     }
@@ -112,6 +113,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#startFollowing();
   }
 
+  /** @internal */
   protected override get corruptPolicy(): CorruptFilePolicy {
     return this.onCorrupt;
   }
@@ -147,7 +149,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     this.#followTimer.unref();
   }
 
-  /** Also waits for the compaction of this cache's file that a save started (it runs outside the queue). */
+  /** Also waits for the compaction of this cache's file that a save started (it runs outside the queue). @internal */
   override async backgroundSettled(): Promise<void> {
     await super.backgroundSettled();
     if (this.#store instanceof FileStore) await this.#store.compactionSettled(this.name);
@@ -175,7 +177,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
 
   /** Whether the loader is still the default file loader (so {@link loadSync} works). */
   get hasDefaultLoader(): boolean {
-    return this.loader === this.#fileLoader;
+    return this.loader === this.#fileLoader || this.canReadStoreSync;
   }
 
   /** Path of the cache file. */
@@ -203,6 +205,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
    * Resolves like {@link load}: true when contents were loaded.
    */
   loadSync(): boolean {
+    if (this.canReadStoreSync) return this.applyLoadedSync(this.readStoreSync());
     if (this.loader !== this.#fileLoader) {
       throw new TypeError(`${this.name}: loadSync() needs the default file loader`);
     }

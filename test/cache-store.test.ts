@@ -161,3 +161,80 @@ describe('docs/store-interface.md', () => {
     expect(doc).to.contain('```ts\n' + example + '```');
   });
 });
+
+describe('CacheStore: the paths a review found', () => {
+  const managers = useManagersOnOneDirectory('store2', true);
+  const dir = () => path.join(managers.dir(), 'lines');
+
+  it('the exit flush writes what a save still under way had taken, too', async () => {
+    const inner = new LineStore(dir());
+    const entered = deferred();
+    const release = deferred();
+    let hang = false;
+    const synced: unknown[][] = [];
+    const store: CacheStore = {
+      capabilities: inner.capabilities,
+      load: (n) => inner.load(n),
+      remove: (n) => inner.remove(n),
+      async save(n, save) {
+        if (!hang) return inner.save(n, save);
+        for await (const _ of save.batches());
+        entered.resolve();
+        await release.promise; // the process ends before this save is written
+        throw new Error('never written');
+      },
+      saveSync(n, save) {
+        const batches = [...save.batches()]; // read once: kept to be written below
+        for (const batch of batches) synced.push(batch.sets.map((e) => e.key));
+        inner.saveSync(n, { ...save, batches: () => batches });
+      },
+    };
+    const cache = await PersistentCache.open<string, number>('c', { manager: managers.open(), store });
+    cache.set('kept', 0);
+    await cache.save();
+    hang = true;
+    cache.set('a', 1);
+    void cache.save();
+    await entered.promise;
+    cache.set('b', 2);
+    expect(cache.flushSync()).to.equal(true);
+    expect(synced.flat().sort()).to.deep.equal(['a', 'b']);
+    const again = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect([...again.keys()].sort()).to.deep.equal(['a', 'b', 'kept']);
+    release.resolve(); // let the test's manager close
+  });
+
+  it('a memory-only class given a store loads from it, and saves through it', async () => {
+    const { NonPersistentCache } = await import('../lib');
+    const a = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    a.set('saved', 1);
+    await a.save();
+    const b = await NonPersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect(b.get('saved')).to.equal(1);
+    b.set('more', 2);
+    await b.save();
+    const c = await PersistentCache.open<string, number>('c', { manager: managers.open(), store: new LineStore(dir()) });
+    expect([...c.keys()].sort()).to.deep.equal(['more', 'saved']);
+  });
+
+  it('followJournal merges through a store that follows but takes whole saves only', async function () {
+    this.timeout(10000);
+    const inner = new LineStore(dir());
+    const whole = (): CacheStore => ({
+      capabilities: { expiry: true, generations: true, changes: false },
+      load: (n) => inner.load(n),
+      save: (n, s) => inner.save(n, s),
+      remove: (n) => inner.remove(n),
+      follow: (n, changed) => inner.follow(n, changed),
+    });
+    const a = await PersistentCache.open<string, number>('c', { manager: managers.open('one'), store: whole() });
+    a.set('x', 1);
+    await a.save();
+    const b = await PersistentCache.open<string, number>('c', { manager: managers.open('two'), store: whole(), followJournal: true });
+    a.set('y', 2);
+    await a.save();
+    const deadline = Date.now() + 5000;
+    while (b.get('y') !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(b.get('y')).to.equal(2);
+  });
+});

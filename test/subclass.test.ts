@@ -117,3 +117,22 @@ describe('subclasses of the cache classes', () => {
     expect(c.expiresAt('a')).to.be.a('number');
   });
 });
+
+describe('subclasses: one dispatch layer per class', () => {
+  let manager: CacheManager;
+  useTempManager((m) => (manager = m));
+
+  it('keeps the prototype chain as deep however many instances are made, and shows them as Maps', async () => {
+    class Mine<K, V> extends NonPersistentCache<K, V> {}
+    const depth = (o: object) => {
+      let n = 0;
+      for (let p = Object.getPrototypeOf(o) as object | null; p !== null; p = Object.getPrototypeOf(p) as object | null) n++;
+      return n;
+    };
+    const first = new Mine<string, number>('m0', { manager, contents: [['a', 1]] });
+    const depths = [depth(first)];
+    for (let i = 1; i < 5; i++) depths.push(depth(new Mine(`m${i}`, { manager })));
+    expect(new Set(depths).size).to.equal(1);
+    expect((await import('node:util')).inspect(first)).to.equal("Mine Map(1) { 'a' => 1 }");
+  });
+});

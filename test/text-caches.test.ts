@@ -222,3 +222,30 @@ describe('text stores', () => {
     });
   });
 });
+
+describe('text caches through the store boundary', () => {
+  let manager: CacheManager;
+  useTempManager((m) => (manager = m));
+
+  it('loadSync() still reads a JSON or CSV cache (a synchronous memoized function needs it)', async () => {
+    const json = await JsonCache.open<string, number>('j', { manager });
+    json.set('k', 1);
+    await json.save();
+    const csv = await CsvCache.open<string, string>('c', { manager });
+    csv.set('k', 'v');
+    await csv.save();
+    const { CacheManager: Manager } = await import('../lib');
+    const other = new Manager(manager.name, { baseDirectory: require('node:path').dirname(manager.cacheDirectory) });
+    try {
+      const j = new JsonCache<string, number>('j', { manager: other });
+      expect(j.hasDefaultLoader).to.equal(true);
+      expect(j.loadSync()).to.equal(true);
+      expect(j.get('k')).to.equal(1);
+      const c = new CsvCache<string, string>('c', { manager: other });
+      expect(c.loadSync()).to.equal(true);
+      expect(c.get('k')).to.equal('v');
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -89,6 +89,12 @@ export interface CacheStore<K = unknown, V = unknown> {
    * what is saved is damaged: the cache's `onCorrupt` policy decides what happens next.
    */
   load(name: string): Promise<StoredContents<K, V> | undefined>;
+  /**
+   * The same, synchronously, for `PersistentCache.loadSync()` (code that cannot await, such as a
+   * synchronous memoized function's first call). Optional; damage found here is raised whatever
+   * the policy (the next asynchronous load moves it aside).
+   */
+  loadSync?(name: string): StoredContents<K, V> | undefined;
   /** Writes one save; resolves once it is durable. */
   save(name: string, save: StoreSave<K, V>): Promise<void>;
   /**

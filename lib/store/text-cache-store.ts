@@ -1,6 +1,6 @@
 import { isExpiryEnvelope, wrapExpiring, EXPIRES_FIELD } from '../expiry/envelope';
 import type { CacheStore, StoreCapabilities, StoreSave, StoreSyncSave, StoredContents, StoredEntry } from './cache-store';
-import { quarantine } from './file-store';
+import { type DecodedEntries, quarantine } from './file-store';
 import type { EntrySnapshot } from './snapshot';
 import type { TextFileStore } from './text-file-store';
 
@@ -21,14 +21,11 @@ export class TextCacheStore implements CacheStore {
 
   async load(name: string): Promise<StoredContents | undefined> {
     // 'throw': the core applies the cache's policy, through quarantine() below.
-    const decoded = await this.files.read(name, 'throw', () => undefined);
-    if (decoded === undefined) return undefined;
-    const entries: StoredEntry[] = [];
-    for (const [key, saved] of decoded) {
-      if (typeof saved === 'object' && saved !== null && isExpiryEnvelope(saved)) entries.push({ key, value: saved.value, expiresAt: saved[EXPIRES_FIELD] });
-      else entries.push({ key, value: saved });
-    }
-    return { entries, generation: decoded.meta.generation };
+    return contentsOf(await this.files.read(name, 'throw', () => undefined));
+  }
+
+  loadSync(name: string): StoredContents | undefined {
+    return contentsOf(this.files.readSync(name, 'throw', () => undefined));
   }
 
   async save(name: string, save: StoreSave): Promise<void> {
@@ -50,6 +47,17 @@ export class TextCacheStore implements CacheStore {
   async quarantine(name: string): Promise<string> {
     return quarantine(name, this.files.pathFor(name));
   }
+}
+
+/** A decoded text file as a store gives it: values with their expiry times apart. */
+function contentsOf(decoded: DecodedEntries | undefined): StoredContents | undefined {
+  if (decoded === undefined) return undefined;
+  const entries: StoredEntry[] = [];
+  for (const [key, saved] of decoded) {
+    if (typeof saved === 'object' && saved !== null && isExpiryEnvelope(saved)) entries.push({ key, value: saved.value, expiresAt: saved[EXPIRES_FIELD] });
+    else entries.push({ key, value: saved });
+  }
+  return { entries, generation: decoded.meta.generation };
 }
 
 /** Entries as the text formats write them: values with an expiry time wrapped as every store saves them. */
