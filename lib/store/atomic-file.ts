@@ -28,24 +28,14 @@ export async function writeFileAtomic(
   write: (opened: Promise<FileHandle>) => Promise<void>,
   mode: number = PRIVATE_FILE_MODE,
 ): Promise<void> {
-  const temp = tempPathFor(target);
-  const opened = fs.promises.open(temp, 'wx', mode);
-  opened.catch(() => undefined); // awaited below; a failed open must not be an unhandled rejection
-  let closed = false;
-  let renamed = false;
+  const temp = await writeTempFile(target, write, mode);
   try {
-    await write(opened);
-    const handle = await opened;
-    await handle.sync();
-    closed = true;
-    await handle.close();
     await fs.promises.rename(temp, target);
-    renamed = true;
-    await syncDirectory(dirname(target));
-  } finally {
-    if (!closed) await (await opened.catch(() => undefined))?.close().catch(() => undefined);
-    if (!renamed) await fs.promises.unlink(temp).catch(() => undefined);
+  } catch (err) {
+    await fs.promises.unlink(temp).catch(() => undefined);
+    throw err;
   }
+  await syncDirectory(dirname(target));
 }
 
 /**
