@@ -1076,8 +1076,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       let dirty: Set<unknown> = this.#log.unsavedKeys();
       if (this.#log.all) return false; // everything here is unsaved: this save decides
       const now = this.#clock();
+      let applied = false;
       const apply = (key: unknown, value: unknown, remove: boolean) => {
         if (dirty.has(key)) return;
+        applied = true;
         this.#snapshot?.preserve(key);
         let at = Number.POSITIVE_INFINITY;
         if (!remove && typeof value === 'object' && value !== null && isExpiryEnvelope(value)) {
@@ -1121,60 +1123,67 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
         sliceStart = performance.now();
         return refresh();
       };
-      let generation: string | undefined;
-      const applyRecord = async (record: JournalRecord): Promise<boolean> => {
-        const { sets, deletes } = record;
-        for (let i = 0; i < sets.length; i += 2) {
-          apply(sets[i], sets[i + 1], false);
-          if (!(await paced())) return false;
-        }
-        for (const key of deletes) {
-          apply(key, undefined, true);
-          if (!(await paced())) return false;
-        }
-        if (record.generation !== undefined) generation = record.generation;
-        return true;
-      };
-      if ('records' in update) {
-        for (const record of update.records) if (!(await applyRecord(record))) return false;
-      } else if ('parts' in update) {
-        for await (const record of update.parts) if (!refresh() || !(await applyRecord(record))) return false;
-      } else {
-        const saved = update.whole;
-        const seen = new Set<unknown>();
-        if (saved instanceof DecodedEntries) {
-          for (const pairs of saved.batches) {
-            for (let i = 0; i < pairs.length; i += 2) {
-              seen.add(pairs[i]);
-              apply(pairs[i], pairs[i + 1], false);
-              if (!(await paced())) return false;
-            }
-          }
-          for (const record of saved.records) {
-            for (let i = 0; i < record.sets.length; i += 2) seen.add(record.sets[i]);
-            for (const key of record.deletes) seen.delete(key);
-            if (!(await applyRecord(record))) return false;
-          }
-          generation = saved.meta.generation;
-        } else {
-          for (const [key, value] of saved) {
-            seen.add(key);
-            apply(key, value, false);
+      const merge = async (): Promise<boolean> => {
+        let generation: string | undefined;
+        const applyRecord = async (record: JournalRecord): Promise<boolean> => {
+          const { sets, deletes } = record;
+          for (let i = 0; i < sets.length; i += 2) {
+            apply(sets[i], sets[i + 1], false);
             if (!(await paced())) return false;
           }
-          if (saved instanceof StoredMap) generation = saved.generation;
+          for (const key of deletes) {
+            apply(key, undefined, true);
+            if (!(await paced())) return false;
+          }
+          if (record.generation !== undefined) generation = record.generation;
+          return true;
+        };
+        if ('records' in update) {
+          for (const record of update.records) if (!(await applyRecord(record))) return false;
+        } else if ('parts' in update) {
+          for await (const record of update.parts) if (!refresh() || !(await applyRecord(record))) return false;
+        } else {
+          const saved = update.whole;
+          const seen = new Set<unknown>();
+          if (saved instanceof DecodedEntries) {
+            for (const pairs of saved.batches) {
+              for (let i = 0; i < pairs.length; i += 2) {
+                seen.add(pairs[i]);
+                apply(pairs[i], pairs[i + 1], false);
+                if (!(await paced())) return false;
+              }
+            }
+            for (const record of saved.records) {
+              for (let i = 0; i < record.sets.length; i += 2) seen.add(record.sets[i]);
+              for (const key of record.deletes) seen.delete(key);
+              if (!(await applyRecord(record))) return false;
+            }
+            generation = saved.meta.generation;
+          } else {
+            for (const [key, value] of saved) {
+              seen.add(key);
+              apply(key, value, false);
+              if (!(await paced())) return false;
+            }
+            if (saved instanceof StoredMap) generation = saved.generation;
+          }
+          // Keys the saved state lacks are removed (walking the live map: a key added meanwhile is an unsaved edit, kept).
+          for (const key of super.keys()) {
+            if (!seen.has(key)) apply(key, undefined, true);
+            if (!(await paced())) return false;
+          }
         }
-        // Keys the saved state lacks are removed (walking the live map: a key added meanwhile is an unsaved edit, kept).
-        for (const key of super.keys()) {
-          if (!seen.has(key)) apply(key, undefined, true);
-          if (!(await paced())) return false;
-        }
+        if (generation !== undefined) this.#setGeneration(generation);
+        this.#armPurge();
+        this.#trimToMax();
+        return true;
+      };
+      try {
+        return await merge();
+      } finally {
+        // Readers that keep derived state (memoize's index) see a change, even of a merge that stopped partway.
+        if (applied) this.#merges++;
       }
-      if (generation !== undefined) this.#setGeneration(generation);
-      this.#merges++; // readers that keep derived state (memoize's index) see a change
-      this.#armPurge();
-      this.#trimToMax();
-      return true;
     }, 'mergeSaved');
   }
 
