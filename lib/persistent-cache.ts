@@ -46,6 +46,8 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   readonly #follow: boolean;
   #watcher: fs.FSWatcher | undefined;
   #unfollow: (() => void) | undefined;
+  // Saved through a store given as an option: the v8 file below is not this cache's.
+  #ownStore = false;
   #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -80,6 +82,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     };
     // A store of the user's (the `store` option) takes the place of the file: the core saves through it.
     const own = options.store;
+    this.#ownStore = own !== undefined;
     if (own === undefined && options.loader === undefined) this.loader = this.#fileLoader;
     if (own === undefined && options.saver === undefined) this.saver = this.#fileSaver;
     if (own === undefined && options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
@@ -188,11 +191,12 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   /**
    * Rewrites the file and its journal as one new file now (saves trigger this by themselves once
    * the journal outgrows its share of the file). Unsaved edits are not included: save first.
-   * Waits for this cache's running load or save, and they for it.
+   * Waits for this cache's running load or save, and they for it. Does nothing for a cache
+   * saved through a `store` of its own (or a file without a journal).
    */
   async compact(): Promise<void> {
     const store = this.#store;
-    if (!(store instanceof FileStore && store.journal)) return;
+    if (this.#ownStore || !(store instanceof FileStore && store.journal)) return;
     // When memory is exactly what is saved (no unsaved edit, no other process's record since
     // this one read or wrote), the new file is written from memory, as a save is; otherwise it
     // is rebuilt from the files, keeping every process's records.

@@ -238,3 +238,25 @@ describe('CacheStore: the paths a review found', () => {
     expect(b.get('y')).to.equal(2);
   });
 });
+
+describe('CacheStore: the file store stays out of it', () => {
+  const managers = useManagersOnOneDirectory('store3', true);
+
+  it("compact() of a cache saved through a store of its own leaves the v8 file of that name alone", async () => {
+    // A v8 file (with its journal) of the same name, saved before the cache moved to its own store.
+    const before = await PersistentCache.open<string, string>('c', { manager: managers.open('m') });
+    before.set('x', 'old');
+    await before.save();
+    before.set('y', 'old');
+    await before.save();
+    const file = before.path;
+    const saved = fs.readFileSync(file);
+    const journal = fs.readFileSync(`${file}.journal`);
+    const cache = await PersistentCache.open<string, string>('c', { manager: managers.open('m'), store: new LineStore(path.join(managers.dir(), 'lines')) });
+    cache.set('k', 'new');
+    await cache.save();
+    await cache.compact();
+    expect(fs.readFileSync(file).equals(saved)).to.equal(true);
+    expect(fs.readFileSync(`${file}.journal`).equals(journal)).to.equal(true);
+  });
+});
