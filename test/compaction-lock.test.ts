@@ -200,16 +200,22 @@ describe('compaction without the lock held throughout', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let out = '';
+        let err = '';
+        // Listened for from the start: a child that ends by itself before the kill (its save done
+        // within the wait, or a crash before 'appending') must not leave this waiting forever.
+        const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         const appending = new Promise<void>((resolve) => {
           child.stdout.on('data', (d: Buffer) => {
             out += d.toString();
             if (out.includes('appending')) resolve();
           });
         });
-        await appending;
+        await Promise.race([appending, closed]);
+        expect(out, `round ${round}: the child ended before its append: ${err}`).to.include('appending');
         await new Promise((r) => setTimeout(r, (round * 7) % 40));
         child.kill('SIGKILL');
-        await new Promise((r) => child.on('close', r));
+        await closed;
         const m = new CacheManager('sliced', { baseDirectory: dir });
         managers.push(m);
         m.on('error', () => undefined);
