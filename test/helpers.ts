@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CacheManager, type Pool } from '../lib';
+import { CacheManager, type FileStoreOptions, PersistentCache, type Pool } from '../lib';
 
 /** A fresh directory per test; remove it with the returned cleanup. */
 export function makeTempDir(): string {
@@ -50,7 +50,14 @@ export function useTempManager(use: (manager: CacheManager) => void, name = 'tes
  * `name` (or as told) on it (as separate processes would, each with its own store), all closed and the
  * directory removed after each test. `quiet` swallows their error events.
  */
-export function useManagersOnOneDirectory(name: string, quiet = false): { open: (managerName?: string) => CacheManager; dir: () => string } {
+export function useManagersOnOneDirectory(
+  name: string,
+  quiet = false,
+): {
+  open: (managerName?: string, fileStore?: FileStoreOptions) => CacheManager;
+  reload: (cacheName: string) => Promise<Map<unknown, unknown>>;
+  dir: () => string;
+} {
   let dir = '';
   const managers: CacheManager[] = [];
   beforeEach(() => {
@@ -60,12 +67,19 @@ export function useManagersOnOneDirectory(name: string, quiet = false): { open: 
     for (const m of managers.splice(0)) await m.close().catch(() => undefined);
     removeDir(dir);
   });
+  const open = (managerName = name, fileStore?: FileStoreOptions) => {
+    const m = new CacheManager(managerName, { baseDirectory: dir, ...(fileStore === undefined ? {} : { fileStore }) });
+    if (quiet) m.on('error', () => undefined);
+    managers.push(m);
+    return m;
+  };
   return {
-    open: (managerName = name) => {
-      const m = new CacheManager(managerName, { baseDirectory: dir });
-      if (quiet) m.on('error', () => undefined);
-      managers.push(m);
-      return m;
+    open,
+    /** What a fresh manager loads of `cacheName` (it must be saved). */
+    reload: async (cacheName) => {
+      const copy = new PersistentCache(cacheName, { manager: open() });
+      expect(await copy.load()).to.equal(true);
+      return new Map(copy);
     },
     dir: () => dir,
   };

@@ -1,25 +1,15 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import { CacheManager, PersistentCache } from '../lib';
+import { type CacheManager, type FileStoreOptions, PersistentCache } from '../lib';
 import { FileStore } from '../lib/store/file-store';
-import { makeTempDir, removeDir } from './helpers';
+import { useManagersOnOneDirectory } from './helpers';
 
 // Saves in the default configuration (journal on): what a save writes, and that a record
 // encoded in slices lands whole, as the map was when the save began.
 describe('saves in slices (journal on)', () => {
-  let dir: string;
-  const managers: CacheManager[] = [];
-  const open = (fileStore: { sliceMs?: number; compactMinBytes?: number; compactShare?: number } = {}) => {
-    const m = new CacheManager('s', { baseDirectory: dir, fileStore });
-    managers.push(m);
-    m.on('error', () => undefined);
-    return m;
-  };
-  const reload = async (name: string): Promise<Map<unknown, unknown>> => {
-    const copy = new PersistentCache(name, { manager: open() });
-    expect(await copy.load()).to.equal(true);
-    return new Map(copy);
-  };
+  const managers = useManagersOnOneDirectory('s', true);
+  const open = (fileStore: FileStoreOptions = {}) => managers.open('s', fileStore);
+  const reload = managers.reload;
   const compactions = (m: CacheManager) => {
     const store = m.store as FileStore;
     const calls = { n: 0 };
@@ -31,13 +21,6 @@ describe('saves in slices (journal on)', () => {
     return calls;
   };
   const journalOf = (cache: { readonly path: string }) => `${cache.path}.journal`;
-  beforeEach(() => {
-    dir = makeTempDir();
-  });
-  afterEach(async () => {
-    for (const m of managers.splice(0)) await m.close().catch(() => undefined);
-    removeDir(dir);
-  });
 
   it('the first save of a new, filled cache writes one file and no journal, and starts no compaction', async () => {
     const m = open();
