@@ -1,6 +1,8 @@
 import { declareOptions } from './options';
 import { registerCacheKind } from './cache-kinds';
-import { CacheMap, openCache, type CacheOptions, type JournalWriter, type Loader, type Saver, type SnapshotWriter } from './cache';
+import { CacheMap, type CacheOptions, type Loader, type Saver } from './cache';
+import type { JournalWriter, SnapshotWriter } from './cache-saves';
+import { openCache } from './cache-options';
 import { type CacheFileStore, type CorruptFilePolicy, FileStore } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import * as fs from 'node:fs';

@@ -3,7 +3,7 @@ import * as v8 from 'node:v8';
 import { AutoSyncCache } from '../auto-sync-cache';
 import type { CacheMap } from '../cache';
 import { CacheSerializationError, UnkeyableArgumentsError } from '../errors';
-import { generationChangeCount } from '../cache';
+import { generationChangeCount } from '../cache-core';
 import { assertCacheName } from '../store/file-name';
 import { type CacheManager, getCacheManager } from '../manager';
 import { NonPersistentCache } from '../non-persistent-cache';
