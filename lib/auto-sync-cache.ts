@@ -1,4 +1,4 @@
-import { openCache } from './cache';
+import { openCache } from './cache-options';
 import { registerCacheKind } from './cache-kinds';
 import { declareOptions } from './options';
 import { EditWindow, type TimeCheck } from './edit-window';

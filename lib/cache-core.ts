@@ -24,6 +24,8 @@ export interface CacheCallbacks {
   readonly applyPrototype: () => void;
   /** The cache's contentsMissing(): true when contents are there now (LazyCache builds). */
   readonly contentsMissing: () => boolean;
+  /** The cache's stateSettled(): after a load, save, build or delete succeeded. */
+  readonly stateSettled: (event: 'load' | 'save' | 'build' | 'delete') => void;
 }
 
 /** The fields every part of a cache reads and writes; plain fields, read on the hot path. */
@@ -58,6 +60,15 @@ export class CacheCore<K = unknown> {
   // the store's saves off); null without a store.
   storeSaver: unknown = null;
   storeLoader: unknown = null;
+  // The last load found nothing saved: contents built then merge with whatever another
+  // process saved meanwhile, where a rebuild over a saved state replaces it.
+  foundNothingSaved = false;
+  // For `cache.stats`.
+  loads = 0;
+  saves = 0;
+  builds = 0;
+  lastSaveAt: number | undefined;
+  lastSaveMs: number | undefined;
   lastSaveBytes: number | undefined;
 
   constructor(
@@ -73,6 +84,13 @@ export class CacheCore<K = unknown> {
     behaviour: object,
   ) {
     this.behaviour = behaviour;
+  }
+
+  /** Has contents or not: the cache gets the prototype of that state. */
+  setHasContents(has: boolean): void {
+    if (has === this.hasContents) return;
+    this.hasContents = has;
+    this.callbacks.applyPrototype();
   }
 
   /** Counts `n` edits, and tells the cache once their count reaches its trigger. */

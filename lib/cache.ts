@@ -1,10 +1,10 @@
 import { type Contents, fillMap, toMap } from './contents';
 import { OperationQueue, outsideOperations } from './operation-queue';
-import { CacheContentsMissingError, CacheHookError, type HookName, ReentrantCallError } from './errors';
+import { CacheContentsMissingError, ReentrantCallError } from './errors';
 import { checkOptionsObject, declareOptions, describeValue } from './options';
 import type { CacheManager } from './manager';
 import { getCacheManager } from './manager';
-import { DecodedEntries, type MemorySnapshotSource } from './store/file-store';
+import type { MemorySnapshotSource } from './store/file-store';
 import { coarseNow } from './coarse-clock';
 import { assertCacheName } from './store/file-name';
 import type { CacheStore } from './store/cache-store';
@@ -12,13 +12,11 @@ import { StoredMap } from './store/store-save';
 import { type CacheCallbacks, CacheCore, newGeneration, registerCoreAccess } from './cache-core';
 import { applyPrototype, dispatchBelow, libraryPrototype } from './cache-prototypes';
 import {
-  armPurge,
   checkLifetime,
   checkMaxEntries,
   disarmPurge,
   enableExpiry,
   expiresAt,
-  expiryAfterReplace,
   persistedView,
   purgeExpired,
   setWithOptions,
@@ -30,115 +28,20 @@ import {
   type SnapshotWriter,
   type JournalWriter,
   assertSaverKeepsExpiry,
-  callHook,
   flushSync,
   loadFromStore,
   loadFromStoreSync,
-  processWith,
   savesAsyncAtExit,
-  writeSave,
 } from './cache-saves';
 import { type SavedUpdate, mergeUpdate } from './cache-merge';
-import { HOOKS, checkCacheOptions, checkStore, openCache, opened } from './cache-options';
+import { applyLoadedSync, buildSync, deleteNow, installBuilt, loadNow, produceBuilt, replaceWith, saveNow } from './cache-lifecycle';
+import { HOOKS, checkCacheOptions, checkStore, openCache } from './cache-options';
 import type { EntrySnapshot } from './store/snapshot';
 
 export type { JournalWriter, SnapshotWriter } from './cache-saves';
-export { openCache, opened } from './cache-options';
-export { generationChangeCount } from './cache-core';
 
-type MaybePromise<T> = T | Promise<T>;
-
-/**
- * A cache of any key and value types, where a signature accepts every cache (a dependent, say):
- * `CacheMap<K, V>` is invariant in both, so `CacheMap<unknown, unknown>` would refuse a typed one.
- */
-export type AnyCacheMap = CacheMap<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** Reads saved contents; `undefined` or `null` means nothing is saved. */
-export type Loader<K, V> = (name: string) => MaybePromise<Contents<K, V> | undefined | null>;
-/** Persists contents. It receives a point-in-time copy it may keep. */
-export type Saver<K, V> = (name: string, contents: Map<K, V>) => MaybePromise<void>;
-/** Removes saved contents. */
-export type Deleter = (name: string) => MaybePromise<void>;
-/** Produces fresh contents when nothing valid is saved. */
-export type Builder<K, V> = (name: string) => MaybePromise<Contents<K, V>>;
-/** Accepts (true) or rejects (false or a throw) loaded contents. */
-export type Validator<K, V> = (contents: Map<K, V>) => MaybePromise<boolean>;
-/** Reshapes contents; `undefined` keeps its input. Synchronous, so it also runs at process exit. */
-export type Processor<K, V> = (contents: Map<K, V>) => Contents<K, V> | undefined | void;
-
-/** The hooks every cache has. `null` removes a hook; `undefined` keeps the class default. */
-export interface CacheHooks<K, V> {
-  /** @default none (PersistentCache: read the cache file; NonPersistentCache: an empty map) */
-  readonly loader?: Loader<K, V> | null;
-  /** @default none (PersistentCache: atomic write of the cache file) */
-  readonly saver?: Saver<K, V> | null;
-  /** @default none (PersistentCache: remove the cache file) */
-  readonly deleter?: Deleter | null;
-  /** @default none: a build gives an empty map */
-  readonly builder?: Builder<K, V> | null;
-  /** @default none: everything loaded is valid */
-  readonly validator?: Validator<K, V> | null;
-  /** Shapes what is saved, never memory. @default none */
-  readonly preProcessor?: Processor<K, V> | null;
-  /** Shapes what is loaded or built. @default none */
-  readonly postProcessor?: Processor<K, V> | null;
-}
-
-/** Options of every cache class. */
-export interface CacheOptions<K, V> extends CacheHooks<K, V> {
-  /** The manager that registers the cache and resolves its dependents. @default getCacheManager() */
-  readonly manager?: CacheManager;
-  /** Initial contents, copied in. Without them the cache has no contents until loaded or built. */
-  readonly contents?: Contents<K, V>;
-  /** Caches (or their names) that depend on this one. @default none */
-  readonly dependents?: Iterable<string | AnyCacheMap>;
-  /** Whether an empty cache is saved (CacheMan's `save_on_blank_cache`). @default true */
-  readonly saveOnBlank?: boolean;
-  /**
-   * The lifetime of an entry, in ms from its `set`: an entry set at `t` is seen while the clock
-   * reads less than `t + ttlMs`, then never again (and never saved). `set(key, value, { ttlMs })`
-   * overrides it per entry. @default Infinity (entries never expire)
-   */
-  readonly ttlMs?: number;
-  /**
-   * At most this many entries: a `set` of a new key beyond it evicts the least recently used one
-   * (a `get` or `set` makes an entry recent), as an edit, with an `evict` event. @default Infinity
-   */
-  readonly maxEntries?: number;
-  /** The time source for expiry, in ms since the epoch; read only through this. @default Date.now */
-  readonly clock?: () => number;
-  /**
-   * Where the cache loads from and saves to: a backend implementing {@link CacheStore} (your own,
-   * see docs/store-interface.md). It takes the place of the loader, saver and deleter hooks.
-   * @default none (PersistentCache: the v8 file store)
-   */
-  readonly store?: CacheStore<K, V> | CacheStore;
-}
-
-/** Options of one `cache.set(key, value, options)`. */
-export interface SetOptions {
-  /** This entry's lifetime in ms, instead of the cache's `ttlMs` (`Infinity`: never expires). */
-  readonly ttlMs?: number;
-}
-
-/** Figures about one cache, as `cache.stats` and `manager.stats()` report them. */
-export interface CacheStats {
-  readonly name: string;
-  readonly kind: string;
-  readonly entries: number;
-  readonly hasContents: boolean;
-  /** Edits since the last successful save, load or build. */
-  readonly dirtyEdits: number;
-  readonly loads: number;
-  readonly saves: number;
-  readonly builds: number;
-  /** Wall-clock time of the last successful save (ms since the epoch). */
-  readonly lastSaveAt: number | undefined;
-  readonly lastSaveMs: number | undefined;
-  /** Bytes written by the last save, when the saver is the default file store. */
-  readonly lastSaveBytes: number | undefined;
-}
+export type { AnyCacheMap, Loader, Saver, Deleter, Builder, Validator, Processor, CacheHooks, CacheOptions, SetOptions, CacheStats } from './cache-types';
+import type { AnyCacheMap, Loader, Saver, Deleter, Builder, Validator, Processor, CacheOptions, SetOptions, CacheStats } from './cache-types';
 
 /**
  * A named `Map` that loads, saves, builds, validates and invalidates its contents through hooks,
@@ -171,15 +74,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   readonly #queue = new OperationQueue();
   // Background work started by this cache (compactions, store snapshots), still running.
   readonly #background = new Set<Promise<void>>();
-  // The last load found nothing saved: contents built then merge with whatever another
-  // process saved meanwhile, where a rebuild over a saved state replaces it.
-  #foundNothingSaved = false;
   #queuedSave: Promise<boolean> | null = null;
-  #loads = 0;
-  #saves = 0;
-  #builds = 0;
-  #lastSaveAt: number | undefined;
-  #lastSaveMs: number | undefined;
 
   static {
     registerCoreAccess((cache) => (cache as CacheMap).#core as CacheCore<unknown>);
@@ -215,6 +110,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       assertKeepsExpiry: (where) => this.#assertKeepsExpiry(where),
       applyPrototype: () => applyPrototype(this, core as CacheCore<unknown>, real, subclassed),
       contentsMissing: () => this.contentsMissing(),
+      stateSettled: (event) => this.stateSettled(event),
     };
     // Read once per synchronous stretch by default: a loop of reads pays for one Date.now().
     const core = new CacheCore<K>(this, name, this.manager, ttlMs, maxEntries, options.clock ?? coarseNow, store, callbacks, real);
@@ -234,7 +130,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (options.contents !== undefined) {
       fillMap(this, options.contents, name, 'contents option');
       core.edits = Math.max(1, super.size);
-    } else this.#setHasContents(false);
+    } else core.setHasContents(false);
     if (ttlMs !== Number.POSITIVE_INFINITY || maxEntries !== Number.POSITIVE_INFINITY) enableExpiry(core as CacheCore<unknown>, true);
     this.manager.adoptCache(this);
     // A custom saver may be asynchronous: it is awaited when the loop empties and on a signal.
@@ -274,7 +170,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     // edits, loads (and dropped contents) count loads, another process's saves merged in count
     // merges. All only grow, so their sum never repeats.
     const core = this.#core;
-    return core.edits + this.#loads + core.contentsMerged;
+    return core.edits + core.loads + core.contentsMerged;
   }
 
   /**
@@ -396,7 +292,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   load(cascade = false): Promise<boolean> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.load(false));
-    return this.#exclusive(() => this.#loadNow(), 'load');
+    return this.#exclusive(() => loadNow(this, this.#c()), 'load');
   }
 
   /**
@@ -412,7 +308,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#queuedSave) return this.#queuedSave;
     const queued = this.#exclusive(() => {
       this.#queuedSave = null;
-      return this.#saveNow();
+      return saveNow(this, this.#c(), this.#writers());
     }, 'save');
     this.#queuedSave = queued;
     return queued;
@@ -423,7 +319,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.manager.announce('invalidate', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.invalidate(false));
     return this.#exclusive(async () => {
-      const loaded = await this.#loadNow();
+      const loaded = await loadNow(this, this.#c());
       this.manager.notify('invalidate', { cache: this.name, loaded });
       return loaded;
     }, 'invalidate');
@@ -433,7 +329,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   deleteSavedContent(cascade = true): Promise<void> {
     this.manager.announce('delete', this.name, cascade);
     if (cascade) return this.manager.cascade(this.name, (c) => c.deleteSavedContent(false));
-    return this.#exclusive(() => this.#deleteNow(), 'deleteSavedContent');
+    return this.#exclusive(() => deleteNow(this, this.#c()), 'deleteSavedContent');
   }
 
   /** Drops memory and saved state, builds and saves; cascades to dependents by default. */
@@ -442,9 +338,9 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.invalidateAndRebuild(false));
     return this.#exclusive(async () => {
       // Build first: if the builder throws, neither memory nor the saved state has changed.
-      const built = await this.#produceBuilt();
-      await this.#deleteNow();
-      await this.#installBuilt(built);
+      const built = await produceBuilt(this);
+      await deleteNow(this, this.#c());
+      await installBuilt(this, this.#c(), built, true, this.#writers());
     }, 'invalidateAndRebuild');
   }
 
@@ -452,15 +348,15 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   loadOrBuild(cascade = true): Promise<boolean> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.loadOrBuild(false));
     return this.#exclusive(async () => {
-      if (await this.#loadNow()) return true;
-      await this.#installBuilt(await this.#produceBuilt(), !this.#foundNothingSaved);
+      if (await loadNow(this, this.#c())) return true;
+      await installBuilt(this, this.#c(), await produceBuilt(this), !this.#core.foundNothingSaved, this.#writers());
       return false;
     }, 'loadOrBuild');
   }
 
   /** Runs builder → postProcessor, replaces the entries in place, then saves. */
   build(): Promise<void> {
-    return this.#exclusive(async () => this.#installBuilt(await this.#produceBuilt()), 'build');
+    return this.#exclusive(async () => installBuilt(this, this.#c(), await produceBuilt(this), true, this.#writers()), 'build');
   }
 
   /** Saves (CacheMan's `with cache:`), for `await using cache = ...`. */
@@ -476,11 +372,11 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       entries: super.size,
       hasContents: this.#core.hasContents,
       dirtyEdits: this.dirtyEdits,
-      loads: this.#loads,
-      saves: this.#saves,
-      builds: this.#builds,
-      lastSaveAt: this.#lastSaveAt,
-      lastSaveMs: this.#lastSaveMs,
+      loads: this.#core.loads,
+      saves: this.#core.saves,
+      builds: this.#core.builds,
+      lastSaveAt: this.#core.lastSaveAt,
+      lastSaveMs: this.#core.lastSaveMs,
       lastSaveBytes: this.#core.lastSaveBytes,
     };
   }
@@ -527,7 +423,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     const map = toMap<K, V>(contents, this.name, 'contents');
     const core = this.#core;
     if (core.hasContents) (core.behaviour as this).clear.call(this);
-    this.#replaceWith(map, true);
+    replaceWith(this.#c(), map, true);
     core.setGeneration(newGeneration());
     trimToMax(core as CacheCore<unknown>);
     core.countEdits(Math.max(1, map.size));
@@ -670,11 +566,27 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     this.#core.callbacks.applyPrototype();
   }
 
-  #setHasContents(has: boolean): void {
-    const core = this.#core;
-    if (has === core.hasContents) return;
-    core.hasContents = has;
-    core.callbacks.applyPrototype();
+  /**
+   * The synchronous load pipeline, for loaders that already hold the data (loadSync).
+   * @throws {TypeError} when the validator is asynchronous
+   */
+  protected applyLoadedSync(raw: unknown): boolean {
+    this.manager.assertOpen();
+    return applyLoadedSync(this, this.#c(), raw);
+  }
+
+  /**
+   * Builds synchronously (LazyCache's first access): builder → postProcessor → replace.
+   * Does not save. @throws {TypeError} when the builder returns a Promise
+   */
+  protected buildSync(): void {
+    this.manager.assertOpen();
+    buildSync(this, this.#c());
+  }
+
+  /** The core, as the modules take it (they are not generic in K and V). */
+  #c(): CacheCore<unknown> {
+    return this.#core as CacheCore<unknown>;
   }
 
   /** The writers the class offers for the present saver (cold: saves and checks only). */
@@ -694,198 +606,6 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (reentry) return Promise.reject(reentry);
     return this.#queue.run(fn);
   }
-
-  async #loadNow(): Promise<boolean> {
-    const loader = this.loader;
-    const raw = loader ? await callHook(this.name, 'loader', () => loader(this.name)) : undefined;
-    const loaded = this.#toLoaded(raw);
-    if (loaded === null) return this.#settleLoad(false, 'missing');
-    const validator = this.validator;
-    if (validator && !(await this.#isValid(validator, loaded as Map<K, V>))) {
-      return this.#settleLoad(false, 'invalid');
-    }
-    return this.#commitLoaded(loaded, savedGeneration(raw));
-  }
-
-  /**
-   * The synchronous load pipeline, for loaders that already hold the data (loadSync).
-   * @throws {TypeError} when the validator is asynchronous
-   */
-  protected applyLoadedSync(raw: unknown): boolean {
-    this.manager.assertOpen();
-    const loaded = this.#toLoaded(raw);
-    if (loaded === null) return this.#settleLoad(false, 'missing');
-    const validator = this.validator;
-    if (validator) {
-      let valid: unknown;
-      try {
-        valid = validator(loaded as Map<K, V>);
-      } catch {
-        valid = false;
-      }
-      if (valid instanceof Promise) {
-        valid.catch(() => undefined);
-        throw new TypeError(`${this.name}: a synchronous load needs a synchronous validator`);
-      }
-      if (valid !== true) return this.#settleLoad(false, 'invalid');
-    }
-    return this.#commitLoaded(loaded, savedGeneration(raw));
-  }
-
-  /**
-   * Builds synchronously (LazyCache's first access): builder → postProcessor → replace.
-   * Does not save. @throws {TypeError} when the builder returns a Promise
-   */
-  protected buildSync(): void {
-    this.manager.assertOpen();
-    const builder = this.builder;
-    let raw: unknown = new Map<K, V>();
-    if (builder) {
-      try {
-        raw = builder(this.name);
-      } catch (err) {
-        throw new CacheHookError(this.name, 'builder', err);
-      }
-      if (raw instanceof Promise) {
-        raw.catch(() => undefined);
-        throw new TypeError(`${this.name}: a lazy build needs a synchronous builder`);
-      }
-    }
-    let contents = toMap<K, V>(raw, this.name, 'builder');
-    if (this.postProcessor) contents = this.#process('postProcessor', this.postProcessor, contents);
-    this.#settleBuilt(contents);
-  }
-
-  /** Decoded file entries stay as they are when nothing needs a Map; null means nothing saved. */
-  #toLoaded(raw: unknown): Map<K, V> | DecodedEntries | null {
-    if (raw === undefined || raw === null) return null;
-    if (raw instanceof DecodedEntries && !this.validator && !this.postProcessor) return raw;
-    return toMap<K, V>(raw, this.name, 'loader');
-  }
-
-  #commitLoaded(loaded: Map<K, V> | DecodedEntries, generation: string): boolean {
-    let contents = loaded;
-    const postProcessor = this.postProcessor;
-    if (postProcessor && contents instanceof Map) {
-      contents = this.#process('postProcessor', postProcessor, contents);
-    }
-    this.#replaceWith(contents);
-    this.#core.setGeneration(generation);
-    return this.#settleLoad(true);
-  }
-
-  #settleLoad(loaded: boolean, reason?: 'missing' | 'invalid'): boolean {
-    const core = this.#core;
-    this.#foundNothingSaved = reason === 'missing';
-    if (!loaded) {
-      super.clear();
-      core.book?.clear();
-      this.#setHasContents(false);
-    }
-    core.savedEdits = core.edits;
-    core.log.settleLoad(loaded, super.size); // loaded: memory equals the store
-    this.#loads++;
-    if (loaded) trimToMax(core as CacheCore<unknown>); // after the reset: evictions are edits to save
-    this.stateSettled('load');
-    this.manager.notify('load', { cache: this.name, loaded, reason });
-    return loaded;
-  }
-
-  async #isValid(validator: Validator<K, V>, contents: Map<K, V>): Promise<boolean> {
-    try {
-      return (await validator(contents)) === true;
-    } catch {
-      return false; // a throwing validator means "invalid", as in CacheMan
-    }
-  }
-
-  async #saveNow(): Promise<boolean> {
-    const core = this.#core;
-    const started = performance.now();
-    const edits = core.edits;
-    const written = await writeSave(this, core as CacheCore<unknown>, this.#writers());
-    if (written === null) return false;
-    core.savedEdits = Math.max(core.savedEdits, edits);
-    this.#saves++;
-    this.#lastSaveAt = Date.now();
-    this.#lastSaveMs = performance.now() - started;
-    core.lastSaveBytes = written.bytes;
-    this.stateSettled('save');
-    this.manager.notify('save', { cache: this.name, durationMs: this.#lastSaveMs, bytes: written.bytes });
-    this.manager.announce('save', this.name, false, written.detail); // after the data is there, so followers see it
-    return true;
-  }
-
-  async #deleteNow(): Promise<void> {
-    const deleter = this.deleter;
-    if (deleter) await callHook(this.name, 'deleter', () => deleter(this.name));
-    // Memory stays; it no longer counts as pending edits of a saved state that is gone.
-    const core = this.#core;
-    core.savedEdits = core.edits;
-    core.log.markAll(true);
-    this.stateSettled('delete');
-    this.manager.notify('delete', { cache: this.name });
-  }
-
-  async #produceBuilt(): Promise<Map<K, V>> {
-    const builder = this.builder;
-    const raw = builder ? await callHook(this.name, 'builder', () => builder(this.name)) : new Map<K, V>();
-    let contents = toMap<K, V>(raw, this.name, 'builder');
-    const postProcessor = this.postProcessor;
-    if (postProcessor) contents = this.#process('postProcessor', postProcessor, contents);
-    return contents;
-  }
-
-  /** `replaces`: the built contents replace the saved state (false: they merge with it). */
-  async #installBuilt(contents: Map<K, V>, replaces = true): Promise<void> {
-    const log = this.#core.log;
-    if (log.tracking) log.reset ||= replaces;
-    this.#settleBuilt(contents);
-    await this.#saveNow();
-  }
-
-  /** New contents built: in place, a new generation, one edit (unsaved until saved). */
-  #settleBuilt(contents: Map<K, V>): void {
-    const core = this.#core;
-    this.#replaceWith(contents, true);
-    core.setGeneration(newGeneration());
-    trimToMax(core as CacheCore<unknown>);
-    core.edits++;
-    this.#builds++;
-    this.stateSettled('build');
-    this.manager.notify('build', { cache: this.name });
-  }
-
-  #replaceWith(contents: Map<K, V> | DecodedEntries, fresh = false): void {
-    const core = this.#core;
-    core.log.markAll(false); // a load settles this back to "nothing changed"
-    // Only adoptContents() can get here while a save reads the map; keep what it must write.
-    const snapshot = core.snapshot;
-    if (snapshot !== null) {
-      snapshot.preserveAll();
-      for (const [key] of contents) snapshot.preserve(key);
-    }
-    super.clear();
-    fillMap(this, contents, this.name, 'loader');
-    this.#setHasContents(true);
-    expiryAfterReplace(core as CacheCore<unknown>, fresh);
-  }
-
-  #process(hook: HookName, processor: Processor<K, V>, input: Map<K, V>): Map<K, V> {
-    return processWith(this.name, hook, processor as Processor<unknown, unknown>, input) as Map<K, V>;
-  }
 }
 
 declareOptions(CacheMap, ['manager', 'contents', 'dependents', 'saveOnBlank', 'ttlMs', 'maxEntries', 'clock', 'store', ...HOOKS]);
-
-/** The generation saved with what a loader returned; a new one when the store keeps none. */
-function savedGeneration(raw: unknown): string {
-  if (raw instanceof StoredMap && raw.generation !== undefined) return raw.generation;
-  if (raw instanceof DecodedEntries) {
-    const { generation, savedAt } = raw.meta;
-    if (typeof generation === 'string') return generation;
-    // A file from before generations were saved: its save time names its contents well enough.
-    if (savedAt > 0) return `saved-at:${savedAt}`;
-  }
-  return newGeneration();
-}

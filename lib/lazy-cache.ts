@@ -1,4 +1,5 @@
-import { openCache, type CacheOptions } from './cache';
+import type { CacheOptions } from './cache';
+import { openCache } from './cache-options';
 import { declareOptions } from './options';
 import { NonPersistentCache } from './non-persistent-cache';
 

@@ -1,4 +1,5 @@
-import { CacheMap, openCache, type CacheOptions } from './cache';
+import { CacheMap, type CacheOptions } from './cache';
+import { openCache } from './cache-options';
 import { registerCacheKind } from './cache-kinds';
 import { declareOptions } from './options';
 

@@ -1,5 +1,5 @@
 import { AutoSyncCache, type AutoSyncCacheOptions } from './auto-sync-cache';
-import { openCache } from './cache';
+import { openCache } from './cache-options';
 import { checkHook, declareOptions, describeValue } from './options';
 import { getCacheManager } from './manager';
 import { PersistentCache, type PersistentCacheOptions } from './persistent-cache';

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
-import { type CacheMap, opened } from '../cache';
+import type { CacheMap } from '../cache';
+import { opened } from '../cache-options';
 import { CHANGE_SAVER, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC } from '../store/saver-marks';
 import { CorruptCacheFileError, DepcacheError, ManagerClosedError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
