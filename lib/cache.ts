@@ -249,6 +249,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return purgeExpired(this.#core as CacheCore<unknown>);
   }
 
+  /**
+   * Whether this cache's saved state is a file in its manager's cache directory (a
+   * PersistentCache and its subclasses): the manifest lists it, and the CLI finds it. @internal
+   */
+  get keepsFileInDirectory(): boolean {
+    return false;
+  }
+
   /** Whether this class's store can keep expiry times (a CSV file cannot). */
   protected get keepsExpiryTimes(): boolean {
     return true;

@@ -132,6 +132,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
   readonly #quiet = new AsyncLocalStorage<boolean>();
   #bus: ManagerBus | undefined;
   #registryVersion = 0;
+  // How many of the caches keep a file in the cache directory (the manifest lists them).
+  #filedCaches = 0;
 
   constructor(name: string = DEFAULT_MANAGER, options: CacheManagerOptions = {}) {
     super();
@@ -202,8 +204,9 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
     this.#registryVersion++;
     // Armed by the first cache that can have something to write at exit (a persistent one, or one
     // with a saver), not by the manager. Read while the cache is constructed, before a subclass
-    // set its file saver: `path` is on the prototype already.
-    if ('path' in cache || cache.saver !== null) this.#exitGlue().armFlush();
+    // set its file saver: what it keeps is declared by its class.
+    if (cache.keepsFileInDirectory) this.#filedCaches++;
+    if (cache.keepsFileInDirectory || cache.saver !== null) this.#exitGlue().armFlush();
     this.#manifestChanged();
   }
 
@@ -346,6 +349,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       await cache.save(false);
       cache.dispose();
       this.#caches.delete(n);
+      if (cache.keepsFileInDirectory) this.#filedCaches--;
       this.#registryVersion++;
     }
     this.#manifestChanged();
@@ -607,7 +611,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
 
   /** Schedules one manifest write for this turn, if any cache here is persistent. */
   #manifestChanged(): void {
-    if (this.#closed || ![...this.#caches.values()].some((c) => 'path' in c)) return;
+    if (this.#closed || this.#filedCaches === 0) return;
     this.#manifestKeeper().changed();
   }
 

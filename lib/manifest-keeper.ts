@@ -30,9 +30,8 @@ export class ManifestKeeper {
     this.#source = source;
   }
 
-  /** Schedules one write for this turn, if any cache is persistent. */
+  /** Schedules one write for this turn (the manager calls it while a cache keeps a file in its directory). */
   changed(): void {
-    if (![...this.#source.caches.values()].some((c) => 'path' in c)) return;
     this.#dirty = true;
     this.#write ??= (async () => {
       await new Promise<void>((resolve) => setImmediate(resolve));

@@ -119,6 +119,11 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   }
 
   /** @internal */
+  override get keepsFileInDirectory(): boolean {
+    return true;
+  }
+
+  /** @internal */
   protected override get corruptPolicy(): CorruptFilePolicy {
     return this.onCorrupt;
   }
