@@ -16,6 +16,7 @@ import type { CacheStore } from './store/cache-store';
 import type { AppendResult, ChangesToSave, SaveResult } from './store/file-store';
 import type { JournalRecord } from './store/journal';
 import { CHANGE_SAVER, type ChangeSaver, SPILL_SYNC, type SyncSpiller } from './store/saver-marks';
+import { ExitSaveRefused, HookStore } from './store/hook-store';
 import { AllChangesSource, ChangeSnapshot, type EntrySnapshot, type LiveSnapshot, type Preserver, SKIP_ENTRY, mapSize } from './store/snapshot';
 import { type ChangeSource, StoredMap, fromStored, slicedBatches, syncBatches } from './store/store-save';
 
@@ -85,9 +86,11 @@ export async function writeSave(cache: Cache, core: Core, writers: SaveWriters):
   if (cache.preProcessor) {
     const contents = preProcessed(cache, core);
     if (!cache.saveOnBlank && contents.size === 0) return null;
-    let bytes: number | undefined;
-    if (writers.snapshot) bytes = await writers.snapshot(snapshotOf(core, contents));
-    else await callHook(core.name, 'saver', () => noteAsync(saver, saver(core.name, contents)));
+    if (!writers.snapshot) {
+      await saveThroughStore(core, hookStore(cache, core), contents, true);
+      return {};
+    }
+    const bytes = await writers.snapshot(snapshotOf(core, contents));
     core.log.forget(mapSize.call(core.map)); // a pre-processed cache is always written whole
     return { bytes };
   }
@@ -96,9 +99,15 @@ export async function writeSave(cache: Cache, core: Core, writers: SaveWriters):
     return { bytes: await saveThroughJournal(core, writers.journal, writers.snapshot) };
   }
   if (writers.snapshot) return { bytes: await writeLiveSnapshot(core, writers.snapshot) };
-  const copy = visibleCopy(core);
-  await callHook(core.name, 'saver', () => noteAsync(saver, saver(core.name, copy)));
+  // A user's saver, called with a copy: through its adapter, as every store saves.
+  await saveThroughStore(core, hookStore(cache, core), core.map, true);
   return {};
+}
+
+/** The cache's saver hook as a store (made once per cache; it reads the hook at each call). */
+function hookStore(cache: Cache, core: Core): CacheStore {
+  core.hookStore ??= new HookStore(() => cache.saver as Saver<unknown, unknown>);
+  return core.hookStore;
 }
 
 /**
@@ -133,7 +142,7 @@ export function flushSync(cache: Cache, core: Core, writers: SaveWriters): boole
     return true;
   }
   const write = writers.sync;
-  if (!write) return flushCustomSync(cache, core);
+  if (!write) return saver === null ? false : flushStoreSync(cache, core, hookStore(cache, core));
   const edits = core.edits;
   const contents = cache.preProcessor ? preProcessed(cache, core) : core.map;
   if (!cache.saveOnBlank && contents.size === 0) return false;
@@ -162,35 +171,6 @@ function lostAtExit(core: Core, why: string): DepcacheError {
   );
 }
 
-/**
- * The exit flush of a custom saver: called synchronously with a copy, as save() would. One
- * known to be asynchronous (an `async` function, or one that returned a promise before) is not
- * called: nothing it starts could finish, and a write cut short could damage what it saved
- * before. Either way the caller hears of edits that may be lost.
- */
-function flushCustomSync(cache: Cache, core: Core): boolean {
-  const saver = cache.saver as Saver<unknown, unknown> | null;
-  if (saver === null) return false;
-  if (isAsyncSaver(saver)) throw lostAtExit(core, 'its saver is asynchronous, and nothing asynchronous runs once process.exit() is called or the process crashes');
-  const edits = core.edits;
-  const contents = cache.preProcessor ? preProcessed(cache, core) : visibleCopy(core);
-  if (!cache.saveOnBlank && contents.size === 0) return false;
-  let result: unknown;
-  try {
-    result = saver(core.name, contents);
-  } catch (err) {
-    throw new CacheHookError(core.name, 'saver', err);
-  }
-  if (isThenable(result)) {
-    asyncSavers.add(saver);
-    result.then(undefined, () => undefined); // it cannot be awaited here: never an unhandled rejection
-    throw lostAtExit(core, 'its saver returned a promise, which cannot be awaited at exit');
-  }
-  core.log.forget(mapSize.call(core.map));
-  core.savedEdits = edits;
-  return true;
-}
-
 /** The exit flush through a store: its saveSync, or a report that the edits are lost. */
 function flushStoreSync(cache: Cache, core: Core, store: CacheStore): boolean {
   const saveSync = store.saveSync;
@@ -206,6 +186,7 @@ function flushStoreSync(cache: Cache, core: Core, store: CacheStore): boolean {
     saveSync.call(store, core.name, { mode: plan.mode, generation: core.generation, bound: plan.bound, batches: () => syncBatches(plan.source) });
   } catch (err) {
     core.log.restore(taken);
+    if (err instanceof ExitSaveRefused) throw lostAtExit(core, err.message);
     throw err instanceof DepcacheError ? err : new CacheHookError(core.name, 'saver', err);
   }
   core.savedEdits = edits;
@@ -237,11 +218,14 @@ function planStoreSave(
   return { mode: 'changes', source: changes, bound: candidates.length, readers: [changes] };
 }
 
-/** A save through a store (the `store` option), read in slices; on failure the changes are unsaved again. */
-async function saveThroughStore(core: Core, store: CacheStore, contents: Map<unknown, unknown>): Promise<void> {
+/**
+ * A save through a store, read in slices; on failure the changes are unsaved again. Nothing is
+ * written when nothing changed, unless `always` (a user's saver is called on every save).
+ */
+async function saveThroughStore(core: Core, store: CacheStore, contents: Map<unknown, unknown>, always = false): Promise<void> {
   const log = core.log;
   const taken = log.take(mapSize.call(core.map));
-  if (contents === core.map && log.tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
+  if (!always && contents === core.map && log.tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
   const plan = planStoreSave(core, store, taken, contents);
   for (const reader of plan.readers) core.openReader(reader);
   core.inflight = taken;
@@ -415,23 +399,6 @@ export async function callHook<T>(name: string, hook: HookName, fn: () => MaybeP
     if (err instanceof DepcacheError) throw err;
     throw new CacheHookError(name, hook, err);
   }
-}
-
-// Custom savers seen to return a promise: the exit flush cannot await them.
-const asyncSavers = new WeakSet<object>();
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function isAsyncSaver(saver: object): boolean {
-  return asyncSavers.has(saver) || saver.constructor?.name === 'AsyncFunction';
-}
-
-/** Remembers that `saver` is asynchronous when what it returned is a promise; passes it on. */
-function noteAsync<T>(saver: object, result: T): T {
-  if (isThenable(result)) asyncSavers.add(saver);
-  return result;
 }
 
 /** Whether the exit flush must await this saver (a custom one, or a store without saveSync, or a change-saver). */

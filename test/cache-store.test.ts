@@ -260,3 +260,65 @@ describe('CacheStore: the file store stays out of it', () => {
     expect(fs.readFileSync(`${file}.journal`).equals(journal)).to.equal(true);
   });
 });
+
+describe('CacheStore: a custom saver is adapted onto the interface', () => {
+  const managers = useManagersOnOneDirectory('hook-store', true);
+
+  it('reads its point-in-time copy in slices: the event loop runs before the saver is called, and edits meanwhile stay out', async () => {
+    const n = 500_000;
+    let got: Map<number, number> | undefined;
+    let loopRanFirst = false;
+    let immediateRan = false;
+    const cache = new PersistentCache<number, number>('big', {
+      manager: managers.open(),
+      contents: Array.from({ length: n }, (_, i) => [i, i] as [number, number]),
+      saver: (_name, contents) => {
+        got = contents;
+        loopRanFirst = immediateRan;
+      },
+    });
+    const saving = cache.save();
+    setImmediate(() => {
+      immediateRan = true;
+      cache.set(0, -1); // while the save reads: the copy keeps the value of save()'s start
+      cache.delete(1);
+      cache.set(-5, 5);
+    });
+    await saving;
+    expect(loopRanFirst, 'the copy was made in one piece, blocking the event loop').to.equal(true);
+    expect(got?.size).to.equal(n);
+    expect(got?.get(0)).to.equal(0);
+    expect(got?.get(1)).to.equal(1);
+    expect(got?.has(-5)).to.equal(false);
+    expect(cache.dirtyEdits).to.equal(3); // the edits made meanwhile are unsaved
+  });
+
+  it('calls the saver on every save, also when nothing changed (as CacheMan does)', async () => {
+    let calls = 0;
+    const cache = new PersistentCache<string, number>('each', { manager: managers.open(), contents: [['a', 1]], saver: () => void calls++ });
+    await cache.save();
+    await cache.save();
+    expect(calls).to.equal(2);
+  });
+
+  it('a failing saver keeps the edits unsaved, named in a CacheHookError, and the next save writes them', async () => {
+    let fail = true;
+    const saved: Array<Map<string, number>> = [];
+    const cache = new PersistentCache<string, number>('fails', {
+      manager: managers.open(),
+      contents: [['a', 1]],
+      saver: (_n, c) => {
+        if (fail) throw new Error('disk gone');
+        saved.push(c);
+      },
+    });
+    await cache.save().catch(() => undefined);
+    cache.set('b', 2);
+    await assertRejects(cache.save(), CacheHookError);
+    expect(cache.dirtyEdits).to.equal(2);
+    fail = false;
+    await cache.save();
+    expect(cache.dirtyEdits).to.equal(0);
+    expect([...(saved[0] ?? [])]).to.deep.equal([['a', 1], ['b', 2]]);
+  });
+});
