@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProgressReporter, ProgressSource } from '../progress';
 import { baseIdOf, journalStepsFor, readBaseMetaSync } from './base-meta';
 import type { CompactionJob } from './compaction';
-import { compactFilesOffThread } from './compaction-thread';
+import { COMPACT_IN_THREAD_MIN_BYTES, type CompactionRunner, CompactionThread, compactFilesOffThread } from './compaction-thread';
 import { cacheFileName } from './file-name';
 import { CACHE_LOCK_STALE_MS, withFileLock, withFileLockSync } from './file-lock';
 import {
@@ -420,7 +420,28 @@ export class FileStore implements CacheFileStore {
    */
   compactFilesWith: typeof compactFilesOffThread = compactFilesOffThread;
 
+  /**
+   * The thread a file compaction of a base of about `baseBytes` runs on, started now, or
+   * undefined to compact in place (a small base).
+   * @internal tests replace it to hold a thread's start
+   */
+  startCompactionThread: (baseBytes: number) => CompactionRunner | undefined = (baseBytes) =>
+    baseBytes >= COMPACT_IN_THREAD_MIN_BYTES ? new CompactionThread() : undefined;
+
   async #compactNow(name: string, fromMemory: MemorySnapshotSource | undefined): Promise<void> {
+    // From the files, a large base is compacted on a thread, booted before the lock is taken: a
+    // save made meanwhile waits neither for the boot nor for a lock taken ahead of it. (With
+    // memory to offer, the thread is started only once the files turn out to be needed.)
+    const thread = fromMemory === undefined ? this.startCompactionThread(fileBytes(this.pathFor(name))) : undefined;
+    try {
+      if (thread !== undefined) await thread.ready;
+      await this.#compactFrom(name, fromMemory, thread);
+    } finally {
+      thread?.stop();
+    }
+  }
+
+  async #compactFrom(name: string, fromMemory: MemorySnapshotSource | undefined, thread: CompactionRunner | undefined): Promise<void> {
     const path = this.pathFor(name);
     const journalPath = this.journalPathFor(name);
     const start = await withFileLock(path, LOCK_WAIT_MS, CACHE_LOCK_STALE_MS, async () => {
@@ -460,7 +481,7 @@ export class FileStore implements CacheFileStore {
       baseId: start.baseId,
       journalEnd: start.journalEnd,
     };
-    const outcome = await this.compactFilesWith(job, start.baseBytes, (total) => this.progress(name, 'compact', total));
+    const outcome = await this.compactFilesWith(job, start.baseBytes, (total) => this.progress(name, 'compact', total), thread);
     if (outcome.kind === 'damaged') {
       throw new CorruptCacheFileError(name, outcome.file === 'base' ? path : journalPath, `not compacted: ${outcome.message}`);
     }
@@ -1121,6 +1142,15 @@ export function readCacheFilesSync(name: string, path: string, journalPath: stri
 function carriesJournalOf(meta: CacheFileMeta, header: { meta: { baseId: string }; length: number; size: number }): boolean {
   const carries = meta.carries;
   return carries !== undefined && carries.baseId === header.meta.baseId && carries.from >= header.length && carries.from <= header.size;
+}
+
+/** The size of a file, 0 when there is none: a hint, read without the lock (whether to start a thread ahead). */
+function fileBytes(path: string): number {
+  try {
+    return fs.statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** The bytes of `path` from `from` to `to`, read asynchronously. */
