@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CacheManager, type CorruptCacheFileError, PersistentCache } from '../lib';
 import { readBaseMetaSync } from '../lib/store/base-meta';
+import { compactFiles } from '../lib/store/compaction';
 import { compactFilesOffThread } from '../lib/store/compaction-thread';
 import { FileStore } from '../lib/store/file-store';
 import { readJournalHeaderSync } from '../lib/store/journal';
@@ -97,6 +98,31 @@ describe('compaction without the lock held throughout', () => {
     cache.set('later', 3);
     await cache.save();
     expect((await reload('held')).get('later')).to.equal(3);
+  });
+
+  it('starts its thread before it takes the lock: a save made while the thread boots goes first, and is folded in', async () => {
+    const { m, cache } = await setUp();
+    const store = m.store as FileStore;
+    const booted = deferred();
+    let threads = 0;
+    store.startCompactionThread = () => {
+      threads++;
+      return { ready: booted.promise, run: (job, progressFor) => compactFiles(job, progressFor), stop: () => undefined };
+    };
+    for (let i = 0; i < 100; i++) cache.set(`k${i}`, -i);
+    await cache.save(); // past the share: the compaction starts after it, its thread booting
+    expect(threads).to.equal(1);
+    const before = readBaseMetaSync(cache.path)?.meta.baseId;
+    cache.set('small', 1);
+    await cache.save(); // resolves with the thread still booting
+    booted.resolve();
+    await cache.backgroundSettled();
+    const after = readBaseMetaSync(cache.path)?.meta;
+    expect(after?.baseId).to.not.equal(before); // compacted
+    // The compaction noted where the journal ended after the small save's record: folded into
+    // the new base, nothing carried (had it taken the lock first, that record would be carried).
+    expect(fs.existsSync(`${cache.path}.journal`)).to.equal(false);
+    expect((await reload('held')).get('small')).to.equal(1);
   });
 
   it('drops its new base when the file was rewritten whole meanwhile (that holds everything)', async () => {

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import { type CacheManager, type FileStoreOptions, PersistentCache } from '../lib';
-import { FileStore } from '../lib/store/file-store';
+import { type CacheManager, CorruptCacheFileError, type FileStoreOptions, PersistentCache } from '../lib';
+import { encodePayload } from '../lib/store/file-format';
+import { FileStore, LazyFrames } from '../lib/store/file-store';
 import { useManagersOnOneDirectory } from './helpers';
 
 // Saves in the default configuration (journal on): what a save writes, and that a record
@@ -135,5 +136,45 @@ describe('saves in slices (journal on)', () => {
     let sets = 0;
     for await (const part of rest.parts) sets += part.sets.length / 2;
     expect(sets).to.equal(5_000);
+  });
+
+  it('a follower reads a base another process rewrote in slices, checked whole, its frames deserialized only as they are taken', async () => {
+    const writer = new PersistentCache<string, number>('rewritten', { manager: open({ frameEntries: 16 }), contents: {} });
+    for (let i = 0; i < 20_000; i++) writer.set(`k${i}`, i);
+    await writer.save();
+    const follower = open({ sliceMs: 0 });
+    const store = follower.store as FileStore;
+    const reader = new PersistentCache<string, number>('rewritten', { manager: follower });
+    expect(await reader.load()).to.equal(true);
+    writer.clear();
+    for (let i = 0; i < 20_000; i++) writer.set(`k${i}`, -i);
+    await writer.save(); // a new base, of 1,250 frames
+    let turns = 0;
+    let watching = true;
+    const watch = () => {
+      turns++;
+      if (watching) setImmediate(watch);
+    };
+    setImmediate(watch);
+    const update = await store.followSince('rewritten', 'throw', () => undefined);
+    watching = false;
+    if (update === undefined || !('whole' in update)) throw new Error('expected the whole state');
+    expect(turns).to.be.greaterThan(10); // the event loop turned while the file was read and checked
+    expect(update.whole.batches).to.be.instanceOf(LazyFrames);
+    const read = new Map<unknown, unknown>();
+    update.whole.fillInto(read);
+    expect(read).to.deep.equal(new Map(writer));
+  });
+
+  it('a frame that passed its checksum but does not deserialize throws when it is taken, naming the file', () => {
+    const frames = new LazyFrames('c', '/dir/c.v8');
+    frames.add(encodePayload(['a', 1]), 1);
+    // v8's header, a dense array of 2 elements, then bytes no value starts with.
+    frames.add(Buffer.from([0xff, 0x0f, 0x41, 0x02, 0xfe, 0xfe]), 1);
+    const taken: unknown[][] = [];
+    expect(() => {
+      for (const pairs of frames) taken.push(pairs);
+    }).to.throw(CorruptCacheFileError, /frame 1 does not deserialize/);
+    expect(taken).to.deep.equal([['a', 1]]);
   });
 });

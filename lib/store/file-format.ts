@@ -97,6 +97,19 @@ export function* decodeSteps(
   fileSize: number,
   onBatch: (pairs: unknown[]) => void,
 ): Generator<number, CacheFileMeta, Buffer> {
+  return yield* frameSteps(fileSize, (payload, frame, entries) => onBatch(decodeFrame(payload, frame, entries)));
+}
+
+/**
+ * {@link decodeSteps} without the deserializing: each frame's payload goes to `onFrame` once its
+ * CRC and shape checks passed, with its number and its count of entries (as its array declares
+ * it), and the file's structure (trailer, counts) is checked as it is; {@link decodeFrame} makes
+ * the entries of a payload later.
+ */
+export function* frameSteps(
+  fileSize: number,
+  onFrame: (payload: Buffer, frame: number, entries: number) => void,
+): Generator<number, CacheFileMeta, Buffer> {
   const { meta, length: headerLength } = yield* headerSteps(fileSize);
   let offset = headerLength;
   let frames = 0;
@@ -115,18 +128,9 @@ export function* decodeSteps(
     if (crc32(payload) !== frameHead.readUInt32LE(4)) {
       throw new FormatError(`frame ${frames} checksum mismatch`);
     }
-    checkPayloadShape(payload, frames);
-    let pairs: unknown;
-    try {
-      pairs = v8.deserialize(payload);
-    } catch {
-      throw new FormatError(`frame ${frames} does not deserialize`);
-    }
-    if (!Array.isArray(pairs) || pairs.length % 2 !== 0) {
-      throw new FormatError(`frame ${frames} is not a list of entries`);
-    }
-    onBatch(pairs);
-    entries += pairs.length / 2;
+    const pairs = checkPayloadShape(payload, frames) / 2;
+    onFrame(payload, frames, pairs);
+    entries += pairs;
     frames++;
   }
   if (offset - FRAME_HEADER_BYTES + TRAILER_BYTES !== fileSize) {
@@ -239,7 +243,26 @@ const V8_SPARSE_ARRAY_TAG = 0x61; // 'a'
  * at least (two in the sparse form, index and value): the declared length must be even and fit
  * in the payload.
  */
-export function checkPayloadShape(payload: Buffer, frame: number): void {
+/**
+ * The entries of a frame's payload that passed {@link frameSteps}' checks; `entries`: as many as
+ * its array declared there.
+ * @throws {FormatError} when it does not deserialize to that many entries
+ */
+export function decodeFrame(payload: Buffer, frame: number, entries: number): unknown[] {
+  let pairs: unknown;
+  try {
+    pairs = v8.deserialize(payload);
+  } catch {
+    throw new FormatError(`frame ${frame} does not deserialize`);
+  }
+  if (!Array.isArray(pairs) || pairs.length !== entries * 2) {
+    throw new FormatError(`frame ${frame} is not a list of entries`);
+  }
+  return pairs;
+}
+
+/** Checks that a payload is a v8 array of an even length that fits it; returns that length. */
+export function checkPayloadShape(payload: Buffer, frame: number): number {
   let at = 0;
   if (payload[at++] !== V8_VERSION_TAG) throw new FormatError(`frame ${frame} is not a list of entries (no v8 header)`);
   at = readVarint(payload, at).next;
@@ -255,6 +278,7 @@ export function checkPayloadShape(payload: Buffer, frame: number): void {
       `frame ${frame} is not a list of entries: it declares ${length.value} elements in ${payload.length} bytes`,
     );
   }
+  return length.value;
 }
 
 function readVarint(buf: Buffer, at: number): { value: number; next: number } {

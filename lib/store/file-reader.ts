@@ -54,7 +54,9 @@ export function openCacheFileSync(name: string, path: string): OpenedFile<number
 
 /**
  * Feeds a pull parser (it yields how many bytes it wants) from a file, through 1 MiB reads, so
- * a file of any size is read with one chunk and one frame in memory at a time.
+ * a file of any size is read with one chunk and one frame in memory at a time. With `sliceMs`,
+ * a turn of the event loop is let in between two steps once a stretch of work passed it: a
+ * chunk's frames are decoded between two reads, tens of ms of work for 1 MiB of small entries.
  */
 export async function parseFile<T>(
   name: string,
@@ -63,10 +65,17 @@ export async function parseFile<T>(
   steps: Generator<number, T, Buffer>,
   start = 0,
   chunkBytes = CHUNK_BYTES,
+  sliceMs = Number.POSITIVE_INFINITY,
 ): Promise<T> {
   const chunks = new Chunks(file.size, start, chunkBytes);
+  const sliced = sliceMs !== Number.POSITIVE_INFINITY;
+  let sliceStart = performance.now();
   let step = steps.next();
   while (!step.done) {
+    if (sliced && performance.now() - sliceStart > sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     let bytes = chunks.take(step.value);
     if (bytes === undefined) {
       const { buffer, offset, length, position } = chunks.refill(step.value);
