@@ -10,7 +10,7 @@ import { type SaveWriters, callHook, processWith, writeSave } from './cache-save
 import { fillMap, toMap } from './contents';
 import { CacheHookError } from './errors';
 import { expiryAfterReplace, trimToMax } from './expiry/cache-expiry';
-import { DecodedEntries } from './store/file-store';
+import { DecodedEntries } from './store/decoded-entries';
 import { mapSize } from './store/snapshot';
 import { StoredMap } from './store/store-save';
 

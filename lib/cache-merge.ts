@@ -5,7 +5,7 @@
  */
 import type { CacheCore } from './cache-core';
 import { applySaved, armPurge, trimToMax } from './expiry/cache-expiry';
-import { DecodedEntries } from './store/file-store';
+import { DecodedEntries } from './store/decoded-entries';
 import type { JournalRecord } from './store/journal';
 import { StoredMap } from './store/store-save';
 

@@ -1,6 +1,6 @@
 import { slottedMaps } from './expiry/slotted';
 import { mapSize } from './store/snapshot';
-import { DecodedEntries } from './store/file-store';
+import { DecodedEntries } from './store/decoded-entries';
 
 /**
  * What hooks that produce contents (loader, builder, processors) may return: a `Map`, an iterable

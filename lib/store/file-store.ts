@@ -31,13 +31,13 @@ import {
   type RecordSource,
   JOURNAL_SUFFIX,
   encodeJournalParts,
-  applyRecords,
   encodeJournalHeader,
   encodeJournalRecord,
   journalRecordSteps,
   readJournalHeaderSync,
 } from './journal';
 import type { SafeDirectory } from './safe-directory';
+import { DecodedEntries } from './decoded-entries';
 import { SequentialReader, openCacheFile, openCacheFileSync, parseFile, parseFileSync, wholeFile } from './file-reader';
 import { type EntrySnapshot, packedFrame } from './snapshot';
 import {
@@ -53,38 +53,7 @@ import {
 /** What to do with a cache file that fails its checks. */
 export type CorruptFilePolicy = 'quarantine' | 'throw';
 
-/**
- * Entries decoded from a file, batch by batch, each a flat `[k0, v0, k1, v1, ...]` array, then
- * the journal's records (sets and deletes) applied in order.
- */
-export class DecodedEntries implements Iterable<[unknown, unknown]> {
-  constructor(
-    readonly batches: Iterable<unknown[]>,
-    readonly meta: CacheFileMeta,
-    readonly records: readonly JournalRecord[] = [],
-  ) {}
-
-  /** Adds every entry to `map` with Map's own `set`, bypassing any subclass bookkeeping. */
-  fillInto(map: Map<unknown, unknown>): void {
-    const set = Map.prototype.set;
-    for (const pairs of this.batches) {
-      for (let i = 0; i < pairs.length; i += 2) set.call(map, pairs[i], pairs[i + 1]);
-    }
-    applyRecords(map, this.records);
-  }
-
-  *[Symbol.iterator](): Iterator<[unknown, unknown]> {
-    if (this.records.length === 0) {
-      for (const pairs of this.batches) {
-        for (let i = 0; i < pairs.length; i += 2) yield [pairs[i], pairs[i + 1]];
-      }
-      return;
-    }
-    const map = new Map<unknown, unknown>(); // cold path: a validator or postProcessor reads it
-    this.fillInto(map);
-    yield* map;
-  }
-}
+export { DecodedEntries } from './decoded-entries';
 
 /** A journal append's outcome: what it wrote, and how big the journal and its base are now. */
 export interface AppendResult {
