@@ -339,20 +339,65 @@ function journalRecord(core: Core, keys: ReadonlySet<unknown>, deleted: readonly
   return { sets, deletes, generation: core.generation };
 }
 
-/** Hands the changed keys to a change-saver; on failure they are merged back for the retry. */
+/**
+ * Hands the changes to a change-saver (Redis), read part by part as they were when the save
+ * began; on failure they are merged back for the retry.
+ */
 async function writeChanges(core: Core, write: ChangeSaver<unknown, unknown>[typeof CHANGE_SAVER]): Promise<unknown> {
   const log = core.log;
-  const taken = log.take(mapSize.call(core.map));
-  const changes = new Set(taken.keys);
-  for (const key of taken.deletes) changes.add(key);
+  const map = core.map;
+  const taken = log.take(mapSize.call(map));
+  const candidates = taken.deletes.length === 0 ? taken.keys : taken.keys.concat(taken.deletes);
+  let keys: Set<unknown> | undefined;
+  // A Set of a million logged keys is 100 ms in one go: built only by a store that asks for it.
+  const changes = {
+    all: taken.all,
+    reset: taken.reset,
+    get keys(): ReadonlySet<unknown> {
+      keys ??= new Set(candidates);
+      return keys;
+    },
+  };
+  let opened: Preserver;
+  let source: ChangeSource;
+  if (taken.all) {
+    const live = snapshotOf(core, map);
+    opened = live;
+    source = new AllChangesSource(live, candidates);
+  } else {
+    const snapshot = new ChangeSnapshot(map, candidates, core.generation, saveTransform(core, true));
+    opened = snapshot;
+    source = snapshot;
+  }
+  core.openReader(opened);
   core.inflight = taken;
   try {
-    return await callHook(core.name, 'saver', () => write(core.name, persistedView(core), { all: taken.all, reset: taken.reset, keys: changes }));
+    return await callHook(core.name, 'saver', () => write(core.name, persistedView(core), changes, slicedParts(source)));
   } catch (err) {
     if (core.inflight === taken) log.restore(taken);
     throw err;
   } finally {
     if (core.inflight === taken) core.inflight = null;
+    core.closeReader(opened);
+  }
+}
+
+// Changes per part, and how long a part is read (with what the saver does with it) before the event loop gets a turn.
+const PART_CHANGES = 1024;
+const PART_SLICE_MS = 5;
+
+/** The parts of a change-saver's save, yielding to the event loop whenever a slice's time is spent. */
+async function* slicedParts(source: ChangeSource): AsyncGenerator<{ sets: unknown[]; deletes: unknown[] }> {
+  let sliceStart = performance.now();
+  for (;;) {
+    if (performance.now() - sliceStart >= PART_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    const sets: unknown[] = [];
+    const deletes: unknown[] = [];
+    if (source.fill(sets, deletes, PART_CHANGES) === 0) return;
+    yield { sets, deletes };
   }
 }
 

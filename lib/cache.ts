@@ -444,9 +444,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
 
   /**
    * Applies what another process saved, key by key, in this cache's queue (see cache-merge.ts).
-   * Keys edited here and not saved yet are left alone; nothing applied counts as an edit.
+   * Keys edited here and not saved yet are left alone; nothing applied counts as an edit. For
+   * the stores that follow other writers (the file store's followJournal, Redis). @internal
    */
-  protected mergeSaved(read: () => Promise<SavedUpdate | undefined>): Promise<boolean> {
+  mergeSaved(read: () => Promise<SavedUpdate | undefined>): Promise<boolean> {
     return this.#exclusive(async () => {
       const core = this.#core;
       if (!core.hasContents || !core.log.tracking) return false;

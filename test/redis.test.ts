@@ -56,6 +56,48 @@ describe('Redis backend (real redis-server)', function () {
       removeDir(otherDir);
     });
 
+    it('encodes a big save a part at a time, as it was when the save began: the event loop turns before the first write reaches Redis', async () => {
+      const store = new RedisStore({ redis: client });
+      const cache = await store.open<string, unknown>('big', { manager });
+      const n = 300_000;
+      for (let i = 0; i < n; i++) cache.set(`k${i}`, { i, name: `n${i}` });
+      let ticks = 0;
+      let running = true;
+      const tick = () => {
+        if (!running) return;
+        ticks++;
+        setImmediate(tick);
+      };
+      let ticksAtFirstWrite: number | undefined;
+      const send = client.sendCommand;
+      client.sendCommand = function (this: Redis, ...args: Parameters<Redis['sendCommand']>) {
+        ticksAtFirstWrite ??= ticks;
+        return send.apply(this, args);
+      } as Redis['sendCommand'];
+      setImmediate(tick);
+      const saving = cache.save();
+      setImmediate(() => {
+        cache.set('k0', 'changed while the save was read');
+        cache.delete('k1');
+      });
+      try {
+        await saving;
+      } finally {
+        running = false;
+        client.sendCommand = send;
+      }
+      expect(ticksAtFirstWrite, 'every entry was encoded in one piece before the first write').to.be.greaterThan(2);
+      expect(cache.dirtyEdits).to.equal(2);
+      const otherDir = makeTempDir();
+      const other = new CacheManager('redis-test', { baseDirectory: otherDir });
+      const again = await store.open<string, unknown>('big', { manager: other });
+      expect(again.size).to.equal(n);
+      expect(again.get('k0')).to.deep.equal({ i: 0, name: 'n0' });
+      expect(again.get('k1')).to.deep.equal({ i: 1, name: 'n1' });
+      await other.close();
+      removeDir(otherDir);
+    });
+
     it('keeps expiry times: a whole save, a delta save, and a load that drops what expired meanwhile', async () => {
       const store = new RedisStore({ redis: client });
       let now = 1_000_000;

@@ -2,8 +2,9 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
 import type { CacheMap } from '../cache';
+import type { SavedUpdate } from '../cache-merge';
 import { opened } from '../cache-options';
-import { CHANGE_SAVER, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC } from '../store/saver-marks';
+import { CHANGE_SAVER, type ChangeParts, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC } from '../store/saver-marks';
 import { CorruptCacheFileError, DepcacheError, ManagerClosedError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import type { CorruptFilePolicy } from '../store/file-store';
@@ -307,7 +308,8 @@ export class RedisStore {
     this.#managers.add(cache.manager);
     cache.loader = () => this.#load(tracked);
     cache.saver = Object.assign(async () => undefined, {
-      [CHANGE_SAVER]: (_name: string, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#saveChanges(tracked, live, changes),
+      [CHANGE_SAVER]: (_name: string, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>, parts: ChangeParts) =>
+        this.#saveChanges(tracked, live, changes, parts),
       [FOLLOW_SAVE]: (_cache: CacheMap<unknown, unknown>, detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined),
       [SPILL_SYNC]: (live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#spill(tracked, live, changes),
     });
@@ -538,30 +540,45 @@ export class RedisStore {
     return undefined;
   }
 
-  async #saveChanges(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>): Promise<SaveDetail> {
+  async #saveChanges(tracked: Tracked, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>, parts: ChangeParts): Promise<SaveDetail> {
     const { cache, key } = tracked;
     if (tracked.recover) {
       const rewritten = await this.#recover(tracked, live, changes.keys);
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       return { whole: true };
     }
-    if (tracked.migrate) changes = { all: true, reset: false, keys: changes.keys };
-    // Every value is encoded before the first await: the save is the map as it is now.
     const sets: Buffer[] = [];
     const dels: Buffer[] = [];
     const written: unknown[] = [];
+    const gone = new Set<unknown>();
     try {
-      if (changes.all) {
+      if (tracked.migrate && !changes.all) {
+        // Loaded from the key of an older naming: the first save writes every entry to the new key.
+        changes = { all: true, reset: false, keys: changes.keys };
         for (const [k, v] of live) sets.push(encodeKey(k), encodeValue(v));
-        for (const k of changes.keys) if (!live.has(k)) dels.push(encodeKey(k));
-      } else {
         for (const k of changes.keys) {
-          if (live.has(k)) sets.push(encodeKey(k), encodeValue(live.get(k)));
-          else dels.push(encodeKey(k));
-          written.push(k);
+          if (live.has(k)) continue;
+          dels.push(encodeKey(k));
+          gone.add(k);
+        }
+      } else {
+        // The changes as they were when the save began, encoded a part at a time (the core
+        // yields to the event loop between slices), so a save of a million keys is no one stall.
+        for await (const part of parts) {
+          const partSets = part.sets;
+          for (let i = 0; i < partSets.length; i += 2) {
+            sets.push(encodeKey(partSets[i]), encodeValue(partSets[i + 1]));
+            if (!changes.all) written.push(partSets[i]);
+          }
+          for (const k of part.deletes) {
+            dels.push(encodeKey(k));
+            gone.add(k);
+            if (!changes.all) written.push(k);
+          }
         }
       }
     } catch (err) {
+      if (err instanceof DepcacheError) throw err;
       throw new DepcacheError('ESERIALIZE', `${cache.name}: cannot serialize an entry for Redis: ${(err as Error).message}`, { cause: err });
     }
     if (!changes.all && sets.length === 0 && dels.length === 0 && tracked.epoch !== undefined) return {};
@@ -598,8 +615,8 @@ export class RedisStore {
     tracked.epoch = mode === 'reset' ? created : epoch;
     tracked.migrate = false;
     if (changes.all) tracked.own.setAll();
-    else for (const k of written) tracked.own.add(k, !live.has(k));
-    if (changes.all) for (const k of changes.keys) if (!live.has(k)) tracked.own.add(k, true);
+    else for (const k of written) tracked.own.add(k, gone.has(k));
+    if (changes.all) for (const k of gone) tracked.own.add(k, true);
     const step = this.#afterSave(tracked, live, mode, results);
     if (changes.all || written.length > FOLLOW_FIELDS_MAX) return { whole: true };
     const fields: Buffer[] = [];
@@ -783,7 +800,7 @@ export class RedisStore {
   /** Applies another process's save here: only the keys it changed, fetched now. */
   async #follow(tracked: Tracked, detail: SaveDetail | undefined): Promise<void> {
     const { cache, key } = tracked;
-    const merge = (cache as unknown as { mergeSaved(read: () => Promise<{ records: JournalRecord[] } | { whole: DecodedEntries } | undefined>): Promise<boolean> }).mergeSaved.bind(cache);
+    const merge = (read: () => Promise<SavedUpdate | undefined>) => cache.mergeSaved(read);
     if (detail?.fields === undefined) {
       await merge(async () => {
         const whole = await this.#load(tracked);

@@ -16,9 +16,16 @@ export interface ChangeSet<K> {
   readonly all: boolean;
   /** With `all`: the saved state is to be replaced (a clear, a rebuild), not merged with. */
   readonly reset: boolean;
-  /** Keys set or deleted since the last successful save (when not `all`). */
+  /** Keys set or deleted since the last successful save (when not `all`); built when first read. */
   readonly keys: ReadonlySet<K>;
 }
+
+/**
+ * The save's changes as they were when it began, read part by part (flat `sets` [k0, v0, ...]
+ * with values as saved, and deleted keys), yielding to the event loop between slices: with
+ * `all`, every entry and the keys deleted since the last save. Read once. @internal
+ */
+export type ChangeParts = AsyncIterable<{ readonly sets: readonly unknown[]; readonly deletes: readonly unknown[] }>;
 
 /** @internal */
 export interface ChangeSaver<K, V> {
@@ -26,7 +33,7 @@ export interface ChangeSaver<K, V> {
    * Resolves what the save announces to other processes (opaque to the core), if anything.
    * `cache` reads as the store saves it: V values, or values wrapped with their expiry times.
    */
-  [CHANGE_SAVER]: (name: string, cache: ReadonlyMap<K, unknown>, changes: ChangeSet<K>) => Promise<unknown>;
+  [CHANGE_SAVER]: (name: string, cache: ReadonlyMap<K, unknown>, changes: ChangeSet<K>, parts: ChangeParts) => Promise<unknown>;
 }
 
 /**
