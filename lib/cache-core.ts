@@ -4,7 +4,6 @@
  * surface users call: its methods delegate here, and no module reaches into another's private
  * fields. One core per cache, reached through coreOf(), which only cache.ts can give.
  */
-import { randomUUID } from 'node:crypto';
 import { ChangeLog, type TakenChanges } from './change-log';
 import type { EntryBook } from './expiry/entry-book';
 import type { CacheStore } from './store/cache-store';
@@ -149,7 +148,7 @@ export function generationChangeCount(): number {
 }
 
 export function newGeneration(): string {
-  return randomUUID();
+  return crypto().randomUUID();
 }
 
 let access: ((cache: object) => CacheCore<unknown>) | undefined;
@@ -162,4 +161,10 @@ export function coreOf(cache: object): CacheCore<unknown> {
 /** Called once, by cache.ts: how a cache's private core is reached. */
 export function registerCoreAccess(get: (cache: object) => CacheCore<unknown>): void {
   access = get;
+}
+
+/** node:crypto, loaded at first use: it is a tenth of what `require('depcache')` costs otherwise. */
+function crypto(): typeof import('node:crypto') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node:crypto') as typeof import('node:crypto');
 }

@@ -20,9 +20,9 @@ import type { ManagerExit } from './manager-exit';
 import type { ManagerStats } from './manager-stats';
 import type { ManifestKeeper } from './manifest-keeper';
 import { type ProgressOperation, ProgressThrottle } from './progress';
-import { FileStore, type FileStoreOptions } from './store/file-store';
+import type { FileStore, FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
-import { MANIFEST_FILE } from './store/manifest';
+import { MANIFEST_FILE } from './store/file-name';
 import { CHANGE_SAVER, FOLLOW_SAVE, type SaveFollower } from './store/saver-marks';
 import { defaultBaseDirectory, SafeDirectory, userTempDirectory } from './store/safe-directory';
 
@@ -156,7 +156,7 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       shared: sharedDirectory,
       parents: baseDirectory === userTemp ? [resolve(userTemp)] : [],
     });
-    this.store = new FileStore(place, options.fileStore);
+    this.store = new (lazy.fileStore().FileStore)(place, options.fileStore);
     this.store.progress = (cache, op, total) =>
       this.listenerCount('progress') === 0 ? undefined : new ProgressThrottle(total, (done, all) => this.notify('progress', { cache, op, done, total: all }));
   }
@@ -697,6 +697,8 @@ declareOptions(CacheManager, ['baseDirectory', 'fileStore', 'sharedDirectory']);
 // (stats, a rendered graph): loaded then, so requiring the package stays cheap (issue 34).
 /* eslint-disable @typescript-eslint/no-require-imports */
 const lazy = {
+  // The v8 file store and its writer, lock, journal and compaction thread: loaded by the first manager.
+  fileStore: () => require('./store/file-store') as typeof import('./store/file-store'),
   manifestKeeper: () => require('./manifest-keeper') as typeof import('./manifest-keeper'),
   managerExit: () => require('./manager-exit') as typeof import('./manager-exit'),
   stats: () => require('./manager-stats') as typeof import('./manager-stats'),

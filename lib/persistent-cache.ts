@@ -3,7 +3,7 @@ import { registerCacheKind } from './cache-kinds';
 import { CacheMap, type CacheOptions, type Loader, type Saver } from './cache';
 import type { JournalWriter, SnapshotWriter } from './cache-saves';
 import { openCache } from './cache-options';
-import { type CacheFileStore, type CorruptFilePolicy, FileStore } from './store/file-store';
+import type { CacheFileStore, CorruptFilePolicy, FileStore } from './store/file-store';
 import { type EntrySnapshot, LiveSnapshot } from './store/snapshot';
 import * as fs from 'node:fs';
 import { basename } from 'node:path';
@@ -88,7 +88,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     if (own === undefined && options.loader === undefined) this.loader = this.#fileLoader;
     if (own === undefined && options.saver === undefined) this.saver = this.#fileSaver;
     if (own === undefined && options.deleter === undefined) this.deleter = (n) => resolved.remove(n);
-    if (own === undefined && resolved instanceof FileStore && resolved.journal) {
+    if (own === undefined && isFileStore(resolved) && resolved.journal) {
       // Saves append what changed since the last one: the cache records which keys changed.
       this.trackChanges(true);
       this.#journal = {
@@ -111,7 +111,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       if (own.follow === undefined) throw new TypeError(`${name}: followJournal: its store cannot follow other writers (it has no follow())`);
       this.#unfollow = own.follow.call(own, name, () => this.#followSoon());
       this.trackChanges(true); // a merge keeps the keys edited here: it needs to know them
-    } else if (followJournal && !(resolved instanceof FileStore && resolved.journal)) {
+    } else if (followJournal && !(isFileStore(resolved) && resolved.journal)) {
       throw new TypeError(`${name}: followJournal: needs the default file store with its journal, or a store with follow()`);
     }
     this.#follow = followJournal && own === undefined;
@@ -162,7 +162,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   /** Also waits for the compaction of this cache's file that a save started (it runs outside the queue). @internal */
   override async backgroundSettled(): Promise<void> {
     await super.backgroundSettled();
-    if (this.#store instanceof FileStore) await this.#store.compactionSettled(this.name);
+    if (isFileStore(this.#store)) await this.#store.compactionSettled(this.name);
   }
 
   protected override stateSettled(event: 'load' | 'save' | 'build' | 'delete'): void {
@@ -203,7 +203,7 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
    */
   async compact(): Promise<void> {
     const store = this.#store;
-    if (this.#ownStore || !(store instanceof FileStore && store.journal)) return;
+    if (this.#ownStore || !(isFileStore(store) && store.journal)) return;
     // When memory is exactly what is saved (no unsaved edit, no other process's record since
     // this one read or wrote), the new file is written from memory, as a save is; otherwise it
     // is rebuilt from the files, keeping every process's records.
@@ -243,6 +243,16 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
     const store = this.#store;
     return (snapshot) => store.writeSync(this.name, snapshot);
   }
+}
+
+/**
+ * Whether `store` is the v8 file store (with its journal, following and compaction). The store
+ * module is required here, not at the top: the manager loads it with the first manager, so
+ * `require('depcache')` alone never does.
+ */
+function isFileStore(store: CacheFileStore): store is FileStore {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return store instanceof (require('./store/file-store') as typeof import('./store/file-store')).FileStore;
 }
 
 declareOptions(PersistentCache, ['onCorrupt', 'followJournal']);

@@ -66,6 +66,21 @@ describe('import cost (issue 34)', function () {
     for (const name of OPTIONAL) expect(after.packages, name).to.not.include(name);
   });
 
+  it('loads only the core: the optional parts load with the first read of their name, and are the same classes', () => {
+    const parts = ['redis/redis-store', 'redis/bus', 'pool/pool', 'memoize/memoize', 'text-caches', 'store/file-store'];
+    const states = runChild(`
+      const lib = require(${JSON.stringify(LIB)});
+      const loaded = () => ${JSON.stringify(parts)}.filter((p) => require.cache[require.resolve(${JSON.stringify(LIB)} + '/' + p)] !== undefined);
+      process.stdout.write(JSON.stringify({ label: 'after require', listeners: {}, packages: loaded() }) + '\\n');
+      const same = lib.RedisStore === require(${JSON.stringify(LIB)} + '/redis/redis-store').RedisStore && lib.Pool === require(${JSON.stringify(LIB)} + '/pool/pool').Pool
+        && typeof lib.memoize === 'function' && typeof lib.JsonCache === 'function' && typeof lib.connectBus === 'function';
+      new lib.CacheManager('parts', { baseDirectory: ${JSON.stringify(dir)} });
+      process.stdout.write(JSON.stringify({ label: 'after use', listeners: {}, packages: same ? loaded() : ['not the same classes'] }) + '\\n');
+    `);
+    expect(states.get('after require')?.packages).to.deep.equal([]);
+    expect(states.get('after use')?.packages).to.have.members(parts);
+  });
+
   it('memory-only caches arm nothing; a persistent cache with an edit arms the exit flush', () => {
     const states = runChild(`
       const { CacheManager, LazyCache, NonPersistentCache, PersistentCache } = require(${JSON.stringify(LIB)});

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -10,7 +9,7 @@ const TEMP_PATTERN = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** A temp file beside `target`, named with this PID so a later process can tell it is stale. */
 export function tempPathFor(target: string): string {
-  const suffix = randomBytes(4).toString('hex');
+  const suffix = crypto().randomBytes(4).toString('hex');
   return join(dirname(target), `.${basename(target)}.${process.pid}.${suffix}.tmp`);
 }
 
@@ -225,4 +224,10 @@ function tryIgnore(fn: () => void): void {
   } catch {
     // best-effort cleanup
   }
+}
+
+/** node:crypto, loaded at first use: it is a tenth of what `require('depcache')` costs otherwise. */
+function crypto(): typeof import('node:crypto') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node:crypto') as typeof import('node:crypto');
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { InvalidCacheNameError } from '../errors';
 
 export const CACHE_FILE_EXTENSION = '.v8';
@@ -40,6 +39,15 @@ export function cacheFileName(name: string, extension: string = CACHE_FILE_EXTEN
     .replace(/[^a-z0-9_-]+/g, '_')
     .replace(/^_+/, '')
     .slice(0, 40);
-  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 32);
+  const hash = crypto().createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 32);
   return `${prefix}~${hash}${extension}`;
+}
+
+/** The manifest's file name: cache files never start with a dot, so it can never collide. */
+export const MANIFEST_FILE = '.depcache-manifest.json';
+
+/** node:crypto, loaded at first use: it is a tenth of what `require('depcache')` costs otherwise. */
+function crypto(): typeof import('node:crypto') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node:crypto') as typeof import('node:crypto');
 }

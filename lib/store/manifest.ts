@@ -7,8 +7,8 @@ import { FormatError } from './file-format';
 import { quarantine, readCacheFileSync } from './file-store';
 import type { SafeDirectory } from './safe-directory';
 
-/** The manifest's file name: cache files never start with a dot, so it can never collide. */
-export const MANIFEST_FILE = '.depcache-manifest.json';
+export { MANIFEST_FILE } from './file-name';
+import { MANIFEST_FILE } from './file-name';
 
 /** What a manager records in its directory so that the CLI can see caches and their graph. */
 export interface Manifest {
