@@ -68,6 +68,13 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   /** Whether an empty cache is saved. */
   saveOnBlank: boolean;
 
+  /**
+   * Set by a store other processes share (RedisStore.attach): applies another process's save
+   * here from what that save announced (undefined: reload what is shared). The manager's bus
+   * calls it; a cache of any other store has none. @internal
+   */
+  followShared: ((detail: unknown) => Promise<void>) | undefined = undefined;
+
   // What this cache's modules share (expiry, saves, merges, prototypes): see cache-core.ts.
   readonly #core: CacheCore<K>;
   // Lifecycle operations of one cache run one at a time, in order.

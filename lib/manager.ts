@@ -23,7 +23,6 @@ import { type ProgressOperation, ProgressThrottle } from './progress';
 import type { FileStore, FileStoreOptions } from './store/file-store';
 import { assertCacheName } from './store/file-name';
 import { MANIFEST_FILE } from './store/file-name';
-import { CHANGE_SAVER, FOLLOW_SAVE, type SaveFollower } from './store/saver-marks';
 import { defaultBaseDirectory, SafeDirectory, userTempDirectory } from './store/safe-directory';
 
 /** Options of a {@link CacheManager}. */
@@ -529,8 +528,8 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
         // queue: a message that arrives while the cache is still opening must not turn into a
         // reload that runs after the open and drops the edits made since.
         const resync = async (c: AnyCache): Promise<void> => {
-          const follow = followerOf(c);
-          if (follow !== undefined) await follow(c, undefined);
+          const follow = c.followShared;
+          if (follow !== undefined) await follow(undefined);
           else await c.invalidate(false);
         };
         if (cascade) await this.cascade(name, resync);
@@ -538,13 +537,13 @@ export class CacheManager extends EventEmitter<CacheManagerEvents> {
       } else if (op === 'delete') {
         // The shared state is gone already: running the deleter again here could delete what
         // the other process saved since. Memory follows the shared state instead.
-        if (isShared(cache)) await cache.invalidate(cascade);
+        if (cache.followShared !== undefined) await cache.invalidate(cascade);
         else await cache.deleteSavedContent(cascade);
       } else if (op === 'save') {
-        const follow = followerOf(cache);
-        if (follow) await follow(cache, message.detail); // a local file holds nothing new; no memory, nothing to merge
+        const follow = cache.followShared;
+        if (follow) await follow(message.detail); // a local file holds nothing new; no memory, nothing to merge
       } else if (op === 'rebuild') {
-        if (isShared(cache)) await cache.invalidate(cascade);
+        if (cache.followShared !== undefined) await cache.invalidate(cascade);
         else await cache.invalidateAndRebuild(cascade);
       }
     });
@@ -679,16 +678,6 @@ export type CacheClass<C extends AnyCacheMap> = abstract new (...args: never[]) 
 function checkKind<C extends AnyCacheMap>(manager: CacheManager, cache: AnyCache, kind: CacheClass<C>): C {
   if (cache instanceof kind) return cache;
   throw new CacheConflictError(cache.name, manager.name, cache.constructor.name, kind.name);
-}
-
-/** How a cache shared through its store applies another process's save, if it is one. */
-function followerOf(cache: AnyCache): SaveFollower[typeof FOLLOW_SAVE] | undefined {
-  return (cache.saver as Partial<SaveFollower> | null)?.[FOLLOW_SAVE];
-}
-
-/** Whether a cache's saver writes to a store other processes read (the Redis store). */
-function isShared(cache: AnyCache): boolean {
-  return cache.saver !== null && CHANGE_SAVER in cache.saver;
 }
 
 declareOptions(CacheManager, ['baseDirectory', 'fileStore', 'sharedDirectory']);

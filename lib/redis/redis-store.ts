@@ -4,7 +4,7 @@ import { AutoSyncCache, type AutoSyncCacheOptions } from '../auto-sync-cache';
 import type { CacheMap } from '../cache';
 import type { SavedUpdate } from '../cache-merge';
 import { opened } from '../cache-options';
-import { CHANGE_SAVER, type ChangeParts, type ChangeSet, FOLLOW_SAVE, SPILL_SYNC } from '../store/saver-marks';
+import { CHANGE_SAVER, type ChangeParts, type ChangeSet, SPILL_SYNC } from '../store/saver-marks';
 import { CorruptCacheFileError, DepcacheError, ManagerClosedError } from '../errors';
 import { type CacheManager, getCacheManager } from '../manager';
 import type { CorruptFilePolicy } from '../store/file-store';
@@ -310,9 +310,9 @@ export class RedisStore {
     cache.saver = Object.assign(async () => undefined, {
       [CHANGE_SAVER]: (_name: string, live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>, parts: ChangeParts) =>
         this.#saveChanges(tracked, live, changes, parts),
-      [FOLLOW_SAVE]: (_cache: CacheMap<unknown, unknown>, detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined),
       [SPILL_SYNC]: (live: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => this.#spill(tracked, live, changes),
     });
+    cache.followShared = (detail: unknown) => this.#follow(tracked, detail as SaveDetail | undefined);
     cache.manager.saveSharedAtExit();
     cache.deleter = async () => {
       const epoch = `d:${randomUUID()}`;

@@ -1,7 +1,5 @@
-// The marks a store puts on a saver to tell the core what it can do beyond `saver(name, map)`
-// (write only the changes, follow another process's save, spill synchronously at exit). They
-// live apart from the cache classes so that the manager can read them without loading a cache.
-import type { CacheMap } from '../cache';
+// The marks the Redis store puts on the saver it gives a cache, to tell the core what it can do
+// beyond `saver(name, map)`: write only the changes, and spill them synchronously at exit.
 
 /**
  * Marks a saver that writes only what changed (the Redis store): save() calls it with the live
@@ -37,12 +35,6 @@ export interface ChangeSaver<K, V> {
 }
 
 /**
- * Marks a saver whose store other processes share and which can apply another process's save
- * here, given what that save announced: the bus calls it for followed saves. @internal
- */
-export const FOLLOW_SAVE: unique symbol = Symbol('depcache.followSave');
-
-/**
  * Marks a saver that cannot save synchronously but can set the changes aside synchronously
  * (the Redis store's spill file), for the exit flush. @internal
  */
@@ -51,9 +43,4 @@ export const SPILL_SYNC: unique symbol = Symbol('depcache.spillSync');
 /** @internal */
 export interface SyncSpiller {
   [SPILL_SYNC]: (cache: ReadonlyMap<unknown, unknown>, changes: ChangeSet<unknown>) => void;
-}
-
-/** @internal */
-export interface SaveFollower {
-  [FOLLOW_SAVE]: (cache: CacheMap<any, any>, detail: unknown) => Promise<void>;
 }
