@@ -264,6 +264,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     return false;
   }
 
+  /**
+   * The files in the cache directory that hold this cache's saved state, its main file first
+   * (the manifest names it, `manager.stats()` counts their bytes); none for a store elsewhere. @internal
+   */
+  get savedFiles(): readonly string[] {
+    return [];
+  }
+
   /** Whether this class's store can keep expiry times (a CSV file cannot). */
   protected get keepsExpiryTimes(): boolean {
     return true;

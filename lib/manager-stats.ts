@@ -24,13 +24,12 @@ export interface ManagerStats {
 export async function managerStats(manager: string, cacheDirectory: string, registered: Iterable<AnyCacheMap>): Promise<ManagerStats> {
   const caches: ManagedCacheStats[] = [];
   for (const cache of registered) {
-    const path = (cache as { path?: unknown }).path;
+    const [main, ...beside] = cache.savedFiles;
     let bytesOnDisk: number | undefined;
-    if (typeof path === 'string') {
-      bytesOnDisk = await fs.promises.stat(path).then((s) => s.size, () => undefined);
-      // Saves append to the journal beside the file: its bytes are on disk too.
-      const journal = await fs.promises.stat(`${path}.journal`).then((s) => s.size, () => 0);
-      if (bytesOnDisk !== undefined) bytesOnDisk += journal;
+    if (main !== undefined) {
+      bytesOnDisk = await fs.promises.stat(main).then((s) => s.size, () => undefined);
+      // Beside the file (its journal): their bytes are on disk too.
+      for (const file of beside) if (bytesOnDisk !== undefined) bytesOnDisk += await fs.promises.stat(file).then((s) => s.size, () => 0);
     }
     caches.push({ ...cache.stats, bytesOnDisk });
   }

@@ -69,8 +69,8 @@ export class ManifestKeeper {
     const { name, caches: registered, graph } = this.#source;
     const caches: Record<string, { kind: string; file: string | null }> = {};
     for (const [cacheName, cache] of registered) {
-      const path = (cache as { path?: unknown }).path;
-      caches[cacheName] = { kind: cache.constructor.name, file: typeof path === 'string' ? basename(path) : null };
+      const main = cache.savedFiles[0];
+      caches[cacheName] = { kind: cache.constructor.name, file: main === undefined ? null : basename(main) };
     }
     return {
       format: 'depcache-manifest',

@@ -50,6 +50,8 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
   #unfollow: (() => void) | undefined;
   // Saved through a store given as an option: the v8 file below is not this cache's.
   #ownStore = false;
+  // What is saved where (see savedFiles): the v8 file and its journal, a text file, or nothing here.
+  #files: readonly string[] = [];
   #followTimer: NodeJS.Timeout | undefined;
 
   /** Constructs the cache and runs `loadOrBuild()`. */
@@ -115,12 +117,20 @@ export class PersistentCache<K = unknown, V = unknown> extends CacheMap<K, V> {
       throw new TypeError(`${name}: followJournal: needs the default file store with its journal, or a store with follow()`);
     }
     this.#follow = followJournal && own === undefined;
+    // A store of the user's keeps the state elsewhere; the text caches' store is their file (`store`).
+    if (own === undefined) this.#files = isFileStore(resolved) && resolved.journal ? [this.path, resolved.journalPathFor(name)] : [this.path];
+    else if (store !== undefined) this.#files = [this.path];
     this.#startFollowing();
   }
 
   /** @internal */
   override get keepsFileInDirectory(): boolean {
     return true;
+  }
+
+  /** @internal */
+  override get savedFiles(): readonly string[] {
+    return this.#files;
   }
 
   /** @internal */

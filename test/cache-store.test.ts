@@ -259,6 +259,26 @@ describe('CacheStore: the file store stays out of it', () => {
     expect(fs.readFileSync(file).equals(saved)).to.equal(true);
     expect(fs.readFileSync(`${file}.journal`).equals(journal)).to.equal(true);
   });
+
+  it('the manifest and manager.stats() count no v8 file for a cache saved through a store of its own, and the journal for one that is', async () => {
+    const manager = managers.open('stats');
+    const own = await PersistentCache.open<string, string>('own', { manager, store: new LineStore(path.join(managers.dir(), 'lines')) });
+    const v8 = await PersistentCache.open<string, string>('v8', { manager });
+    own.set('a', 'x');
+    v8.set('a', 'x');
+    await own.save();
+    await v8.save();
+    v8.set('b', 'y');
+    await v8.save(); // a journal record beside the file
+    const stats = await manager.stats();
+    const of = (name: string) => stats.caches.find((c) => c.name === name);
+    expect(of('own')?.bytesOnDisk).to.equal(undefined);
+    expect(of('v8')?.bytesOnDisk).to.equal(fs.statSync(v8.path).size + fs.statSync(`${v8.path}.journal`).size);
+    await manager.close();
+    const manifest = JSON.parse(fs.readFileSync(path.join(manager.cacheDirectory, '.depcache-manifest.json'), 'utf8')) as { caches: Record<string, { file: string | null }> };
+    expect(manifest.caches.own?.file).to.equal(null);
+    expect(manifest.caches.v8?.file).to.equal(path.basename(v8.path));
+  });
 });
 
 describe('CacheStore: a custom saver is adapted onto the interface', () => {
