@@ -59,8 +59,6 @@ export class CacheCore<K = unknown> {
   // the store's saves off); null without a store.
   storeSaver: unknown = null;
   storeLoader: unknown = null;
-  // The saver hook as a store (store/hook-store.ts), made at the first save through it.
-  hookStore: CacheStore | null = null;
   // The last load found nothing saved: contents built then merge with whatever another
   // process saved meanwhile, where a rebuild over a saved state replaces it.
   foundNothingSaved = false;

@@ -82,17 +82,20 @@ export function buildSync(cache: Cache, core: Core): void {
 }
 
 /** Built contents in place, then saved. `replaces`: they replace the saved state (false: they merge with it). */
-export async function installBuilt(cache: Cache, core: Core, contents: Map<unknown, unknown>, replaces: boolean, writers: SaveWriters): Promise<void> {
+export async function installBuilt(cache: Cache, core: Core, contents: Map<unknown, unknown>, replaces: boolean, writers: () => SaveWriters): Promise<void> {
   if (core.log.tracking) core.log.reset ||= replaces;
   settleBuilt(cache, core, contents);
   await saveNow(cache, core, writers);
 }
 
-/** Writes a save and keeps its figures; resolves true when the saver ran. */
-export async function saveNow(cache: Cache, core: Core, writers: SaveWriters): Promise<boolean> {
+/**
+ * Writes a save and keeps its figures; resolves true when the saver ran. The writers are asked
+ * for now, not before: a build's listeners may have replaced the saver.
+ */
+export async function saveNow(cache: Cache, core: Core, writers: () => SaveWriters): Promise<boolean> {
   const started = performance.now();
   const edits = core.edits;
-  const written = await writeSave(cache, core, writers);
+  const written = await writeSave(cache, core, writers());
   if (written === null) return false;
   core.savedEdits = Math.max(core.savedEdits, edits);
   core.saves++;

@@ -87,7 +87,7 @@ export async function writeSave(cache: Cache, core: Core, writers: SaveWriters):
     const contents = preProcessed(cache, core);
     if (!cache.saveOnBlank && contents.size === 0) return null;
     if (!writers.snapshot) {
-      await saveThroughStore(core, hookStore(cache, core), contents, true);
+      await saveThroughStore(core, hookStore(cache), contents, true);
       return {};
     }
     const bytes = await writers.snapshot(snapshotOf(core, contents));
@@ -100,14 +100,13 @@ export async function writeSave(cache: Cache, core: Core, writers: SaveWriters):
   }
   if (writers.snapshot) return { bytes: await writeLiveSnapshot(core, writers.snapshot) };
   // A user's saver, called with a copy: through its adapter, as every store saves.
-  await saveThroughStore(core, hookStore(cache, core), core.map, true);
+  await saveThroughStore(core, hookStore(cache), core.map, true);
   return {};
 }
 
-/** The cache's saver hook as a store (made once per cache; it reads the hook at each call). */
-function hookStore(cache: Cache, core: Core): CacheStore {
-  core.hookStore ??= new HookStore(() => cache.saver as Saver<unknown, unknown>);
-  return core.hookStore;
+/** The cache's saver hook, as it is when the save begins, as a store. */
+function hookStore(cache: Cache): HookStore {
+  return new HookStore(cache.saver as Saver<unknown, unknown>);
 }
 
 /**
@@ -142,7 +141,14 @@ export function flushSync(cache: Cache, core: Core, writers: SaveWriters): boole
     return true;
   }
   const write = writers.sync;
-  if (!write) return saver === null ? false : flushStoreSync(cache, core, hookStore(cache, core));
+  if (!write) {
+    if (saver === null) return false;
+    const hooks = hookStore(cache);
+    // Before the preProcessor runs: a saver that cannot run now is reported as such.
+    const refusal = hooks.syncRefusal();
+    if (refusal !== undefined) throw lostAtExit(core, refusal);
+    return flushStoreSync(cache, core, hooks);
+  }
   const edits = core.edits;
   const contents = cache.preProcessor ? preProcessed(cache, core) : core.map;
   if (!cache.saveOnBlank && contents.size === 0) return false;
@@ -447,21 +453,21 @@ export async function callHook<T>(name: string, hook: HookName, fn: () => MaybeP
 }
 
 /** Whether the exit flush must await this saver (a custom one, or a store without saveSync, or a change-saver). */
-export function savesAsyncAtExit(cache: Cache, core: Core, writers: SaveWriters): boolean {
+export function savesAsyncAtExit(cache: Cache, core: Core, writers: () => SaveWriters): boolean {
   const saver = cache.saver as object | null;
   if (saver === null) return false;
   if (saver === core.storeSaver) return (core.store as CacheStore).saveSync === undefined;
-  return CHANGE_SAVER in saver || writers.sync === undefined;
+  return CHANGE_SAVER in saver || writers().sync === undefined;
 }
 
 /** Whether a ttl given to this cache would survive its saver (TypeError naming it otherwise). */
-export function assertSaverKeepsExpiry(cache: Cache, core: Core, writers: SaveWriters, where: string): void {
+export function assertSaverKeepsExpiry(cache: Cache, core: Core, writers: () => SaveWriters, where: string): void {
   const saver = cache.saver as object | null;
   if (saver !== null && saver === core.storeSaver) {
     if ((core.store as CacheStore).capabilities.expiry) return;
     throw new TypeError(`${core.name}: ${where}: its store cannot save expiry times (capabilities.expiry is false)`);
   }
-  if (saver !== null && !(CHANGE_SAVER in saver) && writers.sync === undefined) {
+  if (saver !== null && !(CHANGE_SAVER in saver) && writers().sync === undefined) {
     throw new TypeError(`${core.name}: ${where}: a custom saver is given values only, so it cannot save expiry times`);
   }
 }

@@ -82,6 +82,8 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
   // Background work started by this cache (compactions, store snapshots), still running.
   readonly #background = new Set<Promise<void>>();
   #queuedSave: Promise<boolean> | null = null;
+  // The saver last found to keep expiry times (see #assertKeepsExpiry).
+  #keepsExpiryChecked: unknown = null;
 
   static {
     registerCoreAccess((cache) => (cache as CacheMap).#core as CacheCore<unknown>);
@@ -283,7 +285,10 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    */
   #assertKeepsExpiry(where: string): void {
     if (!this.keepsExpiryTimes) throw new TypeError(`${this.name}: ${where}: a ${this.constructor.name} cannot save expiry times`);
-    assertSaverKeepsExpiry(this, this.#core as CacheCore<unknown>, this.#writers(), where);
+    // Checked once per saver: a loop of sets with a lifetime pays one compare each.
+    if (this.saver !== null && this.saver === this.#keepsExpiryChecked) return;
+    assertSaverKeepsExpiry(this, this.#core as CacheCore<unknown>, () => this.#writers(), where);
+    this.#keepsExpiryChecked = this.saver;
   }
 
   /**
@@ -331,7 +336,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (this.#queuedSave) return this.#queuedSave;
     const queued = this.#exclusive(() => {
       this.#queuedSave = null;
-      return saveNow(this, this.#c(), this.#writers());
+      return saveNow(this, this.#c(), () => this.#writers());
     }, 'save');
     this.#queuedSave = queued;
     return queued;
@@ -363,7 +368,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
       // Build first: if the builder throws, neither memory nor the saved state has changed.
       const built = await produceBuilt(this);
       await deleteNow(this, this.#c());
-      await installBuilt(this, this.#c(), built, true, this.#writers());
+      await installBuilt(this, this.#c(), built, true, () => this.#writers());
     }, 'invalidateAndRebuild');
   }
 
@@ -372,14 +377,14 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
     if (cascade) return this.manager.cascade(this.name, (c) => c.loadOrBuild(false));
     return this.#exclusive(async () => {
       if (await loadNow(this, this.#c())) return true;
-      await installBuilt(this, this.#c(), await produceBuilt(this), !this.#core.foundNothingSaved, this.#writers());
+      await installBuilt(this, this.#c(), await produceBuilt(this), !this.#core.foundNothingSaved, () => this.#writers());
       return false;
     }, 'loadOrBuild');
   }
 
   /** Runs builder → postProcessor, replaces the entries in place, then saves. */
   build(): Promise<void> {
-    return this.#exclusive(async () => installBuilt(this, this.#c(), await produceBuilt(this), true, this.#writers()), 'build');
+    return this.#exclusive(async () => installBuilt(this, this.#c(), await produceBuilt(this), true, () => this.#writers()), 'build');
   }
 
   /** Saves (CacheMan's `with cache:`), for `await using cache = ...`. */
@@ -435,7 +440,7 @@ export class CacheMap<K = unknown, V = unknown> extends Map<K, V> {
    * the event loop empties and on a signal, before the synchronous flush at exit. @internal
    */
   get savesAsyncAtExit(): boolean {
-    return savesAsyncAtExit(this, this.#core as CacheCore<unknown>, this.#writers());
+    return savesAsyncAtExit(this, this.#core as CacheCore<unknown>, () => this.#writers());
   }
 
   /**

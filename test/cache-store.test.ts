@@ -6,6 +6,7 @@ import {
   CacheHookError,
   type CacheStore,
   CorruptCacheFileError,
+  DepcacheError,
   PersistentCache,
   type StoreBatch,
   type StoreSave,
@@ -311,6 +312,40 @@ describe('CacheStore: a custom saver is adapted onto the interface', () => {
     expect(got?.get(1)).to.equal(1);
     expect(got?.has(-5)).to.equal(false);
     expect(cache.dirtyEdits).to.equal(3); // the edits made meanwhile are unsaved
+  });
+
+  it("calls the saver a build's listener put on the cache, for the save of that build", async () => {
+    const manager = managers.open();
+    let calls = 0;
+    manager.on('build', ({ cache }) => {
+      if (cache === 'swapped') manager.getCache('swapped').saver = () => void calls++;
+    });
+    const cache = await PersistentCache.open<string, number>('swapped', { manager, builder: () => [['a', 1]] });
+    expect(calls).to.equal(1);
+    expect(fs.existsSync(cache.path), 'the v8 file saver wrote instead').to.equal(false);
+  });
+
+  it('at exit, reports an asynchronous saver before running the preProcessor for nothing', async () => {
+    let preProcessed = 0;
+    const cache = new PersistentCache<string, number>('async-pre', {
+      manager: managers.open(),
+      contents: [['a', 1]],
+      saver: async () => undefined,
+      preProcessor: (c) => {
+        preProcessed++;
+        return c;
+      },
+    });
+    let raised: unknown;
+    try {
+      cache.flushSync();
+    } catch (err) {
+      raised = err;
+    }
+    expect(raised).to.be.instanceOf(DepcacheError);
+    expect((raised as DepcacheError).code).to.equal('EEXIT');
+    expect((raised as Error).message).to.match(/async-pre: not saved at exit: its saver is asynchronous/);
+    expect(preProcessed).to.equal(0);
   });
 
   it('calls the saver on every save, also when nothing changed (as CacheMan does)', async () => {

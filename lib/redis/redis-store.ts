@@ -547,13 +547,14 @@ export class RedisStore {
       cache.manager.reportError(new RedisDataLostError(cache.name, key, rewritten));
       return { whole: true };
     }
+    const entries = live.size; // as the save began: the parts below are read across turns of the loop
     const sets: Buffer[] = [];
     const dels: Buffer[] = [];
     const written: unknown[] = [];
     const gone = new Set<unknown>();
     try {
-      if (tracked.migrate && !changes.all) {
-        // Loaded from the key of an older naming: the first save writes every entry to the new key.
+      if (tracked.migrate) {
+        // Loaded from the key of an older naming: the first save writes every entry to the new key, merging.
         changes = { all: true, reset: false, keys: changes.keys };
         for (const [k, v] of live) sets.push(encodeKey(k), encodeValue(v));
         for (const k of changes.keys) {
@@ -583,7 +584,7 @@ export class RedisStore {
     }
     if (!changes.all && sets.length === 0 && dels.length === 0 && tracked.epoch !== undefined) return {};
     const mode = changes.all ? (changes.reset ? 'reset' : 'merge') : 'delta';
-    const meta = JSON.stringify({ savedAt: Date.now(), entries: live.size });
+    const meta = JSON.stringify({ savedAt: Date.now(), entries });
     const created = `e:${randomUUID()}`;
     const expected = tracked.epoch ?? '';
     const replies = await this.#call(tracked, 'write to Redis', async () => {

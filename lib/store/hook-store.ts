@@ -1,8 +1,8 @@
 /*
  * A cache's saver hook as a store: a cache with a custom saver saves through this adapter, so
  * its saves and its exit flush take the one path every store takes (a point-in-time snapshot
- * read in slices, the changes given back when the save fails, the exit flush or a report). The
- * saver is read from the cache at each call: hooks are fields a user may replace.
+ * read in slices, the changes given back when the save fails, the exit flush or a report). One
+ * per save, holding the saver as it was when the save began (hooks are fields a user may replace).
  */
 import type { Saver } from '../cache-types';
 import type { CacheStore, StoreBatch, StoreCapabilities, StoreSave, StoreSyncSave } from './cache-store';
@@ -17,10 +17,15 @@ const asyncSavers = new WeakSet<object>();
 
 export class HookStore implements CacheStore {
   readonly capabilities = CAPABILITIES;
-  readonly #saver: () => Saver<unknown, unknown>;
+  readonly #saver: Saver<unknown, unknown>;
 
-  constructor(saver: () => Saver<unknown, unknown>) {
+  constructor(saver: Saver<unknown, unknown>) {
     this.#saver = saver;
+  }
+
+  /** Why the exit flush cannot call this saver synchronously, if it cannot. */
+  syncRefusal(): string | undefined {
+    return isAsyncSaver(this.#saver) ? 'its saver is asynchronous, and nothing asynchronous runs once process.exit() is called or the process crashes' : undefined;
   }
 
   /** Not called: a cache with hooks loads through its loader. */
@@ -35,7 +40,7 @@ export class HookStore implements CacheStore {
   async save(name: string, save: StoreSave): Promise<void> {
     const contents = new Map<unknown, unknown>();
     for await (const batch of save.batches()) collect(contents, batch);
-    const saver = this.#saver();
+    const saver = this.#saver;
     await noteAsync(saver, saver(name, contents));
   }
 
@@ -45,8 +50,9 @@ export class HookStore implements CacheStore {
    * and a write cut short could damage what it saved before.
    */
   saveSync(name: string, save: StoreSyncSave): void {
-    const saver = this.#saver();
-    if (isAsyncSaver(saver)) throw new ExitSaveRefused('its saver is asynchronous, and nothing asynchronous runs once process.exit() is called or the process crashes');
+    const saver = this.#saver;
+    const refusal = this.syncRefusal();
+    if (refusal !== undefined) throw new ExitSaveRefused(refusal);
     const contents = new Map<unknown, unknown>();
     for (const batch of save.batches()) collect(contents, batch);
     const result = saver(name, contents);
