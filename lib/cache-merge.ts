@@ -83,24 +83,31 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
     dirty = log.unsavedKeys();
     return true;
   };
-  const paced = async (): Promise<boolean> => {
-    if (++sinceCheck < MERGE_CHECK_EVERY) return true;
-    sinceCheck = 0;
-    if (performance.now() - sliceStart < MERGE_SLICE_MS) return true;
+  // True at once on most keys, a promise only when it yields: an await of an async call per
+  // key made a promise per key (with the async hooks' resources for each), a million of them
+  // per merge, and their garbage lengthened the scavenges and marking steps the merge runs into.
+  const yieldNow = async (): Promise<boolean> => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     sliceStart = performance.now();
     return refresh();
   };
+  const paced = (): true | Promise<boolean> => {
+    if (++sinceCheck < MERGE_CHECK_EVERY) return true;
+    sinceCheck = 0;
+    if (performance.now() - sliceStart < MERGE_SLICE_MS) return true;
+    return yieldNow();
+  };
+  let ok: true | Promise<boolean>; // what paced() gave, awaited only when a promise
   let generation: string | undefined;
   const applyRecord = async (record: JournalRecord): Promise<boolean> => {
     const { sets, deletes } = record;
     for (let i = 0; i < sets.length; i += 2) {
       apply(sets[i], sets[i + 1], false);
-      if (!(await paced())) return false;
+      if ((ok = paced()) !== true && !(await ok)) return false;
     }
     for (const key of deletes) {
       apply(key, undefined, true);
-      if (!(await paced())) return false;
+      if ((ok = paced()) !== true && !(await ok)) return false;
     }
     if (record.generation !== undefined) generation = record.generation;
     return true;
@@ -118,7 +125,7 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
           for (let i = 0; i < pairs.length; i += 2) {
             seen.add(pairs[i]);
             apply(pairs[i], pairs[i + 1], false);
-            if (!(await paced())) return false;
+            if ((ok = paced()) !== true && !(await ok)) return false;
           }
         }
         for (const record of saved.records) {
@@ -131,14 +138,14 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
         for (const [key, value] of saved) {
           seen.add(key);
           apply(key, value, false);
-          if (!(await paced())) return false;
+          if ((ok = paced()) !== true && !(await ok)) return false;
         }
         if (saved instanceof StoredMap) generation = saved.generation;
       }
       // Keys the saved state lacks are removed (walking the live map: a key added meanwhile is an unsaved edit, kept).
       for (const key of Map.prototype.keys.call(map)) {
         if (!seen.has(key)) apply(key, undefined, true);
-        if (!(await paced())) return false;
+        if ((ok = paced()) !== true && !(await ok)) return false;
       }
     }
     if (generation !== undefined) core.setGeneration(generation);
