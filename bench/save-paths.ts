@@ -138,9 +138,19 @@ export async function savePaths(n: number, bigValue = false, peers = true): Prom
       await b.invalidate();
       fill(b, keys, 0, ' theirs');
       await b.save();
+      // Until the whole merge is over, not just its first key: the merge bumps contentsVersion
+      // once, at its end, after the last changed key (and the walk for removed keys). A version
+      // noted while the last key was still old is the merge's (or an earlier one's) start.
+      const last = `key-${keys - 1}`;
       followMerge = await probe(async () => {
-        const until = performance.now() + 60_000;
-        while (f.get('key-0')?.name !== 'user 0 theirs' && performance.now() < until) await sleep(5);
+        const until = performance.now() + 120_000;
+        let version = f.contentsVersion;
+        while (f.get(last)?.name !== `user ${keys - 1} theirs` && performance.now() < until) {
+          version = f.contentsVersion;
+          await sleep(5);
+        }
+        while (f.contentsVersion === version && performance.now() < until) await sleep(5);
+        if (f.get('key-0')?.name !== 'user 0 theirs') throw new Error('the follow merge did not apply key-0');
       });
       await follower.close();
       await theirs.close();

@@ -13,6 +13,39 @@ import { StoredMap } from './store/store-save';
 const MERGE_CHECK_EVERY = 256;
 const MERGE_SLICE_MS = 5;
 
+// A Set doubles its table in one go: past 2^20 keys one add rehashed the lot in 117 ms (the
+// follow merge's longest stall at 1M entries). Split into this many Sets, none grows past
+// 1/SHARDS of the keys, so each rehash is that much shorter.
+const SHARDS = 64;
+
+/** A Set of keys split into shards, picked from a string's last characters or an integer's low bits. */
+export class KeySet {
+  readonly #shards: Set<unknown>[] = Array.from({ length: SHARDS }, () => new Set());
+
+  #shard(key: unknown): Set<unknown> {
+    const shards = this.#shards;
+    if (typeof key === 'string') {
+      const n = key.length;
+      // The last two characters: numbered keys (`key-123`) vary there; others fall where they may.
+      return shards[n === 0 ? 0 : (key.charCodeAt(n - 1) + 31 * (n > 1 ? key.charCodeAt(n - 2) : 0)) & (SHARDS - 1)] as Set<unknown>;
+    }
+    if (typeof key === 'number' && Number.isInteger(key)) return shards[key & (SHARDS - 1)] as Set<unknown>;
+    return shards[0] as Set<unknown>;
+  }
+
+  add(key: unknown): void {
+    this.#shard(key).add(key);
+  }
+
+  delete(key: unknown): void {
+    this.#shard(key).delete(key);
+  }
+
+  has(key: unknown): boolean {
+    return this.#shard(key).has(key);
+  }
+}
+
 /** Another writer's save: its records in order, read at once or part by part, or a whole saved state. */
 export type SavedUpdate =
   | { records: JournalRecord[] }
@@ -50,24 +83,31 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
     dirty = log.unsavedKeys();
     return true;
   };
-  const paced = async (): Promise<boolean> => {
-    if (++sinceCheck < MERGE_CHECK_EVERY) return true;
-    sinceCheck = 0;
-    if (performance.now() - sliceStart < MERGE_SLICE_MS) return true;
+  // True at once on most keys, a promise only when it yields: an await of an async call per
+  // key made a promise per key (with the async hooks' resources for each), a million of them
+  // per merge, and their garbage lengthened the scavenges and marking steps the merge runs into.
+  const yieldNow = async (): Promise<boolean> => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     sliceStart = performance.now();
     return refresh();
   };
+  const paced = (): true | Promise<boolean> => {
+    if (++sinceCheck < MERGE_CHECK_EVERY) return true;
+    sinceCheck = 0;
+    if (performance.now() - sliceStart < MERGE_SLICE_MS) return true;
+    return yieldNow();
+  };
+  let ok: true | Promise<boolean>; // what paced() gave, awaited only when a promise
   let generation: string | undefined;
   const applyRecord = async (record: JournalRecord): Promise<boolean> => {
     const { sets, deletes } = record;
     for (let i = 0; i < sets.length; i += 2) {
       apply(sets[i], sets[i + 1], false);
-      if (!(await paced())) return false;
+      if ((ok = paced()) !== true && !(await ok)) return false;
     }
     for (const key of deletes) {
       apply(key, undefined, true);
-      if (!(await paced())) return false;
+      if ((ok = paced()) !== true && !(await ok)) return false;
     }
     if (record.generation !== undefined) generation = record.generation;
     return true;
@@ -79,13 +119,13 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
       for await (const record of update.parts) if (!refresh() || !(await applyRecord(record))) return false;
     } else {
       const saved = update.whole;
-      const seen = new Set<unknown>();
+      const seen = new KeySet();
       if (saved instanceof DecodedEntries) {
         for (const pairs of saved.batches) {
           for (let i = 0; i < pairs.length; i += 2) {
             seen.add(pairs[i]);
             apply(pairs[i], pairs[i + 1], false);
-            if (!(await paced())) return false;
+            if ((ok = paced()) !== true && !(await ok)) return false;
           }
         }
         for (const record of saved.records) {
@@ -98,14 +138,14 @@ export async function mergeUpdate(core: CacheCore<unknown>, update: SavedUpdate)
         for (const [key, value] of saved) {
           seen.add(key);
           apply(key, value, false);
-          if (!(await paced())) return false;
+          if ((ok = paced()) !== true && !(await ok)) return false;
         }
         if (saved instanceof StoredMap) generation = saved.generation;
       }
       // Keys the saved state lacks are removed (walking the live map: a key added meanwhile is an unsaved edit, kept).
       for (const key of Map.prototype.keys.call(map)) {
         if (!seen.has(key)) apply(key, undefined, true);
-        if (!(await paced())) return false;
+        if ((ok = paced()) !== true && !(await ok)) return false;
       }
     }
     if (generation !== undefined) core.setGeneration(generation);
