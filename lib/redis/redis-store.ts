@@ -90,6 +90,8 @@ const SPILL_EXTENSION = '.redis-spill';
 // Saves of more fields than this announce "everything changed": followers reload the cache
 // instead of fetching a long field list.
 const FOLLOW_FIELDS_MAX = 10_000;
+// How long a save issues batches before the event loop gets a turn.
+const SEND_SLICE_MS = 5;
 
 /**
  * The keys this process saved itself (since it loaded the cache), which a recovery writes over
@@ -592,14 +594,23 @@ export class RedisStore {
       let s = 0;
       let d = 0;
       let first = true;
+      let sliceStart = performance.now();
       while (first || s < sets.length || d < dels.length) {
         const pairs = sets.slice(s, s + 2 * this.#batch);
         s += pairs.length;
         const gone = pairs.length === 0 ? dels.slice(d, d + this.#batch) : [];
         d += gone.length;
         // Later batches merge into what the first one found or made.
-        calls.push(this.#save(key, expected, first ? mode : 'merge', created, first ? meta : '', String(pairs.length / 2), ...pairs, ...gone));
+        const call = this.#save(key, expected, first ? mode : 'merge', created, first ? meta : '', String(pairs.length / 2), ...pairs, ...gone);
+        call.catch(() => undefined); // awaited below, with the others
+        calls.push(call);
         first = false;
+        // Issuing a batch writes its command to the socket: hundreds of them in one go were a
+        // stall of their own. The connection keeps them in order across the turns of the loop.
+        if (performance.now() - sliceStart >= SEND_SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
       }
       return Promise.all(calls);
     });
