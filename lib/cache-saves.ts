@@ -18,7 +18,7 @@ import type { JournalRecord } from './store/journal';
 import { CHANGE_SAVER, type ChangeSaver, SPILL_SYNC, type SyncSpiller } from './store/saver-marks';
 import { ExitSaveRefused, HookStore } from './store/hook-store';
 import { AllChangesSource, ChangeSnapshot, type EntrySnapshot, type LiveSnapshot, type Preserver, SKIP_ENTRY, mapSize } from './store/snapshot';
-import { type ChangeSource, StoredMap, fromStored, slicedBatches, syncBatches } from './store/store-save';
+import { type ChangeSource, StoredMap, fromStored, slicedBatches, slicedParts, syncBatches } from './store/store-save';
 
 type MaybePromise<T> = T | Promise<T>;
 type Core = CacheCore<unknown>;
@@ -188,7 +188,7 @@ function flushStoreSync(cache: Cache, core: Core, store: CacheStore): boolean {
   const edits = core.edits;
   const taken = core.log.take(mapSize.call(core.map));
   try {
-    const plan = planStoreSave(core, store, taken, contents);
+    const plan = planStoreSave(core, store.capabilities.changes, taken, contents);
     saveSync.call(store, core.name, { mode: plan.mode, generation: core.generation, bound: plan.bound, batches: () => syncBatches(plan.source) });
   } catch (err) {
     core.log.restore(taken);
@@ -206,12 +206,12 @@ function flushStoreSync(cache: Cache, core: Core, store: CacheStore): boolean {
  */
 function planStoreSave(
   core: Core,
-  store: CacheStore,
+  appliesChanges: boolean,
   taken: TakenChanges<unknown>,
   contents: Map<unknown, unknown>,
 ): { mode: 'whole' | 'changes'; source: ChangeSource; bound: number; readers: Preserver[] } {
   const own = contents === core.map;
-  if (!own || !store.capabilities.changes || !core.log.tracking || (taken.all && taken.reset)) {
+  if (!own || !appliesChanges || !core.log.tracking || (taken.all && taken.reset)) {
     const live = snapshotOf(core, contents);
     return { mode: 'whole', source: { fill: (sets, _deletes, max) => live.fill(sets, max) }, bound: live.size, readers: own ? [live] : [] };
   }
@@ -232,7 +232,7 @@ async function saveThroughStore(core: Core, store: CacheStore, contents: Map<unk
   const log = core.log;
   const taken = log.take(mapSize.call(core.map));
   if (!always && contents === core.map && log.tracking && !taken.all && taken.keys.length === 0 && taken.deletes.length === 0) return;
-  const plan = planStoreSave(core, store, taken, contents);
+  const plan = planStoreSave(core, store.capabilities.changes, taken, contents);
   for (const reader of plan.readers) core.openReader(reader);
   core.inflight = taken;
   try {
@@ -364,6 +364,7 @@ async function writeChanges(core: Core, write: ChangeSaver<unknown, unknown>[typ
       return keys;
     },
   };
+  // Every entry with the keys deleted since (a reset too: the store keeps its deleted keys' tombstones), or the changed keys.
   let opened: Preserver;
   let source: ChangeSource;
   if (taken.all) {
@@ -385,25 +386,6 @@ async function writeChanges(core: Core, write: ChangeSaver<unknown, unknown>[typ
   } finally {
     if (core.inflight === taken) core.inflight = null;
     core.closeReader(opened);
-  }
-}
-
-// Changes per part, and how long a part is read (with what the saver does with it) before the event loop gets a turn.
-const PART_CHANGES = 1024;
-const PART_SLICE_MS = 5;
-
-/** The parts of a change-saver's save, yielding to the event loop whenever a slice's time is spent. */
-async function* slicedParts(source: ChangeSource): AsyncGenerator<{ sets: unknown[]; deletes: unknown[] }> {
-  let sliceStart = performance.now();
-  for (;;) {
-    if (performance.now() - sliceStart >= PART_SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      sliceStart = performance.now();
-    }
-    const sets: unknown[] = [];
-    const deletes: unknown[] = [];
-    if (source.fill(sets, deletes, PART_CHANGES) === 0) return;
-    yield { sets, deletes };
   }
 }
 

@@ -23,38 +23,46 @@ function toEntry(key: unknown, saved: unknown): StoredEntry {
   return { key, value: saved };
 }
 
-/** One batch from `source`; undefined once it is exhausted. */
-function nextBatch(source: ChangeSource): StoreBatch | undefined {
-  const flat: unknown[] = [];
+/** One part of `source` as the core reads it (flat sets k0, v0, ...; deleted keys); undefined once it is exhausted. */
+function nextPart(source: ChangeSource): { sets: unknown[]; deletes: unknown[] } | undefined {
+  const sets: unknown[] = [];
   const deletes: unknown[] = [];
-  const n = source.fill(flat, deletes, BATCH_ENTRIES);
-  if (n === 0) return undefined;
-  const sets: StoredEntry[] = [];
-  for (let i = 0; i < flat.length; i += 2) sets.push(toEntry(flat[i], flat[i + 1]));
-  return { sets, deletes };
+  return source.fill(sets, deletes, BATCH_ENTRIES) === 0 ? undefined : { sets, deletes };
 }
 
-/** The batches of a save, yielding to the event loop whenever a slice's time is spent. */
-export async function* slicedBatches(source: ChangeSource): AsyncGenerator<StoreBatch> {
+/** A part as a store's batch: each set an entry with its expiry time. */
+function toBatch(part: { sets: unknown[]; deletes: unknown[] }): StoreBatch {
+  const flat = part.sets;
+  const sets: StoredEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) sets.push(toEntry(flat[i], flat[i + 1]));
+  return { sets, deletes: part.deletes };
+}
+
+/**
+ * The parts of a save, flat, yielding to the event loop whenever a slice's time is spent (what
+ * the consumer does with a part counts toward the slice).
+ */
+export async function* slicedParts(source: ChangeSource): AsyncGenerator<{ sets: unknown[]; deletes: unknown[] }> {
   let sliceStart = performance.now();
   for (;;) {
     if (performance.now() - sliceStart >= SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
-    const batch = nextBatch(source);
-    if (batch === undefined) return;
-    yield batch;
+    const part = nextPart(source);
+    if (part === undefined) return;
+    yield part;
   }
+}
+
+/** The batches of a save, read in slices (see {@link slicedParts}). */
+export async function* slicedBatches(source: ChangeSource): AsyncGenerator<StoreBatch> {
+  for await (const part of slicedParts(source)) yield toBatch(part);
 }
 
 /** The same, read at once (the exit flush). */
 export function* syncBatches(source: ChangeSource): Generator<StoreBatch> {
-  for (;;) {
-    const batch = nextBatch(source);
-    if (batch === undefined) return;
-    yield batch;
-  }
+  for (let part = nextPart(source); part !== undefined; part = nextPart(source)) yield toBatch(part);
 }
 
 /** Loaded contents as the cache fills itself with them, carrying the generation they were saved with. */
